@@ -1,0 +1,124 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { ENV, LOCAL_TOPIC_PARTITIONS, TABLE, TOPICS } from '#shared/config.ts';
+import { ensureTable, localDynamoClient, startDynamo } from './dynamodb.ts';
+import { startKafka } from './kafka.ts';
+import { freePort, waitFor } from './process.ts';
+
+export interface Services {
+  brokers: string[];
+  dynamoEndpoint: string;
+  tableName: string;
+  streamArn: string;
+  /** True when this process started the services (false when it uses KAFKA_BROKERS / DYNAMODB_ENDPOINT). */
+  startedKafka: boolean;
+  startedDynamo: boolean;
+  stop(): Promise<void>;
+}
+
+export interface ServiceOptions {
+  /** Fixed ports (npm start); by default free ports are picked so that runs never collide. */
+  kafkaPort?: number;
+  dynamodbPort?: number;
+  tableName?: string;
+  topics?: { name: string; partitions: number }[];
+  env?: Record<string, string | undefined>;
+  log?: (line: string) => void;
+}
+
+export const DEFAULT_TOPICS = [
+  { name: TOPICS.input, partitions: LOCAL_TOPIC_PARTITIONS },
+  { name: TOPICS.deadLetter, partitions: 3 },
+  { name: TOPICS.esmFailure, partitions: 1 },
+];
+
+/**
+ * Starts (or connects to) a Kafka broker and DynamoDB, waits until both answer,
+ * creates the topics and the table, and returns how to reach them.
+ * `KAFKA_BROKERS` and `DYNAMODB_ENDPOINT` / `AWS_ENDPOINT_URL` select existing services
+ * (Kafka and LocalStack containers, for users with Docker).
+ */
+export async function startServices(options: ServiceOptions = {}): Promise<Services> {
+  const env = options.env ?? process.env;
+  const log = options.log ?? (() => {});
+  const dataDir = mkdtempSync(join(tmpdir(), 'group-collector-'));
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    const externalBrokers = env[ENV.kafkaBrokers];
+    const externalDynamo = env[ENV.dynamodbEndpoint] || env[ENV.awsEndpoint];
+    const startedAt = Date.now();
+    const [kafka, dynamo] = await Promise.all([
+      externalBrokers
+        ? Promise.resolve({ brokers: externalBrokers.split(','), stop: async () => {} })
+        : (async () => {
+            const node = await startKafka({
+              port: options.kafkaPort ?? (await freePort()),
+              controllerPort: await freePort(),
+              dataDir: join(dataDir, 'kafka'),
+            });
+            log(`kafka ${node.brokers.join(',')} up in ${Date.now() - startedAt} ms`);
+            return node;
+          })(),
+      externalDynamo
+        ? Promise.resolve({ endpoint: externalDynamo, stop: async () => {} })
+        : (async () => {
+            const node = await startDynamo({
+              port: options.dynamodbPort ?? (await freePort()),
+              dataDir: join(dataDir, 'dynamodb'),
+            });
+            log(`dynamodb ${node.endpoint} up in ${Date.now() - startedAt} ms`);
+            return node;
+          })(),
+    ]);
+    stops.push(kafka.stop, dynamo.stop);
+    await createTopics(kafka.brokers, options.topics ?? DEFAULT_TOPICS);
+    const tableName = options.tableName ?? TABLE.defaultName;
+    const client = localDynamoClient(dynamo.endpoint);
+    const streamArn = await ensureTable(client, tableName).finally(() => client.destroy());
+    return {
+      brokers: kafka.brokers,
+      dynamoEndpoint: dynamo.endpoint,
+      tableName,
+      streamArn,
+      startedKafka: !externalBrokers,
+      startedDynamo: !externalDynamo,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+/** Creates topics that do not exist yet and waits until each has a leader for every partition. */
+export async function createTopics(brokers: string[], topics: { name: string; partitions: number }[]) {
+  const kafka = new Kafka({ clientId: 'group-collector-setup', brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.name));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((t) => ({ topic: t.name, numPartitions: t.partitions, replicationFactor: 1 })),
+      });
+    }
+    await waitFor(
+      'topic leaders',
+      async () => {
+        const { topics: meta } = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.name) });
+        return meta.every((t) => t.partitions.every((p) => p.leader >= 0));
+      },
+      30_000,
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LOCAL } from '#shared/config.ts';
+import {
+  type ManagedProcess,
+  portOpen,
+  projectRoot,
+  run,
+  ServiceStartError,
+  startManaged,
+  waitFor,
+} from './process.ts';
+
+/**
+ * A single Apache Kafka node in KRaft mode (combined broker and controller),
+ * run from the official jars that Maven resolves from Maven Central into a
+ * git-ignored cache (.cache/kafka-<version>/libs) on first use.
+ */
+export interface KafkaNode {
+  readonly brokers: string[];
+  readonly port: number;
+  readonly dataDir: string;
+  stop(): Promise<void>;
+}
+
+export interface KafkaOptions {
+  port: number;
+  controllerPort: number;
+  dataDir: string;
+  version?: string;
+  /** Host written into advertised.listeners. */
+  host?: string;
+}
+
+/** Resolves the broker's jars with Maven (once) and returns the classpath folder. */
+export async function ensureKafkaJars(version: string = LOCAL.kafkaVersion): Promise<string> {
+  const libs = join(projectRoot, '.cache', `kafka-${version}`, 'libs');
+  if (existsSync(libs) && readdirSync(libs).some((f) => f.startsWith('kafka_2.13-'))) return libs;
+  // Resolve into a private folder, then rename: concurrent first runs never see half a classpath.
+  const tmp = `${libs}.tmp-${process.pid}-${randomUUID().slice(0, 8)}`;
+  mkdirSync(tmp, { recursive: true });
+  try {
+    await run(
+      'mvn',
+      [
+        '-q',
+        '-B',
+        '-f',
+        join(projectRoot, 'local', 'kafka', 'pom.xml'),
+        `-Dkafka.version=${version}`,
+        'dependency:copy-dependencies',
+        '-DincludeScope=runtime',
+        `-DoutputDirectory=${tmp}`,
+      ],
+      projectRoot,
+    );
+    try {
+      renameSync(tmp, libs);
+    } catch (error) {
+      if (!existsSync(libs)) throw error;
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return libs;
+}
+
+const LOG4J2 = `status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = \${sys:kafka.logs.dir}/broker.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = WARN
+logger.server.name = kafka.server.KafkaRaftServer
+logger.server.level = INFO
+`;
+
+export async function startKafka(options: KafkaOptions): Promise<KafkaNode> {
+  const { port, controllerPort, dataDir } = options;
+  const host = options.host ?? '127.0.0.1';
+  if (await portOpen(port)) {
+    throw new ServiceStartError(
+      `port ${port} is already in use; stop whatever listens there or set KAFKA_BROKERS to use it`,
+    );
+  }
+  const libs = await ensureKafkaJars(options.version);
+  const classpath = `${libs}/*`;
+  mkdirSync(dataDir, { recursive: true });
+  const properties = join(dataDir, 'server.properties');
+  writeFileSync(
+    properties,
+    [
+      'process.roles=broker,controller',
+      'node.id=1',
+      `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
+      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+      `advertised.listeners=PLAINTEXT://${host}:${port}`,
+      'controller.listener.names=CONTROLLER',
+      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      'inter.broker.listener.name=PLAINTEXT',
+      `log.dirs=${join(dataDir, 'data')}`,
+      'num.partitions=3',
+      'offsets.topic.replication.factor=1',
+      'offsets.topic.num.partitions=10',
+      'transaction.state.log.replication.factor=1',
+      'transaction.state.log.min.isr=1',
+      'share.coordinator.state.topic.replication.factor=1',
+      'share.coordinator.state.topic.min.isr=1',
+      'group.initial.rebalance.delay.ms=0',
+      'auto.create.topics.enable=true',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(join(dataDir, 'log4j2.properties'), LOG4J2);
+  const jvm = [
+    '-Xms256m',
+    '-Xmx768m',
+    '-XX:+UseG1GC',
+    '-XX:TieredStopAtLevel=1',
+    `-Dkafka.logs.dir=${dataDir}`,
+    `-Dlog4j2.configurationFile=${join(dataDir, 'log4j2.properties')}`,
+    '-cp',
+    classpath,
+  ];
+  await run('java', [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', properties]);
+  const proc: ManagedProcess = startManaged(
+    'java',
+    [...jvm, 'kafka.Kafka', properties],
+    join(dataDir, 'stdout.log'),
+  );
+  try {
+    await waitFor(`Kafka on port ${port}`, () => portOpen(port), 60_000);
+  } catch (error) {
+    await proc.stop();
+    throw error;
+  }
+  return {
+    brokers: [`${host}:${port}`],
+    port,
+    dataDir,
+    stop: () => proc.stop(),
+  };
+}
+
+/** A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters). */
+function clusterId(): string {
+  return Buffer.from(randomUUID().replaceAll('-', ''), 'hex').toString('base64url');
+}
