@@ -1,4 +1,101 @@
-// Placeholder until the handler lands (being written now); infra bundles this entry.
-export const handler = async (_event: unknown): Promise<never> => {
-  throw new Error('not implemented yet');
-};
+/**
+ * The collector function: consumes the topic through the Kafka event source
+ * mapping (MSK or self-managed) and applies each record. Thin: decode, call
+ * the collector service, shape the response.
+ */
+import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
+import type { RecordResult, SourceRecord } from '#service/collector.ts';
+import { BatchFailedError, settleAll } from '#shared/batch.ts';
+import { EVENT_TYPES } from '#shared/config.ts';
+import { environmentRuntime, type Runtime } from '#shared/runtime.ts';
+import { recordsOf } from './kafka-event.ts';
+
+export interface BatchItemFailures {
+  batchItemFailures: { itemIdentifier: { partition: string; offset: number } }[];
+}
+
+/** Groups applied at once within one batch; the records of one group are applied in offset order. */
+const CONCURRENCY = 16;
+
+/** The group a record concerns, read cheaply so that one group's records run in order. */
+function laneOf(record: SourceRecord): string {
+  try {
+    const value = JSON.parse(record.value?.toString('utf8') ?? '') as {
+      type?: unknown;
+      id?: unknown;
+      group?: unknown;
+    };
+    const group = value.type === EVENT_TYPES.create ? value.id : value.group;
+    if (typeof group === 'string') return `g:${group}`;
+  } catch {
+    // Undecodable records are dead-lettered by the collector; their lane is their partition.
+  }
+  return `p:${record.topic}-${record.partition}`;
+}
+
+export async function processKafkaEvent(
+  event: unknown,
+  runtime: Runtime,
+  now: () => number = Date.now,
+): Promise<BatchItemFailures> {
+  const { collector, logger, settings } = runtime;
+  const records = recordsOf(event);
+  const lanes = new Map<string, number[]>();
+  records.forEach((record, i) => {
+    const lane = laneOf(record);
+    lanes.set(lane, [...(lanes.get(lane) ?? []), i]);
+  });
+  const results: PromiseSettledResult<RecordResult>[] = new Array(records.length);
+  await settleAll([...lanes.values()], CONCURRENCY, async (indexes) => {
+    for (const i of indexes) {
+      const record = records[i] as SourceRecord;
+      try {
+        results[i] = { status: 'fulfilled', value: await collector.handleRecord(record, now()) };
+      } catch (reason) {
+        results[i] = { status: 'rejected', reason };
+      }
+    }
+  });
+  const failures: BatchItemFailures['batchItemFailures'] = [];
+  const counts: Record<string, number> = {};
+  results.forEach((result, i) => {
+    const record = records[i];
+    if (!record) return;
+    const where = { topic: record.topic, partition: record.partition, offset: record.offset };
+    if (result.status === 'rejected') {
+      logger.error('record failed; the event source mapping will retry it', {
+        ...where,
+        error: result.reason,
+      });
+      failures.push({
+        itemIdentifier: { partition: `${record.topic}-${record.partition}`, offset: record.offset },
+      });
+      counts.failed = (counts.failed ?? 0) + 1;
+      return;
+    }
+    const outcome = result.value;
+    counts[outcome.status] = (counts[outcome.status] ?? 0) + 1;
+    if (outcome.status === 'dead') {
+      logger.warn('record dead-lettered', { ...where, reason: outcome.reason, detail: outcome.message });
+    }
+  });
+  logger.info('batch processed', { records: records.length, ...counts });
+  if (failures.length > 0 && !settings.reportBatchItemFailures) {
+    const first = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+    throw new BatchFailedError(`${failures.length} of ${records.length} records failed`, {
+      cause: first?.reason,
+    });
+  }
+  return { batchItemFailures: failures };
+}
+
+export const handler = middy(async (event: unknown, context: Context) => {
+  const runtime = await environmentRuntime('collector');
+  runtime.logger.addContext(context);
+  try {
+    return await processKafkaEvent(event, runtime);
+  } finally {
+    runtime.metrics.publishStoredMetrics();
+  }
+});

@@ -246,3 +246,19 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
 export class ConfigurationError extends Error {
   override name = 'ConfigurationError';
 }
+
+/** Item layout constants (DESIGN.md): member items spread over buckets, counted in shards. */
+export const LAYOUT = {
+  /** Member reports of one group are spread over this many partition keys (no hot key for a large group). */
+  memberBuckets: 8,
+  /** Members counted by one counter shard item (its number set stays well under 1 KB). */
+  counterShardSize: 64,
+  /** A decided group's definition and members outlive its STATE by this margin, seconds. */
+  definitionMarginSeconds: 86_400,
+} as const;
+
+/** CloudWatch metrics (embedded metric format). */
+export const METRICS = {
+  namespace: 'GroupCollector',
+  service: 'group-collector',
+} as const;

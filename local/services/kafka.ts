@@ -149,5 +149,9 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaNode> {
 
 /** A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters). */
 function clusterId(): string {
-  return Buffer.from(randomUUID().replaceAll('-', ''), 'hex').toString('base64url');
+  // An id starting with '-' would be read as an option by kafka-storage.
+  for (;;) {
+    const id = Buffer.from(randomUUID().replaceAll('-', ''), 'hex').toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }

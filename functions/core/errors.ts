@@ -1,0 +1,42 @@
+/** Stable dead-letter reason codes (header `collector-dlq-reason`). README "Dead letters". */
+export const DLQ_REASONS = {
+  malformedJson: 'malformed-json',
+  notAnObject: 'not-an-object',
+  unknownType: 'unknown-type',
+  invalidField: 'invalid-field',
+  emptyExpected: 'empty-expected',
+  duplicateExpected: 'duplicate-expected',
+  tooManyMembers: 'too-many-members',
+  idTooLong: 'id-too-long',
+  ttlOutOfRange: 'ttl-out-of-range',
+  valueTooLarge: 'value-too-large',
+  resultTooLarge: 'result-too-large',
+  payloadTooLarge: 'payload-too-large',
+  memberNotExpected: 'member-not-expected',
+  createConflict: 'create-conflict',
+  groupNeverCreated: 'group-never-created',
+  emptyValue: 'empty-value',
+} as const;
+export type DeadLetterReason = (typeof DLQ_REASONS)[keyof typeof DLQ_REASONS];
+
+/** A permanent fault of one input record: it goes to the dead-letter topic with this reason. */
+export class DeadLetterError extends Error {
+  override name = 'DeadLetterError';
+  constructor(
+    readonly reason: DeadLetterReason,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A fault worth retrying (throttling, an unreachable broker): the event source mapping redelivers. */
+export class TransientError extends Error {
+  override name = 'TransientError';
+}
+
+/** The state in DynamoDB is not what the rules allow; retried, and logged loudly. */
+export class InconsistentStateError extends Error {
+  override name = 'InconsistentStateError';
+}

@@ -1,0 +1,219 @@
+import { z } from 'zod';
+import { EVENT_TYPES, LIMITS, OUTCOME_TYPES } from '#shared/config.ts';
+import { utf8Bytes } from './canonical.ts';
+import { DeadLetterError, DLQ_REASONS } from './errors.ts';
+
+/** Limits that a deployment may tighten or relax (README "Limits"). */
+export interface DecodeLimits {
+  maxTtlSeconds: number;
+}
+
+const nonEmpty = z.string().min(1);
+/** A Kafka topic name, as the broker accepts it. */
+const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/);
+
+export const CreateEventSchema = z.object({
+  id: nonEmpty,
+  type: z.literal(EVENT_TYPES.create),
+  expected: z.array(nonEmpty),
+  ttl: z.number().int().positive().optional(),
+  payload: z.unknown().optional(),
+  replyTo: topicName.optional(),
+});
+
+export const EntityDoneEventSchema = z.object({
+  id: nonEmpty,
+  type: z.literal(EVENT_TYPES.done),
+  group: nonEmpty,
+  result: z.unknown().optional(),
+  error: nonEmpty.optional(),
+});
+
+const results = z.record(z.string(), z.unknown());
+export const SuccessOutcomeSchema = z.object({
+  type: z.literal(EVENT_TYPES.success),
+  id: z.string(),
+  created: z.iso.datetime(),
+  resolved: z.iso.datetime(),
+  results,
+  payload: z.unknown().optional(),
+});
+export const FailureOutcomeSchema = z.object({
+  type: z.literal(EVENT_TYPES.failure),
+  id: z.string(),
+  entity: z.string(),
+  error: z.string(),
+  created: z.iso.datetime(),
+  resolved: z.iso.datetime(),
+  results,
+  missing: z.array(z.string()).optional(),
+  payload: z.unknown().optional(),
+});
+
+/** JSON Schemas of every event on the bus, generated from the same definitions the code validates with. */
+export function jsonSchemas(): Record<string, unknown> {
+  return {
+    [EVENT_TYPES.create]: z.toJSONSchema(CreateEventSchema),
+    [EVENT_TYPES.done]: z.toJSONSchema(EntityDoneEventSchema),
+    [EVENT_TYPES.success]: z.toJSONSchema(SuccessOutcomeSchema),
+    [EVENT_TYPES.failure]: z.toJSONSchema(FailureOutcomeSchema),
+  };
+}
+
+/** A validated group definition; JSON values are kept as JSON text. */
+export interface GroupDefinition {
+  id: string;
+  expected: string[];
+  ttlSeconds: number;
+  /** `payload` as JSON text (key order as sent), or undefined when the group has none. */
+  payload: string | undefined;
+  replyTo: string | undefined;
+}
+
+/** A validated member report. */
+export interface MemberReport {
+  group: string;
+  member: string;
+  /** `result` as JSON text (key order as sent; `null` when absent). */
+  result: string;
+  error: string | undefined;
+}
+
+export type Decoded =
+  | { kind: 'create'; definition: GroupDefinition }
+  | { kind: 'report'; report: MemberReport }
+  | { kind: 'ignored'; reason: 'outcome-type'; type: string };
+
+const MAX_DEPTH = 64;
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Decodes and validates one record value. Throws DeadLetterError with a stable
+ * reason for every permanent fault; never throws anything else.
+ */
+export function decodeValue(value: Uint8Array | null | undefined, limits: DecodeLimits): Decoded {
+  if (!value || value.length === 0) {
+    throw new DeadLetterError(DLQ_REASONS.emptyValue, 'record has no value');
+  }
+  if (value.length > LIMITS.maxInputBytes) {
+    throw new DeadLetterError(
+      DLQ_REASONS.valueTooLarge,
+      `value of ${value.length} bytes exceeds the limit of ${LIMITS.maxInputBytes} bytes`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(decoder.decode(value));
+  } catch (cause) {
+    throw new DeadLetterError(
+      DLQ_REASONS.malformedJson,
+      `value is not valid UTF-8 JSON: ${describe(cause)}`,
+      {
+        cause,
+      },
+    );
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new DeadLetterError(DLQ_REASONS.notAnObject, `value is JSON ${kindOf(parsed)}, not an object`);
+  }
+  if (depth(parsed, 0) > MAX_DEPTH) {
+    throw new DeadLetterError(DLQ_REASONS.invalidField, `value is nested deeper than ${MAX_DEPTH} levels`);
+  }
+  const type = (parsed as Record<string, unknown>).type;
+  if (typeof type !== 'string') {
+    throw new DeadLetterError(DLQ_REASONS.invalidField, 'field "type" is missing or not a string');
+  }
+  if (OUTCOME_TYPES.includes(type)) return { kind: 'ignored', reason: 'outcome-type', type };
+  if (type === EVENT_TYPES.create) return { kind: 'create', definition: toDefinition(parsed, limits) };
+  if (type === EVENT_TYPES.done) return { kind: 'report', report: toReport(parsed) };
+  throw new DeadLetterError(DLQ_REASONS.unknownType, `unknown type "${truncate(type)}"`);
+}
+
+function toDefinition(value: object, limits: DecodeLimits): GroupDefinition {
+  const event = validate(CreateEventSchema, value);
+  checkId('id', event.id);
+  if (event.expected.length === 0)
+    throw new DeadLetterError(DLQ_REASONS.emptyExpected, '"expected" is empty');
+  if (event.expected.length > LIMITS.maxMembers) {
+    throw new DeadLetterError(
+      DLQ_REASONS.tooManyMembers,
+      `"expected" has ${event.expected.length} members; the limit is ${LIMITS.maxMembers}`,
+    );
+  }
+  const seen = new Set<string>();
+  for (const member of event.expected) {
+    checkId('expected member', member);
+    if (seen.has(member)) {
+      throw new DeadLetterError(
+        DLQ_REASONS.duplicateExpected,
+        `"expected" lists "${truncate(member)}" twice`,
+      );
+    }
+    seen.add(member);
+  }
+  const ttlSeconds = event.ttl ?? LIMITS.defaultTtlSeconds;
+  if (ttlSeconds > limits.maxTtlSeconds) {
+    throw new DeadLetterError(
+      DLQ_REASONS.ttlOutOfRange,
+      `"ttl" ${ttlSeconds} exceeds the maximum of ${limits.maxTtlSeconds} seconds`,
+    );
+  }
+  const payload = event.payload === undefined ? undefined : JSON.stringify(event.payload);
+  if (payload !== undefined && utf8Bytes(payload) > LIMITS.maxPayloadBytes) {
+    throw new DeadLetterError(
+      DLQ_REASONS.payloadTooLarge,
+      `"payload" of ${utf8Bytes(payload)} bytes exceeds the limit of ${LIMITS.maxPayloadBytes} bytes`,
+    );
+  }
+  return { id: event.id, expected: event.expected, ttlSeconds, payload, replyTo: event.replyTo };
+}
+
+function toReport(value: object): MemberReport {
+  const event = validate(EntityDoneEventSchema, value);
+  checkId('id', event.id);
+  checkId('group', event.group);
+  const result = JSON.stringify(event.result === undefined ? null : event.result);
+  if (utf8Bytes(result) > LIMITS.maxResultBytes) {
+    throw new DeadLetterError(
+      DLQ_REASONS.resultTooLarge,
+      `"result" of ${utf8Bytes(result)} bytes exceeds the limit of ${LIMITS.maxResultBytes} bytes`,
+    );
+  }
+  if (event.error !== undefined && utf8Bytes(event.error) > LIMITS.maxErrorBytes) {
+    throw new DeadLetterError(
+      DLQ_REASONS.resultTooLarge,
+      `"error" of ${utf8Bytes(event.error)} bytes exceeds the limit of ${LIMITS.maxErrorBytes} bytes`,
+    );
+  }
+  return { group: event.group, member: event.id, result, error: event.error };
+}
+
+function validate<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const path = issue?.path.join('.') || '(root)';
+  throw new DeadLetterError(DLQ_REASONS.invalidField, `field "${path}": ${issue?.message ?? 'invalid'}`, {
+    cause: parsed.error,
+  });
+}
+
+function checkId(name: string, id: string): void {
+  if (utf8Bytes(id) > LIMITS.maxIdBytes) {
+    throw new DeadLetterError(
+      DLQ_REASONS.idTooLong,
+      `${name} of ${utf8Bytes(id)} bytes exceeds the limit of ${LIMITS.maxIdBytes} bytes`,
+    );
+  }
+}
+
+function depth(value: unknown, level: number): number {
+  if (level > MAX_DEPTH || value === null || typeof value !== 'object') return level;
+  let max = level;
+  for (const child of Object.values(value)) max = Math.max(max, depth(child, level + 1));
+  return max;
+}
+
+const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+const truncate = (s: string) => (s.length > 80 ? `${s.slice(0, 80)}…` : s);
+const describe = (e: unknown) => (e instanceof Error ? e.message : String(e));

@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { KafkaMessage } from 'kafkajs';
+import { KafkaPublisher } from '#publish/kafka-publisher.ts';
+import { loadSettings, type Settings } from '#shared/config.ts';
+import { createRuntime, type Runtime } from '#shared/runtime.ts';
+import { dynamoClient, freshTopic, kafka, services } from './services.ts';
+
+/** A collector runtime on the real services, with its own outcome and dead-letter topics. */
+export async function testRuntime(
+  overrides: Partial<Settings> = {},
+): Promise<Runtime & { close(): Promise<void> }> {
+  const [outcomeTopic, deadLetterTopic] = await Promise.all([
+    freshTopic('outcomes', 3),
+    freshTopic('dlq', 1),
+  ]);
+  const settings: Settings = {
+    ...loadSettings({}),
+    tableName: services().tableName,
+    kafkaBrokers: services().brokers,
+    outcomeTopic,
+    deadLetterTopic,
+    ...overrides,
+  };
+  const dynamo = dynamoClient();
+  const publisher = new KafkaPublisher({ clientId: 'collector-test', brokers: services().brokers });
+  const runtime = createRuntime({ settings, dynamo, publisher, functionName: 'collector-test' });
+  runtime.logger.setLogLevel('SILENT');
+  return {
+    ...runtime,
+    async close() {
+      await publisher.disconnect();
+      dynamo.destroy();
+    },
+  };
+}
+
+export interface TestRecord {
+  topic?: string;
+  partition?: number;
+  offset?: number;
+  key?: string | Buffer;
+  value: string | Buffer | null;
+  headers?: Record<string, string>;
+}
+
+let offsetCounter = 0;
+
+/** A Kafka event exactly as Lambda's event source mapping builds it (MSK or self-managed form). */
+export function kafkaEvent(records: TestRecord[], form: 'msk' | 'self-managed' = 'msk') {
+  const grouped: Record<string, unknown[]> = {};
+  for (const r of records) {
+    const topic = r.topic ?? 'eventbus-collector';
+    const partition = r.partition ?? 0;
+    const list = (grouped[`${topic}-${partition}`] ??= []);
+    list.push({
+      topic,
+      partition,
+      offset: r.offset ?? offsetCounter++,
+      timestamp: Date.now(),
+      timestampType: 'CREATE_TIME',
+      ...(r.key === undefined ? {} : { key: Buffer.from(r.key).toString('base64') }),
+      ...(r.value === null ? {} : { value: Buffer.from(r.value).toString('base64') }),
+      headers: Object.entries(r.headers ?? {}).map(([name, value]) => ({ [name]: [...Buffer.from(value)] })),
+    });
+  }
+  const bootstrapServers = 'b-1.example.kafka.us-east-1.amazonaws.com:9098';
+  return form === 'msk'
+    ? {
+        eventSource: 'aws:kafka',
+        eventSourceArn: 'arn:aws:kafka:us-east-1:123456789012:cluster/example/abc',
+        bootstrapServers,
+        records: grouped,
+      }
+    : { eventSource: 'SelfManagedKafka', bootstrapServers, records: grouped };
+}
+
+const samplesDir = join(import.meta.dirname, '..', '..', '..', 'shared', 'spec', 'samples');
+export const SAMPLE_GROUP = 'F0CABCA1-64AE-40A3-ABEB-0741ACF1FF81';
+
+/** A sample event from shared/spec/samples, with the group id replaced so that tests never collide. */
+export function sample(name: 'create' | 'done-a' | 'done-b' | 'done-c' | 'error-c', groupId: string): string {
+  return readFileSync(join(samplesDir, `${name}.json`), 'utf8')
+    .trim()
+    .replaceAll(SAMPLE_GROUP, groupId);
+}
+
+export const newGroupId = () => randomUUID().toUpperCase();
+
+export interface ReadMessage {
+  key: string | null;
+  value: string;
+  headers: Record<string, string>;
+  partition: number;
+  offset: string;
+}
+
+/** Reads a topic from the beginning until `count` messages arrived or `timeoutMs` passed. */
+export async function readTopic(topic: string, count: number, timeoutMs = 15_000): Promise<ReadMessage[]> {
+  const consumer = kafka('reader').consumer({ groupId: `reader-${randomUUID()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const messages: ReadMessage[] = [];
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    void consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        messages.push(toRead(partition, message));
+        if (messages.length >= count) {
+          clearTimeout(timer);
+          resolve();
+        }
+      },
+    });
+  });
+  await consumer.disconnect();
+  return messages;
+}
+
+/** Reads whatever a topic holds: waits `settleMs` after the last message. */
+export async function drainTopic(topic: string, settleMs = 1_500, maxMs = 20_000): Promise<ReadMessage[]> {
+  const consumer = kafka('drain').consumer({ groupId: `drain-${randomUUID()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const messages: ReadMessage[] = [];
+  let last = Date.now();
+  const started = Date.now();
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      messages.push(toRead(partition, message));
+      last = Date.now();
+    },
+  });
+  while (Date.now() - last < settleMs + 2_000 && Date.now() - started < maxMs) {
+    await new Promise((r) => setTimeout(r, 200));
+    if (messages.length > 0 && Date.now() - last >= settleMs) break;
+  }
+  await consumer.disconnect();
+  return messages;
+}
+
+function toRead(partition: number, message: KafkaMessage): ReadMessage {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+  return {
+    key: message.key?.toString() ?? null,
+    value: message.value?.toString() ?? '',
+    headers,
+    partition,
+    offset: message.offset,
+  };
+}
