@@ -53,7 +53,9 @@ export function kafkaEvent(records: TestRecord[], form: 'msk' | 'self-managed' =
   for (const r of records) {
     const topic = r.topic ?? 'eventbus-collector';
     const partition = r.partition ?? 0;
-    const list = (grouped[`${topic}-${partition}`] ??= []);
+    const id = `${topic}-${partition}`;
+    const list = grouped[id] ?? [];
+    grouped[id] = list;
     list.push({
       topic,
       partition,
