@@ -94,10 +94,17 @@ export type PutMemberResult = { status: 'new' } | { status: 'exists'; old: Membe
 export class CapacityMeter {
   write = 0;
   read = 0;
-  add(consumed: ConsumedCapacity | ConsumedCapacity[] | undefined) {
+  /** Single-item calls report only `CapacityUnits`; `kind` says which side they count on. */
+  add(consumed: ConsumedCapacity | ConsumedCapacity[] | undefined, kind: 'read' | 'write') {
     for (const c of Array.isArray(consumed) ? consumed : consumed ? [consumed] : []) {
-      this.write += c.WriteCapacityUnits ?? 0;
-      this.read += c.ReadCapacityUnits ?? 0;
+      if (c.WriteCapacityUnits !== undefined || c.ReadCapacityUnits !== undefined) {
+        this.write += c.WriteCapacityUnits ?? 0;
+        this.read += c.ReadCapacityUnits ?? 0;
+      } else if (kind === 'write') {
+        this.write += c.CapacityUnits ?? 0;
+      } else {
+        this.read += c.CapacityUnits ?? 0;
+      }
     }
   }
 }
@@ -147,7 +154,7 @@ export class GroupStore {
           ],
         }),
       );
-      this.meter.add(out.ConsumedCapacity);
+      this.meter.add(out.ConsumedCapacity, 'write');
       this.definitions.set(def.gid, def);
       return { created: true };
     } catch (error) {
@@ -171,7 +178,7 @@ export class GroupStore {
         ReturnConsumedCapacity: 'TOTAL',
       }),
     );
-    this.meter.add(out.ConsumedCapacity);
+    this.meter.add(out.ConsumedCapacity, 'read');
     const item = out.Item as DefinitionItem | undefined;
     if (item) {
       if (this.definitions.size >= 10_000) this.definitions.clear();
@@ -189,7 +196,7 @@ export class GroupStore {
         ReturnConsumedCapacity: 'TOTAL',
       }),
     );
-    this.meter.add(out.ConsumedCapacity);
+    this.meter.add(out.ConsumedCapacity, 'read');
     return out.Item as StateItem | undefined;
   }
 
@@ -205,7 +212,7 @@ export class GroupStore {
           ReturnConsumedCapacity: 'TOTAL',
         }),
       );
-      this.meter.add(out.ConsumedCapacity);
+      this.meter.add(out.ConsumedCapacity, 'write');
       return { status: 'new' };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException) || !error.Item) throw error;
@@ -227,9 +234,16 @@ export class GroupStore {
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.member(groupId, member),
-          UpdateExpression: 'SET expiresAt = :e REMOVE early, raw, rawKey, rawHeaders, #src, dlShard, dlAt',
-          ConditionExpression: 'early = :t',
-          ExpressionAttributeNames: { '#src': 'source' },
+          UpdateExpression:
+            'SET expiresAt = :e REMOVE #early, #raw, #rawKey, #rawHeaders, #src, dlShard, dlAt',
+          ConditionExpression: '#early = :t',
+          ExpressionAttributeNames: {
+            '#early': 'early',
+            '#raw': 'raw',
+            '#rawKey': 'rawKey',
+            '#rawHeaders': 'rawHeaders',
+            '#src': 'source',
+          },
           ExpressionAttributeValues: { ':e': expiresAt, ':t': true },
         }),
       );
@@ -245,7 +259,8 @@ export class GroupStore {
         new DeleteCommand({
           TableName: this.tableName,
           Key: keys.member(groupId, member),
-          ConditionExpression: 'early = :t',
+          ConditionExpression: '#early = :t',
+          ExpressionAttributeNames: { '#early': 'early' },
           ExpressionAttributeValues: { ':t': true },
         }),
       );
@@ -269,7 +284,7 @@ export class GroupStore {
         ReturnConsumedCapacity: 'TOTAL',
       }),
     );
-    this.meter.add(out.ConsumedCapacity);
+    this.meter.add(out.ConsumedCapacity, 'write');
     return (out.Attributes?.seen as Set<number> | undefined)?.size ?? 0;
   }
 
@@ -288,7 +303,7 @@ export class GroupStore {
           ReturnConsumedCapacity: 'TOTAL',
         }),
       );
-      this.meter.add(out.ConsumedCapacity);
+      this.meter.add(out.ConsumedCapacity, 'write');
       return (out.Attributes?.doneShards as Set<number> | undefined)?.size ?? 0;
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) return undefined;
@@ -313,7 +328,7 @@ export class GroupStore {
               ReturnConsumedCapacity: 'TOTAL',
             }),
           );
-          this.meter.add(out.ConsumedCapacity);
+          this.meter.add(out.ConsumedCapacity, 'read');
           items.push(...((out.Items ?? []) as MemberItem[]));
           start = out.LastEvaluatedKey;
         } while (start);
@@ -404,7 +419,7 @@ export class GroupStore {
           ReturnConsumedCapacity: 'TOTAL',
         }),
       );
-      this.meter.add(out.ConsumedCapacity);
+      this.meter.add(out.ConsumedCapacity, 'write');
       return true;
     } catch (error) {
       if (
@@ -448,7 +463,7 @@ export class GroupStore {
         if (error instanceof ConditionalCheckFailedException) return undefined;
         throw error;
       });
-    this.meter.add(out?.ConsumedCapacity);
+    this.meter.add(out?.ConsumedCapacity, 'write');
   }
 
   /** Keys of open groups and early reports whose deadline has passed, from one shard of the sparse index. */
