@@ -104,7 +104,13 @@ export class Collector {
       }),
     );
     const times = groupTimes(definition, nowMs, this.settings.retentionSeconds);
-    const items = newGroupItems(definition, defHash, times, shardCount(definition.expected.length));
+    const items = newGroupItems(
+      definition,
+      defHash,
+      times,
+      shardCount(definition.expected.length),
+      this.settings.outcomeTopic,
+    );
     const outcome = await this.store.createGroup(items.def, items.state);
     let def = items.def;
     if (!outcome.created) {
@@ -253,7 +259,7 @@ export class Collector {
     });
     const outcome = buildBoundedOutcome(input, this.settings.maxOutcomeBytes);
     const bytes = Buffer.from(outcome.text, 'utf8');
-    const topic = def.replyTo ?? this.settings.outcomeTopic;
+    const topic = def.outcomeTopic;
     const state: StateItem = removedState ?? {
       ...keys.state(def.gid),
       kind: ITEM_KINDS.state,

@@ -146,8 +146,8 @@ export const SWEEPER = {
   scheduleMinutes: 1,
   /** How long one scheduled invocation keeps sweeping (AWS), seconds. */
   runForSeconds: 58,
-  /** Pause between sweeps, ms. Locally the runtime sweeps at this interval too. */
-  intervalMs: 500,
+  /** Time between the starts of two sweeps, ms. Locally the runtime sweeps at this interval too. */
+  intervalMs: 1_000,
   /** Groups decided concurrently by one sweep. */
   concurrency: 16,
 } as const;

@@ -33,6 +33,8 @@ export interface DefinitionItem {
   ttlSeconds: number;
   payload?: string;
   replyTo?: string;
+  /** Where the outcome goes: `replyTo`, or the outcome topic configured when the group was created. */
+  outcomeTopic: string;
   defHash: string;
   createdMs: number;
   deadlineMs: number;
@@ -494,6 +496,7 @@ export function newGroupItems(
   defHash: string,
   times: { createdMs: number; deadlineMs: number; stateExpiresAt: number; dataExpiresAt: number },
   shards: number,
+  outcomeTopic: string,
 ): { def: DefinitionItem; state: StateItem } {
   const gid = definition.id;
   return {
@@ -505,6 +508,7 @@ export function newGroupItems(
       ttlSeconds: definition.ttlSeconds,
       payload: definition.payload,
       replyTo: definition.replyTo,
+      outcomeTopic: definition.replyTo ?? outcomeTopic,
       defHash,
       createdMs: times.createdMs,
       deadlineMs: times.deadlineMs,
