@@ -77,7 +77,9 @@ export async function processKafkaEvent(
     const outcome = result.value;
     counts[outcome.status] = (counts[outcome.status] ?? 0) + 1;
     if (outcome.status === 'dead') {
-      logger.warn('record dead-lettered', { ...where, reason: outcome.reason, detail: outcome.message });
+      // Payloads stay out of the logs unless COLLECTOR_LOG_PAYLOADS is set: they may carry personal data.
+      const value = settings.logPayloads ? { value: record.value?.toString('base64') } : {};
+      logger.warn('record dead-lettered', { ...where, reason: outcome.reason, detail: outcome.message, ...value });
     }
   });
   logger.info('batch processed', { records: records.length, ...counts });
