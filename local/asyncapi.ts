@@ -1,0 +1,137 @@
+/**
+ * Generates docs/asyncapi.json (AsyncAPI 3.0) from the same zod definitions the
+ * collector validates with. `npm run asyncapi` rewrites it; a test checks it is current.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import {
+  CreateEventSchema,
+  EntityDoneEventSchema,
+  FailureOutcomeSchema,
+  SuccessOutcomeSchema,
+} from '../functions/core/events.ts';
+import { DLQ_HEADERS, EVENT_TYPES, TOPICS } from '../functions/shared/config.ts';
+import { projectRoot } from './services/process.ts';
+
+const schema = (s: z.ZodType) => {
+  const { $schema: _, ...rest } = z.toJSONSchema(s, { target: 'draft-7', io: 'input' }) as Record<
+    string,
+    unknown
+  >;
+  return rest;
+};
+
+const message = (name: string, summary: string, payload: z.ZodType, key: string) => ({
+  name,
+  title: name,
+  summary,
+  contentType: 'application/json',
+  payload: schema(payload),
+  bindings: { kafka: { key: { type: 'string', description: key } } },
+});
+
+export function asyncApiDocument(version: string): Record<string, unknown> {
+  const ref = (m: string) => ({ $ref: `#/components/messages/${m}` });
+  return {
+    asyncapi: '3.0.0',
+    info: {
+      title: 'Group collector',
+      version,
+      description:
+        'The message-bus form of Promise.all: a group names the members it expects, each member reports done, the collector publishes exactly one outcome.',
+    },
+    defaultContentType: 'application/json',
+    channels: {
+      input: {
+        address: TOPICS.input,
+        description:
+          'Groups and member reports; outcomes too, by default (the collector ignores outcome types).',
+        messages: {
+          [EVENT_TYPES.create]: ref(EVENT_TYPES.create),
+          [EVENT_TYPES.done]: ref(EVENT_TYPES.done),
+          [EVENT_TYPES.success]: ref(EVENT_TYPES.success),
+          [EVENT_TYPES.failure]: ref(EVENT_TYPES.failure),
+        },
+      },
+      deadLetters: {
+        address: TOPICS.deadLetter,
+        description: 'Every input the collector could not accept, with its original key, value and headers.',
+        messages: { DeadLetter: ref('DeadLetter') },
+      },
+    },
+    operations: {
+      receiveGroupsAndReports: {
+        action: 'receive',
+        channel: { $ref: '#/channels/input' },
+        messages: [
+          { $ref: `#/channels/input/messages/${EVENT_TYPES.create}` },
+          { $ref: `#/channels/input/messages/${EVENT_TYPES.done}` },
+        ],
+      },
+      sendOutcomes: {
+        action: 'send',
+        channel: { $ref: '#/channels/input' },
+        summary:
+          'Exactly one outcome per group, keyed by the group id (to the group\u2019s replyTo topic when set).',
+        messages: [
+          { $ref: `#/channels/input/messages/${EVENT_TYPES.success}` },
+          { $ref: `#/channels/input/messages/${EVENT_TYPES.failure}` },
+        ],
+      },
+      sendDeadLetters: {
+        action: 'send',
+        channel: { $ref: '#/channels/deadLetters' },
+        messages: [{ $ref: '#/channels/deadLetters/messages/DeadLetter' }],
+      },
+    },
+    components: {
+      messages: {
+        [EVENT_TYPES.create]: message(
+          EVENT_TYPES.create,
+          'Announces a group and its expected members.',
+          CreateEventSchema,
+          'the group id (recommended)',
+        ),
+        [EVENT_TYPES.done]: message(
+          EVENT_TYPES.done,
+          'A member is done, with a result or an error.',
+          EntityDoneEventSchema,
+          'the group id (recommended)',
+        ),
+        [EVENT_TYPES.success]: message(
+          EVENT_TYPES.success,
+          'Every expected member reported without error.',
+          SuccessOutcomeSchema,
+          'the group id',
+        ),
+        [EVENT_TYPES.failure]: message(
+          EVENT_TYPES.failure,
+          'A member failed, or the group timed out.',
+          FailureOutcomeSchema,
+          'the group id',
+        ),
+        DeadLetter: {
+          name: 'DeadLetter',
+          summary: 'The original record, unchanged, with headers saying why it was refused.',
+          payload: {},
+          headers: {
+            type: 'object',
+            properties: Object.fromEntries(Object.values(DLQ_HEADERS).map((h) => [h, { type: 'string' }])),
+            required: Object.values(DLQ_HEADERS),
+          },
+        },
+      },
+    },
+  };
+}
+
+export const asyncApiPath = join(projectRoot, 'docs', 'asyncapi.json');
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { version } = (await import('../package.json', { with: { type: 'json' } })).default as {
+    version: string;
+  };
+  writeFileSync(asyncApiPath, `${JSON.stringify(asyncApiDocument(version), null, 2)}\n`);
+  console.log(`wrote ${asyncApiPath}`);
+}
