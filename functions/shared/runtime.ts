@@ -32,7 +32,17 @@ export function collectorSettings(settings: Settings): CollectorSettings {
 }
 
 export function metricsObserver(metrics: Metrics): Observer {
-  return { count: (name) => metrics.addMetric(name, MetricUnit.Count, 1) };
+  return {
+    count: (name, detail) => {
+      metrics.addMetric(name, MetricUnit.Count, 1);
+      // Dead letters are also counted per reason, each in its own EMF record.
+      if (name === 'DeadLetters' && detail?.reason !== undefined) {
+        const single = metrics.singleMetric();
+        single.addDimension('reason', String(detail.reason));
+        single.addMetric('DeadLettersByReason', MetricUnit.Count, 1);
+      }
+    },
+  };
 }
 
 /** Builds a runtime from explicit parts (tests, local runtime) or from the environment (Lambda). */
