@@ -262,3 +262,18 @@ export const METRICS = {
   namespace: 'GroupCollector',
   service: 'group-collector',
 } as const;
+
+/** Metric names emitted in EMF under METRICS.namespace (powertools adds the dimension `service` = METRICS.service). */
+export const METRIC_NAMES = {
+  deadLetters: 'DeadLetters',
+  deadLettersByReason: 'DeadLettersByReason',
+  lateReports: 'LateReports',
+  outcomesRepublished: 'OutcomesRepublished',
+  serviceDimension: 'service',
+} as const;
+
+/** Further Kafka connection variables read by functions/shared/kafka-auth.ts. */
+export const KAFKA_ENV = {
+  /** Secret `{"certificate": "<PEM>"}` (AWS's SERVER_ROOT_CA_CERTIFICATE format) for brokers signed by a private CA. */
+  rootCaSecretArn: 'KAFKA_ROOT_CA_SECRET_ARN',
+} as const;
