@@ -10,6 +10,7 @@ import { KafkaPublisher, type Publisher } from '#publish/kafka-publisher.ts';
 import { Collector, type CollectorSettings, type Observer } from '#service/collector.ts';
 import { GroupStore } from '#store/dynamo-store.ts';
 import { loadSettings, METRICS, type Settings } from './config.ts';
+import { kafkaConnectionConfig } from './kafka-auth.ts';
 
 export interface Runtime {
   settings: Settings;
@@ -75,7 +76,6 @@ export function environmentRuntime(functionName: string): Promise<Runtime> {
     const dynamo = new DynamoDBClient(
       settings.dynamodbEndpoint ? { endpoint: settings.dynamodbEndpoint } : {},
     );
-    const { kafkaConnectionConfig } = await import('./kafka-auth.ts');
     const connection = await kafkaConnectionConfig(process.env);
     const publisher = new KafkaPublisher({
       clientId: `group-collector-${functionName}`,
