@@ -1,0 +1,186 @@
+import type { IHeaders, KafkaMessage } from 'kafkajs';
+
+/**
+ * The Kafka event Lambda builds for MSK and self-managed Apache Kafka:
+ * https://docs.aws.amazon.com/lambda/latest/dg/with-msk.html (event example),
+ * https://docs.aws.amazon.com/lambda/latest/dg/with-kafka.html,
+ * Powertools parser types KafkaMskEvent / KafkaSelfManagedEvent.
+ * Pure: no I/O.
+ */
+export type TimestampType = 'CREATE_TIME' | 'LOG_APPEND_TIME';
+
+export interface LambdaKafkaRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  timestamp: number;
+  timestampType: TimestampType;
+  /** Base64; absent when the record has no key (powertools-lambda-python #6508). */
+  key?: string;
+  /**
+   * Base64; absent for a tombstone (null value). Lambda's documentation does not
+   * show this case; events observed by Powertools users carry no `value` for a
+   * tombstone (powertools-lambda-typescript #5016, fixed by PR #5017), the same
+   * way a keyless record carries no `key`.
+   */
+  value?: string;
+  /** One single-entry object per header, the value as a list of byte values. */
+  headers: Record<string, number[]>[];
+}
+
+export interface MskEvent {
+  eventSource: 'aws:kafka';
+  eventSourceArn: string;
+  bootstrapServers: string;
+  records: Record<string, LambdaKafkaRecord[]>;
+}
+
+export interface SelfManagedKafkaEvent {
+  eventSource: 'SelfManagedKafka';
+  bootstrapServers: string;
+  records: Record<string, LambdaKafkaRecord[]>;
+}
+
+export type LambdaKafkaEvent = MskEvent | SelfManagedKafkaEvent;
+
+export type KafkaEventForm = 'msk' | 'self-managed';
+
+export interface KafkaSourceIdentity {
+  form: KafkaEventForm;
+  /** The MSK cluster ARN (MSK form only). */
+  eventSourceArn: string;
+  /** Comma-separated, as in the event. */
+  bootstrapServers: string;
+}
+
+/** A local stand-in for an MSK cluster ARN. */
+export const LOCAL_CLUSTER_ARN =
+  'arn:aws:kafka:us-east-1:000000000000:cluster/local/00000000-0000-0000-0000-000000000000-1';
+
+/** Headers as Lambda lists them: one object per header value, values as byte arrays. */
+export function lambdaHeaders(headers: IHeaders | undefined): Record<string, number[]>[] {
+  const list: Record<string, number[]>[] = [];
+  for (const [name, raw] of Object.entries(headers ?? {})) {
+    if (raw === undefined) continue;
+    for (const value of Array.isArray(raw) ? raw : [raw]) {
+      list.push({ [name]: value === null ? [] : [...Buffer.from(value)] });
+    }
+  }
+  return list;
+}
+
+/** One kafkajs message in the form Lambda puts in `records`. */
+export function toLambdaKafkaRecord(
+  topic: string,
+  partition: number,
+  message: KafkaMessage,
+  timestampType: TimestampType = 'CREATE_TIME',
+): LambdaKafkaRecord {
+  return {
+    topic,
+    partition,
+    offset: Number(message.offset),
+    timestamp: Number(message.timestamp),
+    timestampType,
+    ...(message.key == null ? {} : { key: message.key.toString('base64') }),
+    ...(message.value == null ? {} : { value: message.value.toString('base64') }),
+    headers: lambdaHeaders(message.headers),
+  };
+}
+
+/** Groups records under `"<topic>-<partition>"`, in the order given, and wraps them in the event. */
+export function buildKafkaEvent(
+  records: readonly LambdaKafkaRecord[],
+  source: KafkaSourceIdentity,
+): LambdaKafkaEvent {
+  const grouped: Record<string, LambdaKafkaRecord[]> = {};
+  for (const record of records) {
+    const id = `${record.topic}-${record.partition}`;
+    const list = grouped[id] ?? [];
+    grouped[id] = list;
+    list.push(record);
+  }
+  return source.form === 'msk'
+    ? {
+        eventSource: 'aws:kafka',
+        eventSourceArn: source.eventSourceArn,
+        bootstrapServers: source.bootstrapServers,
+        records: grouped,
+      }
+    : { eventSource: 'SelfManagedKafka', bootstrapServers: source.bootstrapServers, records: grouped };
+}
+
+export interface KafkaItemIdentifier {
+  partition: string;
+  offset: number;
+}
+
+/**
+ * Index of the lowest record a Kafka partial batch response reports as failed:
+ * `{"batchItemFailures":[{"itemIdentifier":{"partition":"<topic>-<n>","offset":<n>}}]}`.
+ * -1 = success (no response, null or empty list); 0 = whole batch failed (an identifier
+ * that names no record of the batch, or a malformed response).
+ * https://docs.aws.amazon.com/lambda/latest/dg/kafka-retry-configurations.html
+ */
+export function lowestKafkaFailure(records: readonly LambdaKafkaRecord[], response: unknown): number {
+  if (response == null || typeof response !== 'object') return -1;
+  const failures = (response as { batchItemFailures?: unknown }).batchItemFailures;
+  if (failures == null) return -1;
+  if (!Array.isArray(failures)) return 0;
+  let lowest = -1;
+  for (const failure of failures) {
+    const id = (failure as { itemIdentifier?: unknown } | null)?.itemIdentifier as
+      | Partial<KafkaItemIdentifier>
+      | undefined;
+    const index = records.findIndex(
+      (r) => id != null && `${r.topic}-${r.partition}` === id.partition && r.offset === Number(id.offset),
+    );
+    if (index < 0) return 0;
+    if (lowest < 0 || index < lowest) lowest = index;
+  }
+  return lowest;
+}
+
+export interface OnFailureContext {
+  requestId: string;
+  functionArn: string;
+  condition: string;
+  approximateInvokeCount: number;
+  functionError: string | undefined;
+  batch: readonly LambdaKafkaRecord[];
+  source: KafkaSourceIdentity;
+  now: number;
+}
+
+/**
+ * The value of one message on a Kafka-topic on-failure destination: the failure
+ * metadata, `KafkaBatchInfo.recordInfo` of that record, and `payload` (an event holding it).
+ * https://docs.aws.amazon.com/lambda/latest/dg/kafka-on-failure-destination.html
+ * https://docs.aws.amazon.com/lambda/latest/dg/with-msk-on-failure.html (metadata fields)
+ */
+export function onFailureRecord(record: LambdaKafkaRecord, ctx: OnFailureContext): Record<string, unknown> {
+  const payload = buildKafkaEvent([record], ctx.source);
+  return {
+    requestContext: {
+      requestId: ctx.requestId,
+      functionArn: ctx.functionArn,
+      condition: ctx.condition,
+      approximateInvokeCount: ctx.approximateInvokeCount,
+    },
+    responseContext: {
+      statusCode: 200,
+      executedVersion: '$LATEST',
+      functionError: ctx.functionError ?? '',
+    },
+    version: '1.0',
+    timestamp: new Date(ctx.now).toISOString(),
+    KafkaBatchInfo: {
+      batchSize: ctx.batch.length,
+      ...(ctx.source.form === 'msk' ? { eventSourceArn: ctx.source.eventSourceArn } : {}),
+      bootstrapServers: ctx.source.bootstrapServers,
+      payloadSize: Buffer.byteLength(JSON.stringify(payload)),
+      recordInfo: { offset: String(record.offset), timestamp: String(record.timestamp) },
+    },
+    payload,
+  };
+}
