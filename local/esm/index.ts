@@ -33,6 +33,7 @@ export {
   startKafkaEventSource,
 } from './kafka-event-source.ts';
 export { type Backoff, DEFAULT_BACKOFF, deliverBatch, type ErrorHandling } from './retry.ts';
+export { shapeOf } from './shape.ts';
 export { lowestStreamFailure, streamFailureRecord, toLambdaStreamRecord } from './stream-event.ts';
 export {
   type StreamEventSource,

@@ -14,23 +14,11 @@ import {
   toLambdaKafkaRecord,
   toLambdaStreamRecord,
 } from '#local/esm/index.ts';
+import { shapeOf } from '#local/esm/shape.ts';
 import { TTL_STREAM_FILTERS } from '#shared/config.ts';
 
 const awsEvents = join(import.meta.dirname, '..', '..', 'events', 'aws');
 const readJson = (name: string) => JSON.parse(readFileSync(join(awsEvents, name), 'utf8'));
-
-/** The structure of a JSON value: key sets and value types, arrays by their first element. */
-export function shape(value: unknown): unknown {
-  if (Array.isArray(value)) return value.length === 0 ? [] : [shape(value[0])];
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((k) => [k, shape((value as Record<string, unknown>)[k])]),
-    );
-  }
-  return value === null ? 'null' : typeof value;
-}
 
 const message = (overrides: Partial<KafkaMessage> = {}): KafkaMessage =>
   ({
@@ -63,7 +51,7 @@ describe('Kafka event built by the emulator (local/esm/kafka-event.ts)', () => {
     );
 
     // Assess
-    expect(shape(event)).toEqual(shape(sample));
+    expect(shapeOf(event)).toEqual(shapeOf(sample));
     expect(event).toEqual({
       ...sample,
       eventSourceArn: LOCAL_CLUSTER_ARN,
@@ -196,7 +184,7 @@ describe('DynamoDB stream record converted by the emulator (local/esm/stream-eve
     const record = toLambdaStreamRecord(sdkRecord(), streamArn, 'us-east-1');
 
     // Assess
-    expect(shape(record)).toEqual(shape(sample));
+    expect(shapeOf(record)).toEqual(shapeOf(sample));
     expect(record.userIdentity).toEqual({ type: 'Service', principalId: 'dynamodb.amazonaws.com' });
     expect(record.dynamodb?.ApproximateCreationDateTime).toBe(1428537600);
     expect(record).toEqual({ ...sample, awsRegion: 'ddblocal', eventSourceARN: streamArn });
@@ -235,7 +223,7 @@ describe('DynamoDB stream record converted by the emulator (local/esm/stream-eve
     const converted = toLambdaStreamRecord(binary, 'arn', 'us-west-2');
 
     // Assess
-    expect(shape(record)).toEqual(shape(sample));
+    expect(shapeOf(record)).toEqual(shapeOf(sample));
     expect(record).toEqual(sample);
     expect(converted.dynamodb?.NewImage).toEqual({
       b: { B: 'AQI=' },
