@@ -47,6 +47,8 @@ export interface LocalCollectorOptions {
   /** Enforce each function's configured timeout on every invocation. */
   enforceTimeouts?: boolean;
   sweeperIntervalMs?: number;
+  /** Run the punctual-deadline sweeper (default true); without it only TTL times groups out. */
+  sweeper?: boolean;
   logger?: (fn: string) => Logger;
   log?: (line: string) => void;
 }

@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto';
+import type { DynamoDBStreamEvent } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalCollector, startLocalCollector } from '#local/collector.ts';
+import { GroupCollectorClient } from '../../client/index.ts';
+import { processKafkaEvent } from '../../functions/collector/handler.ts';
+import { sweepOnce } from '../../functions/sweeper/handler.ts';
+import { processStreamEvent } from '../../functions/timeouts/handler.ts';
+import { drainTopic, kafkaEvent, newGroupId, testRuntime } from '../helpers/collector.ts';
+import { freshTopic, services } from '../helpers/services.ts';
+
+const ttlRemoval = (oldImage: Record<string, unknown>): DynamoDBStreamEvent =>
+  ({
+    Records: [
+      {
+        eventID: randomUUID(),
+        eventName: 'REMOVE',
+        eventVersion: '1.1',
+        eventSource: 'aws:dynamodb',
+        awsRegion: 'us-east-1',
+        eventSourceARN: services().streamArn,
+        userIdentity: { type: 'Service', principalId: 'dynamodb.amazonaws.com' },
+        dynamodb: {
+          ApproximateCreationDateTime: Math.floor(Date.now() / 1000),
+          Keys: { pk: oldImage.pk, sk: oldImage.sk },
+          OldImage: oldImage,
+          SequenceNumber: '100000000000000000001',
+          SizeBytes: 200,
+          StreamViewType: 'NEW_AND_OLD_IMAGES',
+        },
+      },
+    ],
+  }) as unknown as DynamoDBStreamEvent;
+
+describe('the TTL path: DynamoDB removes an expired group, the stream handler times it out', () => {
+  let input: string;
+  let outcomes: string;
+  let collector: LocalCollector;
+  let client: GroupCollectorClient;
+
+  beforeAll(async () => {
+    [input, outcomes] = await Promise.all([freshTopic('ttl-input', 1), freshTopic('ttl-outcomes', 1)]);
+    collector = await startLocalCollector({
+      ...services(),
+      inputTopics: [input],
+      groupId: `ttl-${randomUUID()}`,
+      kafka: { maximumBatchingWindowSeconds: 0 },
+      settings: { outcomeTopic: outcomes },
+      sweeper: false,
+    });
+    client = new GroupCollectorClient({ kafka: services().brokers, topic: input, outcomeTopic: outcomes });
+    await client.listen();
+  });
+  afterAll(async () => {
+    await client.close();
+    await collector.stop();
+  });
+
+  it('publishes the timeout from the TTL deletion alone (no sweeper), once, even if the sweeper runs afterwards', async () => {
+    // Act
+    const group = await client.createGroup({ expected: ['a', 'b'], ttl: 2 });
+    await client.reportDone(group, 'a', 'A');
+    const outcome = await client.awaitOutcome(group, 40_000);
+    await sweepOnce(collector.runtimes.sweeper);
+    const copies = (await drainTopic(outcomes)).filter((m) => m.key === group);
+    const state = await collector.runtimes.collector.store.getState(group);
+
+    // Assess
+    expect(outcome).toMatchObject({
+      type: 'EventGroupCollectorFailure',
+      entity: group,
+      error: 'Operation timed out after 2 seconds',
+      results: { a: 'A' },
+      missing: ['b'],
+    });
+    expect(copies).toHaveLength(1);
+    expect(state?.status).toBe('timedout');
+  });
+});
+
+describe('the timeouts handler on stream records', () => {
+  let runtime: Awaited<ReturnType<typeof testRuntime>>;
+  beforeAll(async () => {
+    runtime = await testRuntime();
+  });
+  afterAll(() => runtime.close());
+
+  it('publishes nothing new for a TTL removal of a group that already has an outcome', async () => {
+    // Prepare: a group that succeeded; its STATE image as TTL would remove it after retention
+    const group = newGroupId();
+    await processKafkaEvent(
+      kafkaEvent([
+        { value: JSON.stringify({ id: group, type: 'EventGroupCollectorCreate', expected: ['a'], ttl: 60 }) },
+        { value: JSON.stringify({ id: 'a', type: 'EventGroupCollectorEntityDone', group }) },
+      ]),
+      runtime,
+    );
+    const before = (await drainTopic(runtime.settings.outcomeTopic)).filter((m) => m.key === group);
+    const image = {
+      pk: { S: `G#${group}` },
+      sk: { S: 'STATE' },
+      kind: { S: 'state' },
+      gid: { S: group },
+      status: { S: 'open' },
+      createdMs: { N: String(Date.now() - 120_000) },
+      deadlineMs: { N: String(Date.now() - 60_000) },
+      ttlSeconds: { N: '60' },
+      shards: { N: '1' },
+      expiresAt: { N: String(Math.floor(Date.now() / 1000) - 60) },
+    };
+
+    // Act: even a stale "open" image of a decided group changes nothing
+    const response = await processStreamEvent(ttlRemoval(image), runtime);
+    const after = (await drainTopic(runtime.settings.outcomeTopic)).filter((m) => m.key === group);
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(before).toHaveLength(1);
+    expect(after).toHaveLength(1);
+    expect((await runtime.store.getState(group))?.status).toBe('succeeded');
+  });
+});
