@@ -1,0 +1,570 @@
+/**
+ * Turns one run's results into RESULTS.md and SVG charts.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { barChart, lineChart } from './chart.ts';
+import type { ColdStartResult } from './cold-start.ts';
+import type { LatencyResult } from './latency.ts';
+import type { PricingResult } from './pricing.ts';
+import type { ThroughputRow } from './throughput.ts';
+import type { PunctualityResult } from './timeouts.ts';
+import type { WriteCostRow } from './write-cost.ts';
+
+export interface RunResults {
+  startedAt: string;
+  mode: 'quick' | 'full';
+  command: string;
+  machine: { cpus: number; cpuModel: string; node: string; platform: string };
+  durationSeconds?: number;
+  throughput?: ThroughputRow[];
+  latency?: LatencyResult;
+  writeCost?: { rows: WriteCostRow[]; naiveLimit?: { resultBytes: number; failedAtReport: number } };
+  timeouts?: PunctualityResult;
+  coldStart?: ColdStartResult;
+  pricing?: PricingResult;
+  errors: { section: string; error: string }[];
+}
+
+const n = (x: number | undefined, digits = 1) =>
+  x === undefined || !Number.isFinite(x)
+    ? 'n/a'
+    : x.toLocaleString('en-US', { maximumFractionDigits: digits });
+
+const table = (head: string[], rows: (string | number)[][]) =>
+  [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+
+export function writeCharts(r: RunResults, dir: string): string[] {
+  const files: string[] = [];
+  const put = (name: string, svg: string) => {
+    writeFileSync(join(dir, name), svg);
+    files.push(name);
+  };
+  if (r.throughput?.length) {
+    put(
+      'throughput.svg',
+      barChart({
+        title: 'Reports per second: collector vs. raw UpdateItem ÷ calls per report',
+        categories: r.throughput.map((t) => `groups of ${t.groupSize} (~${t.effectiveConcurrency} lanes)`),
+        series: [
+          { name: 'collector reports/s', values: r.throughput.map((t) => t.reportsPerSecond) },
+          {
+            name: 'raw UpdateItem/s ÷ calls per report',
+            values: r.throughput.map((t) => Math.round(t.raw.perSecond / t.dynamoCallsPerReport)),
+          },
+          { name: 'raw UpdateItem/s', values: r.throughput.map((t) => t.raw.perSecond) },
+        ],
+        yLabel: 'per second',
+      }),
+    );
+  }
+  if (r.latency) {
+    const b = r.latency.breakdown;
+    const parts = [
+      ['produce ack', b.produceAckMs],
+      ['broker → handler', b.brokerInMs],
+      ['store', b.storeMs],
+      ['publish', b.publishMs],
+      ['handler other', b.handlerOtherMs],
+      ['outcome → consumer', b.brokerOutMs],
+    ] as const;
+    put(
+      'latency.svg',
+      barChart({
+        title: `Last report produced → outcome read (n=${r.latency.samples}): total and parts`,
+        categories: ['total', ...parts.map((p) => p[0])],
+        series: [
+          { name: 'p50 ms', values: [r.latency.total.p50, ...parts.map((p) => p[1].p50)] },
+          { name: 'p95 ms', values: [r.latency.total.p95, ...parts.map((p) => p[1].p95)] },
+          { name: 'p99 ms', values: [r.latency.total.p99, ...parts.map((p) => p[1].p99)] },
+        ],
+        yLabel: 'milliseconds',
+      }),
+    );
+  }
+  if (r.writeCost?.rows.length) {
+    const sizes = [...new Set(r.writeCost.rows.map((w) => w.groupSize))];
+    const bytes = [...new Set(r.writeCost.rows.map((w) => w.resultBytes))];
+    const series = bytes.flatMap((b) => {
+      const of = (s: number) => r.writeCost?.rows.find((w) => w.groupSize === s && w.resultBytes === b);
+      return [
+        { name: `collector ${b} B`, values: sizes.map((s) => of(s)?.collector.wcuPerReport ?? null) },
+        {
+          name: `naive ${b} B`,
+          values: sizes.map((s) => {
+            const row = of(s);
+            return row && !row.naive.failedAtReport ? row.naive.wcuPerReport : null;
+          }),
+        },
+      ];
+    });
+    put(
+      'write-cost.svg',
+      lineChart({
+        title: 'WCU per report (log scale); a gap = the naive item hit 400 KB',
+        categories: sizes.map((s) => `${s} members`),
+        series,
+        logY: true,
+        yLabel: 'WCU per report',
+      }),
+    );
+  }
+  if (r.timeouts?.scenarios.length) {
+    put(
+      'timeouts.svg',
+      barChart({
+        title: `Timeout published − deadline (sweeper every ${r.timeouts.intervalMs} ms)`,
+        categories: r.timeouts.scenarios.map((s) => `${s.groups} groups, ${s.name}`),
+        series: [
+          { name: 'p50 ms', values: r.timeouts.scenarios.map((s) => s.lateByTimestampMs.p50) },
+          { name: 'p99 ms', values: r.timeouts.scenarios.map((s) => s.lateByTimestampMs.p99) },
+          { name: 'max ms', values: r.timeouts.scenarios.map((s) => s.lateByTimestampMs.max) },
+        ],
+        yLabel: 'milliseconds late',
+      }),
+    );
+  }
+  if (r.coldStart?.rows.length) {
+    const fns = [...new Set(r.coldStart.rows.map((c) => c.fn))];
+    const of = (fn: string, v: string) => r.coldStart?.rows.find((c) => c.fn === fn && c.variant === v);
+    put(
+      'cold-start.svg',
+      barChart({
+        title: 'Cold start in a fresh Node process (median): import + build clients',
+        categories: fns.flatMap((f) => [`${f} (SDK ext.)`, `${f} (bundled)`]),
+        series: [
+          {
+            name: 'import ms',
+            values: fns.flatMap((f) => [
+              of(f, 'sdk-external')?.importMs ?? null,
+              of(f, 'all-bundled')?.importMs ?? null,
+            ]),
+          },
+          {
+            name: 'clients ms',
+            values: fns.flatMap((f) => [
+              of(f, 'sdk-external')?.clientsMs ?? null,
+              of(f, 'all-bundled')?.clientsMs ?? null,
+            ]),
+          },
+        ],
+        yLabel: 'milliseconds',
+      }),
+    );
+  }
+  if (r.pricing?.models.length) {
+    const sizes = [...new Set(r.pricing.models.map((m) => m.groupSize))];
+    const designs = [...new Set(r.pricing.models.map((m) => m.design))];
+    put(
+      'cost.svg',
+      barChart({
+        title: 'USD per million groups (us-east-1, log scale)',
+        categories: sizes.map((s) => `groups of ${s}`),
+        series: designs.map((d) => ({
+          name: d,
+          values: sizes.map(
+            (s) => r.pricing?.models.find((m) => m.design === d && m.groupSize === s)?.total ?? null,
+          ),
+        })),
+        logY: true,
+        yLabel: 'USD per 1M groups',
+        height: 400,
+      }),
+    );
+  }
+  return files;
+}
+
+export function resultsMarkdown(r: RunResults, jsonName: string, chartDir: string): string {
+  const out: string[] = [];
+  const tp = r.throughput ?? [];
+  const lat = r.latency;
+  const wc = r.writeCost;
+  const to = r.timeouts;
+  const cs = r.coldStart;
+  const pr = r.pricing;
+  out.push(
+    '# Benchmark results',
+    '',
+    `Generated by \`${r.command}\` on ${r.startedAt} (${r.mode} mode, ${n(r.durationSeconds, 0)} s), ` +
+      `${r.machine.cpus} × ${r.machine.cpuModel}, Node ${r.machine.node}. Raw numbers: \`bench/results/${jsonName}\`.`,
+    '',
+    'Everything runs against a real Kafka 4.4 broker and DynamoDB Local 2.6.1 started by the bench on 127.0.0.1, ' +
+      'on a 2-core machine shared with other work: absolute rates are low and noisy; ratios are measured in the same run.',
+    '',
+    '## Headline',
+    '',
+  );
+  const head: string[] = [];
+  for (const t of tp) {
+    head.push(
+      `- **Throughput, groups of ${t.groupSize}:** ${n(t.reportsPerSecond, 0)} reports/s through \`processKafkaEvent\` ` +
+        `(${t.dynamoCallsPerReport} DynamoDB calls per report) = **${t.efficiency}×** the raw conditional-UpdateItem rate ` +
+        `÷ calls per report (target ≥ 0.5; ${t.efficiencyWritesOnly}× counting writes only).`,
+    );
+  }
+  if (lat) {
+    head.push(
+      `- **Latency**, last report produced → outcome read, window 0: p50 **${lat.total.p50} ms**, p95 ${lat.total.p95} ms, p99 ${lat.total.p99} ms ` +
+        `(of which DynamoDB p50 ${lat.breakdown.storeMs.p50} ms over ${lat.storeCallsOfLastReport} calls).`,
+    );
+  }
+  if (wc) {
+    const pick = (s: number, b: number) => wc.rows.find((w) => w.groupSize === s && w.resultBytes === b);
+    const a = pick(3, 100);
+    const z = pick(1000, 100);
+    const zk = pick(1000, 1000);
+    if (a && z) {
+      head.push(
+        `- **Write cost** per report, 100 B results: ${a.collector.wcuPerReport} WCU at 3 members, ${z.collector.wcuPerReport} WCU at 1,000 ` +
+          `(naive single item: ${a.naive.wcuPerReport} → ${z.naive.wcuPerReport} WCU)` +
+          (zk?.naive.failedAtReport
+            ? `; with 1 KB results the naive item hits 400 KB at report ${zk.naive.failedAtReport}.`
+            : '.'),
+      );
+    }
+  }
+  if (to) {
+    for (const s of to.scenarios) {
+      head.push(
+        `- **Timeouts**, ${s.groups} groups ${s.name}: published p50 **${s.lateByTimestampMs.p50} ms**, p99 ${s.lateByTimestampMs.p99} ms after the deadline ` +
+          `(${s.published}/${s.groups} published).`,
+      );
+    }
+  }
+  if (cs) {
+    const c = cs.rows.find((x) => x.fn === 'collector' && x.variant === 'sdk-external');
+    const cb = cs.rows.find((x) => x.fn === 'collector' && x.variant === 'all-bundled');
+    if (c && cb) {
+      head.push(
+        `- **Cold start**, collector: ${n(c.bytes / 1024)} KiB bundle with @aws-sdk external (${n(cb.bytes / 1024)} KiB all bundled); ` +
+          `import + clients ${n(c.importMs + c.clientsMs)} ms (${n(cb.importMs + cb.clientsMs)} ms bundled), median of ${c.runs}.`,
+      );
+    }
+  }
+  if (pr) {
+    for (const size of [...new Set(pr.models.map((m) => m.groupSize))]) {
+      const ms = pr.models.filter((m) => m.groupSize === size);
+      head.push(
+        `- **Cost per million groups of ${size}:** ${ms.map((m) => `${m.design} **$${n(m.total, 2)}**`).join('; ')}.`,
+      );
+    }
+  }
+  out.push(
+    ...head,
+    '',
+    'Reproduce: `npm run bench` (full, ~10–15 min) or `npm run bench -- --quick` (< 2 min).',
+    '',
+  );
+  if (r.errors.length) {
+    out.push(
+      '**Sections that failed in this run:**',
+      '',
+      ...r.errors.map((e) => `- ${e.section}: ${e.error}`),
+      '',
+    );
+  }
+
+  if (tp.length) {
+    out.push(
+      '## 1. Throughput',
+      '',
+      'Reports of several open groups, shuffled (members finish in random order), fed to `processKafkaEvent` in batches of 100, ' +
+        'one invocation at a time (one poller). Inside a batch the handler runs up to 16 groups at once and the records of one group in order, ' +
+        'so its concurrency is the number of groups in the batch (capped at 16): "lanes". The raw rate is conditional UpdateItem calls ' +
+        '(document client, fresh items) at that concurrency, measured just before, on the same DynamoDB Local. ' +
+        'Efficiency = collector reports/s ÷ (raw calls/s ÷ DynamoDB calls per report); target ≥ 0.5.',
+      '',
+      table(
+        [
+          'group size',
+          'groups',
+          'reports',
+          'lanes',
+          'reports/s',
+          'raw UpdateItem/s',
+          'calls/report (writes + reads)',
+          'efficiency',
+          'writes-only efficiency',
+        ],
+        tp.map((t) => [
+          t.groupSize,
+          t.groups,
+          t.reports,
+          t.effectiveConcurrency,
+          n(t.reportsPerSecond, 0),
+          n(t.raw.perSecond, 0),
+          `${t.dynamoCallsPerReport} (${t.writesPerReport} + ${t.readsPerReport})`,
+          t.efficiency,
+          t.efficiencyWritesOnly,
+        ]),
+      ),
+      '',
+      'Calls per report by command: ' +
+        tp
+          .map(
+            (t) =>
+              `groups of ${t.groupSize}: ${Object.entries(t.callsByCommand)
+                .map(([k, v]) => `${k.replace('Command', '')} ${v}`)
+                .join(', ')}`,
+          )
+          .join('; ') +
+        '.',
+      '',
+      `![throughput](${chartDir}throughput.svg)`,
+      '',
+    );
+  }
+  if (lat) {
+    const b = lat.breakdown;
+    out.push(
+      '## 2. Latency',
+      '',
+      `Method: ${lat.method}. No local event source mapping emulator (local/esm/) existed when this section was written, so a kafkajs consumer plays the mapping. ` +
+        `Each sample: a group of ${lat.groupSize} is created and all but one member report; once those are applied, the last report is produced ` +
+        '(t0) and the time until a consumer of the outcome topic receives the outcome is measured. Samples are sequential (an idle system, not a loaded one).',
+      '',
+      table(
+        ['part', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms'],
+        [
+          ['**total** (t0 → outcome received)', lat.total.p50, lat.total.p95, lat.total.p99, lat.total.max],
+          [
+            'produce ack (t0 → producer ack, acks=all)',
+            b.produceAckMs.p50,
+            b.produceAckMs.p95,
+            b.produceAckMs.p99,
+            b.produceAckMs.max,
+          ],
+          [
+            'broker → handler (t0 → handler starts the record)',
+            b.brokerInMs.p50,
+            b.brokerInMs.p95,
+            b.brokerInMs.p99,
+            b.brokerInMs.max,
+          ],
+          [
+            `store (wall time with a DynamoDB call in flight; ${lat.storeCallsOfLastReport} calls)`,
+            b.storeMs.p50,
+            b.storeMs.p95,
+            b.storeMs.p99,
+            b.storeMs.max,
+          ],
+          [
+            '(store, the same calls summed: the 8 bucket queries run in parallel)',
+            lat.storeSumMs.p50,
+            lat.storeSumMs.p95,
+            lat.storeSumMs.p99,
+            lat.storeSumMs.max,
+          ],
+          [
+            'publish (outcome produce, acks=all)',
+            b.publishMs.p50,
+            b.publishMs.p95,
+            b.publishMs.p99,
+            b.publishMs.max,
+          ],
+          [
+            'handler other (decode, rules, outcome JSON)',
+            b.handlerOtherMs.p50,
+            b.handlerOtherMs.p95,
+            b.handlerOtherMs.p99,
+            b.handlerOtherMs.max,
+          ],
+          [
+            'outcome acked → consumer receives',
+            b.brokerOutMs.p50,
+            b.brokerOutMs.p95,
+            b.brokerOutMs.p99,
+            b.brokerOutMs.max,
+          ],
+        ],
+      ),
+      '',
+      'The parts overlap slightly (the handler marks the outcome published while the consumer already reads it). ' +
+        "On AWS add the mapping's batching window (`KAFKA_ESM.maximumBatchingWindowSeconds` is 1 s in config.ts; AWS default 500 ms) and Lambda invoke overhead.",
+      '',
+      `![latency](${chartDir}latency.svg)`,
+      '',
+    );
+  }
+  if (wc) {
+    out.push(
+      '## 3. Write cost',
+      '',
+      'Consumed capacity reported by DynamoDB Local (`ReturnConsumedCapacity: TOTAL`; single-item calls report `CapacityUnits`, transactions `WriteCapacityUnits`). ' +
+        'Collector: `store.meter` over the real code path (Create transaction, per-member Put, counter shard ADD, shard marks, decision transaction with the outcome bytes, published mark). ' +
+        'Naive: one item per group, `UpdateItem SET results.#m = :r` per report (conditional on open and not yet reported), a final status update and a consistent read of the item to publish. ' +
+        '"per report" excludes the last report (the decision); "per group" is everything.',
+      '',
+      table(
+        [
+          'members',
+          'result',
+          'collector WCU/report',
+          'naive WCU/report',
+          'collector WCU/group',
+          'naive WCU/group',
+          'collector RCU/group',
+          'naive RCU/group',
+          'naive last report WCU',
+        ],
+        wc.rows.map((w) => [
+          w.groupSize,
+          `${w.resultBytes} B`,
+          w.collector.wcuPerReport,
+          w.naive.failedAtReport
+            ? `**400 KB limit at report ${w.naive.failedAtReport}**`
+            : w.naive.wcuPerReport,
+          w.collector.completed
+            ? w.collector.wcuPerGroup
+            : `${w.collector.wcuPerGroup} (failed: outcome over the 1 MB limit)`,
+          w.naive.failedAtReport ? 'fails' : w.naive.wcuPerGroup,
+          w.collector.rcuPerGroup,
+          w.naive.failedAtReport ? 'fails' : w.naive.rcuPerGroup,
+          w.naive.failedAtReport ? 'fails' : w.naive.wcuLastReport,
+        ]),
+      ),
+      '',
+      `Collector capacity of a whole group by DynamoDB command (100 B results): ${wc.rows
+        .filter((w) => w.resultBytes === 100)
+        .map(
+          (w) =>
+            `${w.groupSize} members: ${Object.entries(w.collector.byCommand ?? {})
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ')}`,
+        )
+        .join('; ')} (TransactWriteItems = Create and decision; GetItem/Query = reads). ` +
+        "Note: DynamoDB Local reports 4 WCU per KB per item in a transaction (a 1-item 100 B TransactWriteItems reports 4); AWS documents 2, so the transaction share of the collector's per-group figures is twice what AWS would bill (the cost section corrects for it).",
+      '',
+      wc.naiveLimit
+        ? `With ${wc.naiveLimit.resultBytes} B results the naive item refuses report ${wc.naiveLimit.failedAtReport} (DynamoDB's 400 KB item limit); the collector has no such limit (LIMITS.maxMembers = 10,000; the outcome itself is bounded by the topic's message size).`
+        : '',
+      '',
+      `![write cost](${chartDir}write-cost.svg)`,
+      '',
+    );
+  }
+  if (to) {
+    out.push(
+      '## 4. Timeout punctuality',
+      '',
+      `The sweeper runs \`sweepLoop\` in-process every ${to.intervalMs} ms (${to.sweeps} sweeps, ${to.concurrency} decisions at once). ` +
+        'Groups of 3 members with no reports are created so that their deadlines fall where wanted (their creation time is passed as `now`). ' +
+        "Published time = the outcome's Kafka timestamp (CreateTime, set by the producer when it sends), and also when a consumer received it. " +
+        "The groups live in a separate table without TTL, so that DynamoDB Local's TTL (1–11 s after expiry) cannot race the sweeper with no stream handler running.",
+      '',
+      table(
+        [
+          'scenario',
+          'groups',
+          'published',
+          'p50 ms late',
+          'p99 ms late',
+          'max ms late',
+          'p50 received',
+          'p99 received',
+          'all out after first deadline',
+        ],
+        to.scenarios.map((s) => [
+          s.name,
+          s.groups,
+          s.published + (s.createdLate ? ` (${s.createdLate} created late)` : ''),
+          s.lateByTimestampMs.p50,
+          s.lateByTimestampMs.p99,
+          s.lateByTimestampMs.max,
+          s.lateByReceiveMs.p50,
+          s.lateByReceiveMs.p99,
+          `${n(s.clearedAfterMs / 1000, 1)} s`,
+        ]),
+      ),
+      '',
+      `One timeout decided by the sweeper (\`collector.timeoutGroup\`): p50 ${to.timeoutGroupMs.p50} ms, p99 ${to.timeoutGroupMs.p99} ms; ` +
+        `${to.sweeperCallsPerGroup} DynamoDB calls per timed-out group (incl. index queries) at ${to.sweeperMeanCallMs} ms mean per call under this load; ` +
+        `outcome publish ${to.sweeperPublishMeanMs} ms mean.`,
+      '',
+      `![timeouts](${chartDir}timeouts.svg)`,
+      '',
+    );
+  }
+  if (cs) {
+    out.push(
+      '## 5. Cold start',
+      '',
+      `${cs.settings}; esbuild ${cs.esbuild}, measured on Node ${cs.node} (Lambda runs node22). ` +
+        'Time = in a fresh `node` process: `await import(bundle)`, then `environmentRuntime()` (DynamoDB client, Kafka publisher, logger, metrics; nothing connects). ' +
+        'With `@aws-sdk/*` external the SDK loads from node_modules, as the nodejs22.x runtime loads its own copy. Process = whole `node` run including its own start.',
+      '',
+      table(
+        ['function', 'variant', 'bundle KiB', 'gzip KiB', 'import ms', 'clients ms', 'process ms', 'runs'],
+        cs.rows.map((c) => [
+          c.fn,
+          c.variant,
+          n(c.bytes / 1024),
+          n(c.gzipBytes / 1024),
+          c.importMs,
+          c.clientsMs,
+          c.processMs,
+          c.runs,
+        ]),
+      ),
+      '',
+      ...(cs.notes.length ? [`Notes: ${cs.notes.join('; ')}.`, ''] : []),
+      `![cold start](${chartDir}cold-start.svg)`,
+      '',
+    );
+  }
+  if (pr) {
+    const p = pr.prices;
+    out.push(
+      '## 6. Cost per million groups (AWS, us-east-1)',
+      '',
+      `Prices (${p.asOf}; source: ${p.source}):`,
+      '',
+      table(
+        ['item', 'price'],
+        [
+          ['Lambda requests', '$0.20 per million'],
+          ['Lambda duration, arm64', '$0.0000133334 per GB-s'],
+          ['DynamoDB on-demand writes', '$0.625 per million WRU'],
+          ['DynamoDB on-demand reads', '$0.125 per million RRU'],
+          ['Step Functions Standard', '$0.025 per 1,000 state transitions'],
+          ['Step Functions Express', '$1.00 per million requests + $0.00001667 per GB-s (64 MB minimum)'],
+        ],
+      ),
+      '',
+      `Assumptions: ${pr.assumptions.join('; ')}.`,
+      '',
+      'Step Functions models: **Standard** — a bridge Lambda consumes the topic and calls StartExecution per Create and SendTaskSuccess per report; ' +
+        'the state machine is a Map over the members whose iteration is one Task `aws-sdk:dynamodb:putItem.waitForTaskToken` storing the task token, ' +
+        "then a Task invoking a Lambda that produces the outcome, then the end: **n + 3 transitions**; timeouts by the Map's TimeoutSeconds. " +
+        '**Express** has no callback pattern (`.waitForTaskToken` is Standard only) and runs at most 5 minutes, so it polls: reports stored as items, one execution per group looping Wait 1 s → read the count, billed for the time the group is open.',
+      '',
+    );
+    for (const m of pr.models) {
+      out.push(
+        `**${m.design}, groups of ${m.groupSize}: $${n(m.total, 2)} per million groups**`,
+        '',
+        table(
+          ['item', 'USD per 1M groups'],
+          m.lines.map((l) => [l.item, n(l.usdPerMillionGroups, 2)]),
+        ),
+        '',
+        ...(m.notes.length ? [`Note: ${m.notes.join('; ')}.`, ''] : []),
+      );
+    }
+    out.push(
+      `Fixed, not per group: ${pr.fixedMonthly.map((f) => `${f.item} ≈ $${f.usd}/month`).join('; ')}.`,
+      '',
+      `![cost](${chartDir}cost.svg)`,
+      '',
+    );
+  }
+  return `${out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim()}\n`;
+}

@@ -1,0 +1,178 @@
+/**
+ * 1. Throughput of reports through the collector (processKafkaEvent in-process,
+ * batches of 100) against the raw rate of conditional UpdateItem calls on the
+ * same DynamoDB Local, in the same run, at the same concurrency.
+ */
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Services } from '#local/services/index.ts';
+import { KAFKA_ESM } from '#shared/config.ts';
+import { processKafkaEvent } from '../functions/collector/handler.ts';
+import {
+  type BenchRecord,
+  type BenchRuntime,
+  benchRuntime,
+  createValue,
+  doneValue,
+  dynamoClient,
+  kafkaEvent,
+  log,
+  memberIds,
+  newId,
+  pool,
+  resultOf,
+  round,
+  shuffle,
+} from './lib.ts';
+
+/** The collector handler applies at most this many groups of a batch at once (functions/collector/handler.ts). */
+export const HANDLER_CONCURRENCY = 16;
+
+export interface RawRate {
+  concurrency: number;
+  calls: number;
+  seconds: number;
+  perSecond: number;
+}
+
+export interface ThroughputRow {
+  groupSize: number;
+  groups: number;
+  reports: number;
+  batches: number;
+  seconds: number;
+  reportsPerSecond: number;
+  /** Mean number of groups (lanes) in a batch, capped at the handler's concurrency. */
+  effectiveConcurrency: number;
+  dynamoCallsPerReport: number;
+  writesPerReport: number;
+  readsPerReport: number;
+  callsByCommand: Record<string, number>;
+  raw: RawRate;
+  /** Collector reports/s ÷ (raw UpdateItem/s ÷ DynamoDB calls per report). Target ≥ 0.5. */
+  efficiency: number;
+  /** Same with writes only (member put + counter shard, + shard marks and the decision amortised). */
+  efficiencyWritesOnly: number;
+  succeeded: number;
+}
+
+/** Conditional UpdateItem calls on fresh items, `concurrency` at a time, through the document client. */
+export async function rawUpdateRate(
+  services: Services,
+  concurrency: number,
+  calls: number,
+): Promise<RawRate> {
+  const client = dynamoClient(services);
+  const doc = DynamoDBDocumentClient.from(client);
+  const run = newId();
+  const items = Array.from({ length: calls }, (_, i) => i);
+  // Warm-up: connections and the JIT.
+  await pool(items.slice(0, Math.min(100, calls)), concurrency, async (i) => {
+    await update(doc, services.tableName, `BENCH#warm#${run}#${i}`);
+  });
+  const started = performance.now();
+  await pool(items, concurrency, async (i) => {
+    await update(doc, services.tableName, `BENCH#raw#${run}#${i}`);
+  });
+  const seconds = (performance.now() - started) / 1000;
+  client.destroy();
+  return { concurrency, calls, seconds: round(seconds, 3), perSecond: round(calls / seconds, 1) };
+}
+
+function update(doc: DynamoDBDocumentClient, tableName: string, pk: string) {
+  return doc.send(
+    new UpdateCommand({
+      TableName: tableName,
+      Key: { pk, sk: 'R' },
+      UpdateExpression: 'SET v = :v, kind = :k',
+      ConditionExpression: 'attribute_not_exists(pk)',
+      ExpressionAttributeValues: { ':v': 1, ':k': 'bench' },
+      ReturnConsumedCapacity: 'TOTAL',
+    }),
+  );
+}
+
+async function createGroups(runtime: BenchRuntime, groups: { id: string; members: string[] }[]) {
+  const creates: BenchRecord[] = groups.map((g) => ({ key: g.id, value: createValue(g.id, g.members, 900) }));
+  for (let i = 0; i < creates.length; i += KAFKA_ESM.batchSize) {
+    const out = await processKafkaEvent(kafkaEvent(creates.slice(i, i + KAFKA_ESM.batchSize)), runtime);
+    if (out.batchItemFailures.length > 0) throw new Error('create failed in the throughput bench');
+  }
+}
+
+export async function throughput(
+  services: Services,
+  options: { sizes: { groupSize: number; groups: number }[]; rawCalls: number; resultBytes: number },
+): Promise<ThroughputRow[]> {
+  const rows: ThroughputRow[] = [];
+  for (const { groupSize, groups: groupCount } of options.sizes) {
+    const runtime = await benchRuntime(services, `tp${groupSize}`);
+    try {
+      const groups = Array.from({ length: groupCount }, () => {
+        const id = newId();
+        return { id, members: memberIds(id, groupSize) };
+      });
+      await createGroups(runtime, groups);
+      const result = resultOf(options.resultBytes);
+      // Members of all open groups finish in random order: their reports interleave on the partition.
+      const reports: BenchRecord[] = shuffle(
+        groups.flatMap((g) => g.members.map((m) => ({ key: g.id, value: doneValue(g.id, m, result) }))),
+        groupSize,
+      );
+      const batches: ReturnType<typeof kafkaEvent>[] = [];
+      let lanes = 0;
+      for (let i = 0; i < reports.length; i += KAFKA_ESM.batchSize) {
+        const slice = reports.slice(i, i + KAFKA_ESM.batchSize);
+        lanes += Math.min(HANDLER_CONCURRENCY, new Set(slice.map((r) => r.key)).size);
+        batches.push(kafkaEvent(slice));
+      }
+      const effectiveConcurrency = Math.max(1, Math.round(lanes / batches.length));
+      // Raw rate at the same concurrency, measured just before (same run, same load).
+      const raw = await rawUpdateRate(services, effectiveConcurrency, options.rawCalls);
+      const calls0 = runtime.trace.calls;
+      const by0 = { ...runtime.trace.byCommand };
+      const w0 = runtime.timed.publishes;
+      const started = performance.now();
+      for (const event of batches) {
+        const out = await processKafkaEvent(event, runtime);
+        if (out.batchItemFailures.length > 0) throw new Error('report failed in the throughput bench');
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const calls = runtime.trace.calls - calls0;
+      const byCommand: Record<string, number> = {};
+      for (const [k, v] of Object.entries(runtime.trace.byCommand)) {
+        const d = v - (by0[k] ?? 0);
+        if (d > 0) byCommand[k] = round(d / reports.length, 3);
+      }
+      const writes = ['PutItemCommand', 'UpdateItemCommand', 'TransactWriteItemsCommand', 'DeleteItemCommand']
+        .map((k) => byCommand[k] ?? 0)
+        .reduce((a, b) => a + b, 0);
+      const callsPerReport = calls / reports.length;
+      const reportsPerSecond = reports.length / seconds;
+      const row: ThroughputRow = {
+        groupSize,
+        groups: groupCount,
+        reports: reports.length,
+        batches: batches.length,
+        seconds: round(seconds, 3),
+        reportsPerSecond: round(reportsPerSecond, 1),
+        effectiveConcurrency,
+        dynamoCallsPerReport: round(callsPerReport, 3),
+        writesPerReport: round(writes, 3),
+        readsPerReport: round(callsPerReport - writes, 3),
+        callsByCommand: byCommand,
+        raw,
+        efficiency: round(reportsPerSecond / (raw.perSecond / callsPerReport), 3),
+        efficiencyWritesOnly: round(reportsPerSecond / (raw.perSecond / writes), 3),
+        succeeded: runtime.timed.publishes - w0,
+      };
+      log(
+        `throughput groups of ${groupSize}: ${row.reportsPerSecond} reports/s at ~${effectiveConcurrency} lanes; ` +
+          `raw UpdateItem ${raw.perSecond}/s; ${row.dynamoCallsPerReport} calls/report; efficiency ${row.efficiency}`,
+      );
+      rows.push(row);
+    } finally {
+      await runtime.close();
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,212 @@
+/**
+ * 3. Write cost per report and per group, measured with ReturnConsumedCapacity on
+ * DynamoDB Local: the collector's layout (one item per member, counted in shards)
+ * side by side with the naive design (one item per group holding every result,
+ * updated in place), in the same run.
+ */
+import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { Services } from '#local/services/index.ts';
+import { KAFKA_ESM } from '#shared/config.ts';
+import { CapacityMeter } from '#store/dynamo-store.ts';
+import { processKafkaEvent } from '../functions/collector/handler.ts';
+import {
+  type BenchRuntime,
+  benchRuntime,
+  createValue,
+  doneValue,
+  dynamoClient,
+  kafkaEvent,
+  log,
+  memberIds,
+  newId,
+  resultOf,
+  round,
+} from './lib.ts';
+
+export interface DesignCost {
+  /** Mean WCU per report (all reports but the last, which carries the decision). */
+  wcuPerReport: number;
+  /** WCU of the whole group: create, every report, shard marks, decision, published mark. */
+  wcuPerGroup: number;
+  rcuPerGroup: number;
+  /** WCU of the last report alone (the most expensive in the naive design). */
+  wcuLastReport: number;
+  /** Reports stored before the item hit DynamoDB's 400 KB limit (naive only), if it did. */
+  failedAtReport?: number;
+  completed: boolean;
+  /** Capacity units of the whole group by DynamoDB command (collector only). */
+  byCommand?: Record<string, number>;
+}
+
+export interface WriteCostRow {
+  groupSize: number;
+  resultBytes: number;
+  collector: DesignCost;
+  naive: DesignCost;
+}
+
+async function collectorCost(
+  runtime: BenchRuntime,
+  groupSize: number,
+  resultBytes: number,
+): Promise<DesignCost> {
+  const meter = runtime.store.meter;
+  const w0 = meter.write;
+  const r0 = meter.read;
+  const by0 = { ...runtime.trace.capacityByCommand };
+  const group = newId();
+  const ids = memberIds(group, groupSize);
+  const result = resultOf(resultBytes);
+  await processKafkaEvent(kafkaEvent([{ key: group, value: createValue(group, ids, 900) }]), runtime);
+  const report = (id: string) => ({ key: group, value: doneValue(group, id, result) });
+  const beforeReports = meter.write;
+  for (let i = 0; i < groupSize - 1; i += KAFKA_ESM.batchSize) {
+    await processKafkaEvent(
+      kafkaEvent(ids.slice(i, Math.min(i + KAFKA_ESM.batchSize, groupSize - 1)).map(report)),
+      runtime,
+    );
+  }
+  const reportsWcu = meter.write - beforeReports;
+  const beforeLast = meter.write;
+  await processKafkaEvent(kafkaEvent([report(ids[groupSize - 1] as string)]), runtime);
+  const wcuPerGroup = round(meter.write - w0, 2);
+  const rcuPerGroup = round(meter.read - r0, 2);
+  const byCommand = Object.fromEntries(
+    Object.entries(runtime.trace.capacityByCommand)
+      .map(([k, v]) => [k.replace('Command', ''), round(v - (by0[k] ?? 0), 2)] as const)
+      .filter(([, v]) => v > 0),
+  );
+  const state = await runtime.store.getState(group);
+  return {
+    wcuPerReport: round(reportsWcu / Math.max(1, groupSize - 1), 3),
+    wcuPerGroup,
+    rcuPerGroup,
+    wcuLastReport: round(meter.write - beforeLast, 2),
+    completed: state?.status === 'succeeded',
+    byCommand,
+  };
+}
+
+/**
+ * The naive design: Create puts one item {results: {}}; each report sets
+ * results.#m on it (conditional on the group being open); the last report reads
+ * the item back to publish the outcome.
+ */
+async function naiveCost(
+  doc: DynamoDBDocumentClient,
+  tableName: string,
+  groupSize: number,
+  resultBytes: number,
+): Promise<DesignCost> {
+  const meter = new CapacityMeter();
+  const group = newId();
+  const key = { pk: `NAIVE#${group}`, sk: 'GROUP' };
+  const ids = memberIds(group, groupSize);
+  const result = resultOf(resultBytes);
+  const put = await doc.send(
+    new PutCommand({
+      TableName: tableName,
+      Item: { ...key, kind: 'naive', status: 'open', expected: ids, results: {} },
+      ConditionExpression: 'attribute_not_exists(pk)',
+      ReturnConsumedCapacity: 'TOTAL',
+    }),
+  );
+  meter.add(put.ConsumedCapacity, 'write');
+  let reportsWcu = 0;
+  let last = 0;
+  for (let i = 0; i < groupSize; i++) {
+    const before = meter.write;
+    try {
+      const out = await doc.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: key,
+          UpdateExpression: 'SET results.#m = :r ADD reported :one',
+          ConditionExpression: '#st = :open AND attribute_not_exists(results.#m)',
+          ExpressionAttributeNames: { '#m': ids[i] as string, '#st': 'status' },
+          ExpressionAttributeValues: { ':r': JSON.stringify(result), ':one': 1, ':open': 'open' },
+          ReturnValues: 'UPDATED_NEW',
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      meter.add(out.ConsumedCapacity, 'write');
+    } catch (error) {
+      if (error instanceof Error && /size has exceeded|item size|maximum allowed size/i.test(error.message)) {
+        return {
+          wcuPerReport: round(reportsWcu / Math.max(1, i), 3),
+          wcuPerGroup: round(meter.write, 2),
+          rcuPerGroup: round(meter.read, 2),
+          wcuLastReport: round(last, 2),
+          failedAtReport: i + 1,
+          completed: false,
+        };
+      }
+      throw error;
+    }
+    last = meter.write - before;
+    if (i < groupSize - 1) reportsWcu += last;
+  }
+  // The last report decides: mark the group and read it back to publish every result.
+  const decide = await doc.send(
+    new UpdateCommand({
+      TableName: tableName,
+      Key: key,
+      UpdateExpression: 'SET #st = :done',
+      ConditionExpression: '#st = :open',
+      ExpressionAttributeNames: { '#st': 'status' },
+      ExpressionAttributeValues: { ':done': 'succeeded', ':open': 'open' },
+      ReturnConsumedCapacity: 'TOTAL',
+    }),
+  );
+  meter.add(decide.ConsumedCapacity, 'write');
+  last += decide.ConsumedCapacity?.CapacityUnits ?? 0;
+  const read = await doc.send(
+    new GetCommand({ TableName: tableName, Key: key, ConsistentRead: true, ReturnConsumedCapacity: 'TOTAL' }),
+  );
+  meter.add(read.ConsumedCapacity, 'read');
+  return {
+    wcuPerReport: round(reportsWcu / Math.max(1, groupSize - 1), 3),
+    wcuPerGroup: round(meter.write, 2),
+    rcuPerGroup: round(meter.read, 2),
+    wcuLastReport: round(last, 2),
+    completed: true,
+  };
+}
+
+export async function writeCost(
+  services: Services,
+  options: { sizes: number[]; resultBytes: number[]; probeLimit: boolean },
+): Promise<{ rows: WriteCostRow[]; naiveLimit?: { resultBytes: number; failedAtReport: number } }> {
+  const runtime = await benchRuntime(services, 'cost');
+  const client = dynamoClient(services);
+  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  const rows: WriteCostRow[] = [];
+  try {
+    for (const resultBytes of options.resultBytes) {
+      for (const groupSize of options.sizes) {
+        const collector = await collectorCost(runtime, groupSize, resultBytes);
+        const naive = await naiveCost(doc, services.tableName, groupSize, resultBytes);
+        log(
+          `write cost ${groupSize} x ${resultBytes} B: collector ${collector.wcuPerReport} WCU/report, ` +
+            `${collector.wcuPerGroup} WCU/group; naive ${naive.wcuPerReport} WCU/report, ${naive.wcuPerGroup} WCU/group` +
+            (naive.failedAtReport ? ` (400 KB limit at report ${naive.failedAtReport})` : ''),
+        );
+        rows.push({ groupSize, resultBytes, collector, naive });
+      }
+    }
+    // Where the naive item hits 400 KB with the smallest results (the collector has no such limit).
+    const smallest = Math.min(...options.resultBytes);
+    const known = rows.find((r) => r.resultBytes === smallest && r.naive.failedAtReport);
+    let naiveLimit: { resultBytes: number; failedAtReport: number } | undefined;
+    if (known?.naive.failedAtReport) {
+      naiveLimit = { resultBytes: smallest, failedAtReport: known.naive.failedAtReport };
+    } else if (options.probeLimit) {
+      const probe = await naiveCost(doc, services.tableName, 10_000, smallest);
+      if (probe.failedAtReport) naiveLimit = { resultBytes: smallest, failedAtReport: probe.failedAtReport };
+    }
+    return { rows, naiveLimit };
+  } finally {
+    client.destroy();
+    await runtime.close();
+  }
+}
