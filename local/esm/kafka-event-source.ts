@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import {
+import kafkajs, {
   type Admin,
-  ConfigResourceTypes,
   type Consumer,
   Kafka,
   type KafkaMessage,
@@ -10,6 +9,10 @@ import {
   type Producer,
 } from 'kafkajs';
 import { FUNCTIONS, KAFKA_ESM } from '#shared/config.ts';
+
+// kafkajs is CommonJS; Node's ESM loader cannot see this export by name.
+const { ConfigResourceTypes } = kafkajs;
+
 import { functionArn, type InvocationResult, invokeHandler } from './context.ts';
 import { EventSourceConfigurationError, EventSourceStoppedError } from './errors.ts';
 import { type FilterPattern, matchesAnyFilter, validatePattern } from './filter.ts';
