@@ -1,0 +1,178 @@
+/**
+ * The deployable stack: turns plain settings (from CDK context or a test) into
+ * the imported AWS resources the GroupCollector construct needs, and exports
+ * the names an operator looks for.
+ */
+import { Annotations, CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import { type CollectorTopics, GroupCollector } from './group-collector.ts';
+import type { CollectorNetwork, KafkaAuth, KafkaCluster, MskAuth, SelfManagedAuth } from './kafka-access.ts';
+
+export interface CollectorStackProps extends StackProps {
+  /** How the collector reaches Kafka. */
+  readonly kafka: 'msk' | 'self-managed';
+  /** MSK only: the cluster's ARN. */
+  readonly mskClusterArn?: string;
+  /** Brokers the functions produce to (host:port). */
+  readonly bootstrapServers: readonly string[];
+  /** Default: `iam` for MSK, `scram-sha-512` for self-managed. */
+  readonly kafkaAuth?: KafkaAuth;
+  /** Complete ARN of the SCRAM or mTLS secret. */
+  readonly kafkaSecretArn?: string;
+  /** Customer managed KMS key that encrypts the secret (MSK SCRAM requires one). */
+  readonly kafkaSecretKmsKeyArn?: string;
+  /** Self-managed only: root CA secret for brokers signed by a private CA. */
+  readonly kafkaRootCaSecretArn?: string;
+  /** Self-managed only: whether the producers use TLS (default: on unless auth is none). */
+  readonly kafkaTls?: boolean;
+  /** Private brokers: the VPC, subnets and security groups the functions (and a self-managed mapping) use. */
+  readonly vpcId?: string;
+  readonly subnetIds?: readonly string[];
+  readonly securityGroupIds?: readonly string[];
+  readonly topics?: CollectorTopics;
+  readonly replyToTopics?: readonly string[];
+  readonly consumerGroupId?: string;
+  readonly startingPosition?: 'TRIM_HORIZON' | 'LATEST';
+  readonly provisionedPollers?: lambda.ProvisionedPollerConfig | false;
+  readonly tableName?: string;
+  readonly removalPolicy?: RemovalPolicy;
+  readonly logRetentionDays?: logs.RetentionDays;
+  readonly alarmTopicArn?: string;
+  readonly retentionSeconds?: number;
+  readonly earlyReportWaitSeconds?: number;
+}
+
+export class CollectorStack extends Stack {
+  readonly collector: GroupCollector;
+
+  constructor(scope: Construct, id: string, props: CollectorStackProps) {
+    super(scope, id, {
+      description: 'Group collector for a Kafka event bus (Lambda, DynamoDB, Kafka event source mapping)',
+      ...props,
+    });
+    const network = this.network(props);
+    this.collector = new GroupCollector(this, 'GroupCollector', {
+      kafka: this.kafkaCluster(props),
+      network,
+      topics: props.topics,
+      replyToTopics: props.replyToTopics,
+      consumerGroupId: props.consumerGroupId,
+      startingPosition: props.startingPosition ? lambda.StartingPosition[props.startingPosition] : undefined,
+      provisionedPollers: props.provisionedPollers,
+      tableName: props.tableName,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      logRetention: props.logRetentionDays,
+      alarmTopic: props.alarmTopicArn
+        ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn)
+        : undefined,
+      retentionSeconds: props.retentionSeconds,
+      earlyReportWaitSeconds: props.earlyReportWaitSeconds,
+    });
+
+    const { table, functions, topics, streamFailureQueue, dashboard, kafkaMapping } = this.collector;
+    const outputs: Record<string, [string, string]> = {
+      TableName: [table.tableName, 'DynamoDB table of groups'],
+      InputTopic: [topics.input, 'topic the collector consumes'],
+      OutcomeTopic: [topics.outcomes, 'topic outcomes are published to (unless a group names replyTo)'],
+      DeadLetterTopic: [topics.deadLetter, 'topic of inputs the collector could not accept'],
+      EsmFailureTopic: [
+        topics.esmFailure,
+        'topic the Kafka event source mapping sends records it gave up on',
+      ],
+      CollectorFunctionName: [functions.collector.functionName, 'collector function (Kafka mapping)'],
+      TimeoutsFunctionName: [functions.timeouts.functionName, 'timeouts function (TTL stream)'],
+      SweeperFunctionName: [functions.sweeper.functionName, 'punctual-deadline sweeper'],
+      KafkaEventSourceMappingId: [
+        kafkaMapping.eventSourceMappingId,
+        'UUID of the Kafka event source mapping',
+      ],
+      StreamFailureQueueUrl: [streamFailureQueue.queueUrl, 'on-failure destination of the stream mapping'],
+      DashboardName: [dashboard.dashboardName, 'CloudWatch dashboard'],
+    };
+    for (const [name, [value, description]] of Object.entries(outputs)) {
+      new CfnOutput(this, name, { value, description });
+    }
+  }
+
+  private kafkaCluster(props: CollectorStackProps): KafkaCluster {
+    const secret = props.kafkaSecretArn
+      ? this.importSecret('KafkaSecret', props.kafkaSecretArn, props)
+      : undefined;
+    if (props.kafka === 'msk') {
+      if (!props.mskClusterArn) {
+        throw new Error('CollectorStack: kafka=msk needs mskClusterArn (-c mskClusterArn=arn:aws:kafka:…)');
+      }
+      return {
+        kind: 'msk',
+        clusterArn: props.mskClusterArn,
+        bootstrapServers: props.bootstrapServers,
+        auth: (props.kafkaAuth ?? 'iam') as MskAuth,
+        secret,
+      };
+    }
+    if (props.mskClusterArn) {
+      throw new Error('CollectorStack: mskClusterArn is set but kafka=self-managed; choose one');
+    }
+    return {
+      kind: 'self-managed',
+      bootstrapServers: props.bootstrapServers,
+      auth: (props.kafkaAuth ?? 'scram-sha-512') as SelfManagedAuth,
+      secret,
+      rootCaSecret: props.kafkaRootCaSecretArn
+        ? this.importSecret('KafkaRootCa', props.kafkaRootCaSecretArn, props)
+        : undefined,
+      tls: props.kafkaTls,
+    };
+  }
+
+  private importSecret(id: string, arn: string, props: CollectorStackProps): secretsmanager.ISecret {
+    const encryptionKey = props.kafkaSecretKmsKeyArn
+      ? kms.Key.fromKeyArn(this, `${id}Key`, props.kafkaSecretKmsKeyArn)
+      : undefined;
+    // A complete ARN ends with the 6-character suffix Secrets Manager adds; grants then name it exactly.
+    const complete = /:secret:.+-[A-Za-z0-9]{6}$/.test(arn);
+    return secretsmanager.Secret.fromSecretAttributes(this, id, {
+      ...(complete ? { secretCompleteArn: arn } : { secretPartialArn: arn }),
+      encryptionKey,
+    });
+  }
+
+  private network(props: CollectorStackProps): CollectorNetwork | undefined {
+    const { vpcId, subnetIds = [], securityGroupIds = [] } = props;
+    if (!vpcId) {
+      if (subnetIds.length > 0 || securityGroupIds.length > 0) {
+        throw new Error('CollectorStack: subnetIds/securityGroupIds given without vpcId');
+      }
+      return undefined;
+    }
+    if (subnetIds.length === 0 || securityGroupIds.length === 0) {
+      throw new Error(
+        'CollectorStack: with vpcId give subnetIds and securityGroupIds too (private subnets that reach the brokers)',
+      );
+    }
+    // Imported by id: synth makes no look-ups and needs no credentials. Route tables are not needed:
+    // nothing here adds routes or gateway endpoints.
+    const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
+      vpcId,
+      availabilityZones: subnetIds.map((_, i) => `${this.region}-az${i + 1}`),
+      privateSubnetIds: [...subnetIds],
+    });
+    Annotations.of(vpc).acknowledgeWarning(
+      '@aws-cdk/aws-ec2:noSubnetRouteTableId',
+      'subnets are imported by id; their route tables are never read',
+    );
+    return {
+      vpc,
+      subnets: { subnets: vpc.privateSubnets },
+      securityGroups: securityGroupIds.map((sg, i) =>
+        ec2.SecurityGroup.fromSecurityGroupId(this, `SecurityGroup${i}`, sg, { mutable: false }),
+      ),
+    };
+  }
+}
