@@ -55,15 +55,24 @@ export async function invoke(fn: FunctionName, event: unknown, offsetSeconds = 0
   const runtime = createRuntime({ settings, dynamo, publisher, functionName: fn });
   runtime.logger.setLogLevel('WARN');
   const now = () => Date.now() + offsetSeconds * 1000;
+  const records: unknown[] = [];
   try {
     const result =
       fn === 'collector'
-        ? await processKafkaEvent(event, runtime, now)
+        ? await processKafkaEvent(event, runtime, now, (record, outcome) =>
+            records.push({
+              record: `${record.topic}-${record.partition}@${record.offset}`,
+              ...(outcome.status === 'fulfilled'
+                ? outcome.value
+                : { status: 'failed', error: String(outcome.reason) }),
+            }),
+          )
         : fn === 'timeouts'
           ? await processStreamEvent(event as DynamoDBStreamEvent, runtime, now)
           : await sweepOnce(runtime, now);
     return {
       result,
+      ...(fn === 'collector' ? { records } : {}),
       published: publisher.sent.map((m) => ({
         topic: m.topic,
         key: m.key?.toString() ?? null,

@@ -38,6 +38,7 @@ export async function processKafkaEvent(
   event: unknown,
   runtime: Runtime,
   now: () => number = Date.now,
+  onRecord?: (record: SourceRecord, result: PromiseSettledResult<RecordResult>) => void,
 ): Promise<BatchItemFailures> {
   const { collector, logger, settings } = runtime;
   const records = recordsOf(event);
@@ -62,6 +63,7 @@ export async function processKafkaEvent(
   results.forEach((result, i) => {
     const record = records[i];
     if (!record) return;
+    onRecord?.(record, result);
     const where = { topic: record.topic, partition: record.partition, offset: record.offset };
     if (result.status === 'rejected') {
       logger.error('record failed; the event source mapping will retry it', {
@@ -79,7 +81,12 @@ export async function processKafkaEvent(
     if (outcome.status === 'dead') {
       // Payloads stay out of the logs unless COLLECTOR_LOG_PAYLOADS is set: they may carry personal data.
       const value = settings.logPayloads ? { value: record.value?.toString('base64') } : {};
-      logger.warn('record dead-lettered', { ...where, reason: outcome.reason, detail: outcome.message, ...value });
+      logger.warn('record dead-lettered', {
+        ...where,
+        reason: outcome.reason,
+        detail: outcome.message,
+        ...value,
+      });
     }
   });
   logger.info('batch processed', { records: records.length, ...counts });
