@@ -139,6 +139,8 @@ export async function startStreamEventSource(options: StreamEventSourceOptions):
   const streamArn = options.streamArn;
   const stopper = new Stopper();
   const shards = new Map<string, ShardState>();
+  /** The table's key attributes, from DescribeStream. */
+  let keyAttributes: string[] = [];
   const stats: StreamEventSourceStats = {
     invocations: 0,
     failedInvocations: 0,
@@ -212,7 +214,7 @@ export async function startStreamEventSource(options: StreamEventSourceOptions):
       shard.iterator = NextShardIterator;
       if (!NextShardIterator) shard.closed = true;
       for (const record of Records ?? []) {
-        shard.buffer.push(toLambdaStreamRecord(record, streamArn, region));
+        shard.buffer.push(toLambdaStreamRecord(record, streamArn, region, keyAttributes));
         shard.lastReadSequence = record.dynamodb?.SequenceNumber;
       }
       stats.recordsRead += Records?.length ?? 0;
@@ -305,6 +307,9 @@ export async function startStreamEventSource(options: StreamEventSourceOptions):
           StreamArn: streamArn,
           ...(start ? { ExclusiveStartShardId: start } : {}),
         }),
+      );
+      keyAttributes = (StreamDescription?.KeySchema ?? []).flatMap((k) =>
+        k.AttributeName ? [k.AttributeName] : [],
       );
       all.push(...(StreamDescription?.Shards ?? []));
       start = StreamDescription?.LastEvaluatedShardId;

@@ -12,8 +12,19 @@ import type { DynamoDBRecord, AttributeValue as LambdaAttributeValue } from 'aws
  * - Binary attributes are base64 strings in the JSON event, Uint8Array in the SDK.
  * Pure: no I/O.
  */
-export function toLambdaStreamRecord(record: _Record, streamArn: string, region: string): DynamoDBRecord {
+export function toLambdaStreamRecord(
+  record: _Record,
+  streamArn: string,
+  region: string,
+  /** The table's key attributes (the stream's KeySchema); other attributes are dropped from `Keys`. */
+  keyAttributes?: readonly string[],
+): DynamoDBRecord {
   const d = record.dynamodb ?? {};
+  // DynamoDB Local 2.6.1 lists the GSI keys in `Keys` of a TTL deletion; AWS lists the table's key only.
+  const keys =
+    d.Keys && keyAttributes?.length
+      ? Object.fromEntries(Object.entries(d.Keys).filter(([name]) => keyAttributes.includes(name)))
+      : d.Keys;
   const created = d.ApproximateCreationDateTime;
   const identity = record.userIdentity;
   return {
@@ -21,12 +32,13 @@ export function toLambdaStreamRecord(record: _Record, streamArn: string, region:
     ...(record.eventName === undefined ? {} : { eventName: record.eventName }),
     eventVersion: record.eventVersion ?? '1.1',
     eventSource: record.eventSource ?? 'aws:dynamodb',
-    awsRegion: record.awsRegion ?? region,
+    // DynamoDB Local writes `ddblocal`; Lambda delivers the stream's Region.
+    awsRegion: record.awsRegion && record.awsRegion !== 'ddblocal' ? record.awsRegion : region,
     dynamodb: {
       ...(created === undefined
         ? {}
         : { ApproximateCreationDateTime: Math.floor(new Date(created).getTime() / 1000) }),
-      ...(d.Keys ? { Keys: image(d.Keys) } : {}),
+      ...(keys ? { Keys: image(keys) } : {}),
       ...(d.NewImage ? { NewImage: image(d.NewImage) } : {}),
       ...(d.OldImage ? { OldImage: image(d.OldImage) } : {}),
       ...(d.SequenceNumber === undefined ? {} : { SequenceNumber: d.SequenceNumber }),

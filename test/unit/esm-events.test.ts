@@ -114,7 +114,7 @@ describe('Kafka event built by the emulator (local/esm/kafka-event.ts)', () => {
       ['another partition', { batchItemFailures: [failure('t-1', 11)] }, 0],
       ['a malformed list', { batchItemFailures: 'x' }, 0],
       ['a missing identifier', { batchItemFailures: [{}] }, 0],
-    ])('%s → index %s', (_, response, expected) => {
+    ])('%s (%j) → index %i', (_, response, expected) => {
       expect(lowestKafkaFailure(records, response)).toBe(expected);
     });
   });
@@ -187,7 +187,7 @@ describe('DynamoDB stream record converted by the emulator (local/esm/stream-eve
     expect(shapeOf(record)).toEqual(shapeOf(sample));
     expect(record.userIdentity).toEqual({ type: 'Service', principalId: 'dynamodb.amazonaws.com' });
     expect(record.dynamodb?.ApproximateCreationDateTime).toBe(1428537600);
-    expect(record).toEqual({ ...sample, awsRegion: 'ddblocal', eventSourceARN: streamArn });
+    expect(record).toEqual({ ...sample, eventSourceARN: streamArn });
   });
 
   it('has the structure of the recorded INSERT (no userIdentity) and converts binary attributes', () => {
@@ -231,6 +231,22 @@ describe('DynamoDB stream record converted by the emulator (local/esm/stream-eve
     });
   });
 
+  it('keeps only the table key in Keys (DynamoDB Local adds the GSI keys to a TTL deletion) and replaces ddblocal', () => {
+    // Prepare
+    const record = sdkRecord();
+    record.dynamodb = {
+      ...record.dynamodb,
+      Keys: { pk: { S: 'p' }, sk: { S: 's' }, dlShard: { S: 'D#0' }, dlAt: { N: '1' } },
+    };
+
+    // Act
+    const converted = toLambdaStreamRecord(record, streamArn, 'eu-west-1', ['pk', 'sk']);
+
+    // Assess
+    expect(converted.dynamodb?.Keys).toEqual({ pk: { S: 'p' }, sk: { S: 's' } });
+    expect(converted.awsRegion).toBe('eu-west-1');
+  });
+
   it('converts to what TTL_STREAM_FILTERS select', () => {
     const record = sdkRecord();
     record.dynamodb = { ...record.dynamodb, OldImage: { kind: { S: 'state' }, status: { S: 'open' } } };
@@ -256,7 +272,7 @@ describe('DynamoDB stream record converted by the emulator (local/esm/stream-eve
       ['a null identifier', { batchItemFailures: [{ itemIdentifier: null }] }, 0],
       ['a bad key name', { batchItemFailures: [{ itemId: '200' }] }, 0],
       ['an unknown sequence number', { batchItemFailures: [{ itemIdentifier: '999' }] }, 0],
-    ])('%s → index %s', (_, response, expected) => {
+    ])('%s (%j) → index %i', (_, response, expected) => {
       expect(lowestStreamFailure(records, response)).toBe(expected);
     });
   });
