@@ -101,8 +101,9 @@ export class CollectorStack extends Stack {
   }
 
   private kafkaCluster(props: CollectorStackProps): KafkaCluster {
-    const secret = props.kafkaSecretArn
-      ? this.importSecret('KafkaSecret', props.kafkaSecretArn, props)
+    const secret = props.kafkaSecretArn ? this.importSecret('KafkaSecret', props.kafkaSecretArn) : undefined;
+    const secretKey = props.kafkaSecretKmsKeyArn
+      ? kms.Key.fromKeyArn(this, 'KafkaSecretKey', props.kafkaSecretKmsKeyArn)
       : undefined;
     if (props.kafka === 'msk') {
       if (!props.mskClusterArn) {
@@ -114,6 +115,7 @@ export class CollectorStack extends Stack {
         bootstrapServers: props.bootstrapServers,
         auth: (props.kafkaAuth ?? 'iam') as MskAuth,
         secret,
+        secretKey,
       };
     }
     if (props.mskClusterArn) {
@@ -124,23 +126,20 @@ export class CollectorStack extends Stack {
       bootstrapServers: props.bootstrapServers,
       auth: (props.kafkaAuth ?? 'scram-sha-512') as SelfManagedAuth,
       secret,
+      secretKey,
       rootCaSecret: props.kafkaRootCaSecretArn
-        ? this.importSecret('KafkaRootCa', props.kafkaRootCaSecretArn, props)
+        ? this.importSecret('KafkaRootCa', props.kafkaRootCaSecretArn)
         : undefined,
       tls: props.kafkaTls,
     };
   }
 
-  private importSecret(id: string, arn: string, props: CollectorStackProps): secretsmanager.ISecret {
-    const encryptionKey = props.kafkaSecretKmsKeyArn
-      ? kms.Key.fromKeyArn(this, `${id}Key`, props.kafkaSecretKmsKeyArn)
-      : undefined;
+  private importSecret(id: string, arn: string): secretsmanager.ISecret {
     // A complete ARN ends with the 6-character suffix Secrets Manager adds; grants then name it exactly.
     const complete = /:secret:.+-[A-Za-z0-9]{6}$/.test(arn);
-    return secretsmanager.Secret.fromSecretAttributes(this, id, {
-      ...(complete ? { secretCompleteArn: arn } : { secretPartialArn: arn }),
-      encryptionKey,
-    });
+    return complete
+      ? secretsmanager.Secret.fromSecretCompleteArn(this, id, arn)
+      : secretsmanager.Secret.fromSecretPartialArn(this, id, arn);
   }
 
   private network(props: CollectorStackProps): CollectorNetwork | undefined {

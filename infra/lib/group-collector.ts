@@ -336,6 +336,18 @@ export class GroupCollector extends Construct {
     for (const fn of Object.values(this.functions)) {
       kafka.secret?.grantRead(fn);
       if (kafka.kind === 'self-managed') kafka.rootCaSecret?.grantRead(fn);
+      if (kafka.secretKey) {
+        // Only through Secrets Manager: the key decrypts the Kafka secrets and nothing else for this role.
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: ['kms:Decrypt'],
+            resources: [kafka.secretKey.keyArn],
+            conditions: {
+              StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(this).region}.amazonaws.com` },
+            },
+          }),
+        );
+      }
       if (kafka.kind === 'msk' && kafka.auth === 'iam' && this.msk) {
         const cluster = kafka.clusterArn;
         const produced = [this.topics.outcomes, this.topics.deadLetter, ...(props.replyToTopics ?? [])];

@@ -5,6 +5,7 @@
  */
 import { Token } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 
 /** The values of KAFKA_AUTH the functions understand (functions/shared/kafka-auth.ts). */
@@ -23,6 +24,8 @@ export interface MskKafka {
   readonly auth: MskAuth;
   /** SASL/SCRAM credentials `{"username","password"}`; MSK requires the name prefix `AmazonMSK_` and a customer managed KMS key. */
   readonly secret?: secretsmanager.ISecret;
+  /** The customer managed key that encrypts the secret (MSK SCRAM requires one). */
+  readonly secretKey?: kms.IKey;
 }
 
 export interface SelfManagedKafka {
@@ -33,6 +36,8 @@ export interface SelfManagedKafka {
   readonly secret?: secretsmanager.ISecret;
   /** Root CA `{"certificate"}` for brokers whose certificates a private CA signed. */
   readonly rootCaSecret?: secretsmanager.ISecret;
+  /** A customer managed key that encrypts the secrets, if not the AWS managed one. */
+  readonly secretKey?: kms.IKey;
   /** Whether the functions' producers use TLS; default: on unless auth is `none`. */
   readonly tls?: boolean;
 }
