@@ -179,6 +179,7 @@ function toReport(value: object): MemberReport {
       `"result" of ${utf8Bytes(result)} bytes exceeds the limit of ${LIMITS.maxResultBytes} bytes`,
     );
   }
+  if (event.error !== undefined) checkWellFormed('error', event.error);
   if (event.error !== undefined && utf8Bytes(event.error) > LIMITS.maxErrorBytes) {
     throw new DeadLetterError(
       DLQ_REASONS.resultTooLarge,
@@ -199,11 +200,19 @@ function validate<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
 }
 
 function checkId(name: string, id: string): void {
+  checkWellFormed(name, id);
   if (utf8Bytes(id) > LIMITS.maxIdBytes) {
     throw new DeadLetterError(
       DLQ_REASONS.idTooLong,
       `${name} of ${utf8Bytes(id)} bytes exceeds the limit of ${LIMITS.maxIdBytes} bytes`,
     );
+  }
+}
+
+/** DynamoDB stores strings as UTF-8: a lone surrogate (valid in JSON, not in UTF-8) would be refused on every retry. */
+function checkWellFormed(name: string, text: string): void {
+  if (!(text as string & { isWellFormed(): boolean }).isWellFormed()) {
+    throw new DeadLetterError(DLQ_REASONS.invalidField, `${name} is not well-formed Unicode (lone surrogate)`);
   }
 }
 

@@ -148,8 +148,9 @@ export class Collector {
         await this.store.deleteEarly(def.gid, item.member);
         continue;
       }
-      await this.store.promoteEarly(def.gid, item.member, def.expiresAt);
+      // Count first, then clear the early flag: a Create retried in between still finds the report early.
       await this.progress(def, item, nowMs);
+      await this.store.promoteEarly(def.gid, item.member, def.expiresAt);
     }
   }
 

@@ -426,10 +426,9 @@ describe('guarantee 8 with guarantee 4: a transient DynamoDB fault while a Creat
   const createGroup = (group: string, expected: string[]) =>
     JSON.stringify({ id: group, type: EVENT_TYPES.create, expected, ttl: 300 });
 
-  // BUG (it.fails): adoptEarlyReports promotes an early report (removes `early`) before counting it.
-  // If the invocation fails in between, the redelivered Create no longer sees that report as early
-  // and never counts it: the group stays open although every member reported, and times out later.
-  it.fails('counting an adopted early report is throttled once: after the retry the group still succeeds', async () => {
+  // Regression: adoptEarlyReports once promoted an early report (removed `early`) before counting it;
+  // a Create retried in between no longer saw the report as early and never counted it.
+  it('counting an adopted early report is throttled once: after the retry the group still succeeds', async () => {
     // Prepare: both reports arrive before their group
     const group = newGroupId();
     const healthy = runtimeWith(dynamoClient());
@@ -452,8 +451,8 @@ describe('guarantee 8 with guarantee 4: a transient DynamoDB fault while a Creat
     expect(state?.status).toBe('succeeded');
   });
 
-  // BUG (it.fails): same cause; the failed member's error is never applied after the retry.
-  it.fails('deciding an adopted early failure is throttled once: after the retry the group still fails', async () => {
+  // Regression, same cause: the failed member's error was never applied after the retry.
+  it('deciding an adopted early failure is throttled once: after the retry the group still fails', async () => {
     // Prepare: a failed report and a good one arrive before their group
     const group = newGroupId();
     const healthy = runtimeWith(dynamoClient());

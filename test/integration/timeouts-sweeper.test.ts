@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DLQ_HEADERS } from '#shared/config.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import { sweepOnce } from '../../functions/sweeper/handler.ts';
-import { DLQ_HEADERS } from '#shared/config.ts';
 import { drainTopic, kafkaEvent, newGroupId, testRuntime } from '../helpers/collector.ts';
 
 const create = (id: string, expected: string[], ttl: number) =>
