@@ -198,7 +198,6 @@ describe.each(variants)('GroupCollector (%s)', (variant) => {
     const { template } = build(variant);
     for (const name of ['collector', 'timeouts', 'sweeper'] as const) {
       const statements = statementsOf(template, name);
-      const tableArn = { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] };
       const onTable = statements.filter(
         (s) =>
           JSON.stringify(s.Resource).includes('Table') && !JSON.stringify(s.Resource).includes('/index/'),
@@ -214,7 +213,6 @@ describe.each(variants)('GroupCollector (%s)', (variant) => {
         ]),
       );
       expect(actions).not.toContain('dynamodb:Scan');
-      void tableArn;
       const index = statements.find((s) =>
         JSON.stringify(s.Resource).includes(`/index/${TABLE.deadlineIndex.name}`),
       );
