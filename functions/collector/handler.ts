@@ -15,23 +15,18 @@ export interface BatchItemFailures {
   batchItemFailures: { itemIdentifier: { partition: string; offset: number } }[];
 }
 
-/** Groups applied at once within one batch; the records of one group are applied in offset order. */
+/** Records applied at once within one batch. */
 const CONCURRENCY = 16;
 
-/** The group a record concerns, read cheaply so that one group's records run in order. */
-function laneOf(record: SourceRecord): string {
+/** True for a record that looks like a Create (read cheaply; the collector validates it). */
+function looksLikeCreate(record: SourceRecord): boolean {
   try {
-    const value = JSON.parse(record.value?.toString('utf8') ?? '') as {
-      type?: unknown;
-      id?: unknown;
-      group?: unknown;
-    };
-    const group = value.type === EVENT_TYPES.create ? value.id : value.group;
-    if (typeof group === 'string') return `g:${group}`;
+    return (
+      (JSON.parse(record.value?.toString('utf8') ?? '') as { type?: unknown }).type === EVENT_TYPES.create
+    );
   } catch {
-    // Undecodable records are dead-lettered by the collector; their lane is their partition.
+    return false;
   }
-  return `p:${record.topic}-${record.partition}`;
 }
 
 export async function processKafkaEvent(
@@ -42,22 +37,24 @@ export async function processKafkaEvent(
 ): Promise<BatchItemFailures> {
   const { collector, logger, settings } = runtime;
   const records = recordsOf(event);
-  const lanes = new Map<string, number[]>();
-  records.forEach((record, i) => {
-    const lane = laneOf(record);
-    lanes.set(lane, [...(lanes.get(lane) ?? []), i]);
-  });
+  // Creates first, then everything else: a report in the same batch as its Create then finds its group
+  // (order does not matter for correctness, guarantee 4, but the early path costs more writes).
+  // Records of one group may run concurrently: every write is conditional or idempotent.
+  const indexes = records.map((_, i) => i);
+  const isCreate = records.map(looksLikeCreate);
+  const creates = indexes.filter((i) => isCreate[i]);
+  const others = indexes.filter((i) => !isCreate[i]);
   const results: PromiseSettledResult<RecordResult>[] = new Array(records.length);
-  await settleAll([...lanes.values()], CONCURRENCY, async (indexes) => {
-    for (const i of indexes) {
+  for (const phase of [creates, others]) {
+    await settleAll(phase, CONCURRENCY, async (i) => {
       const record = records[i] as SourceRecord;
       try {
         results[i] = { status: 'fulfilled', value: await collector.handleRecord(record, now()) };
       } catch (reason) {
         results[i] = { status: 'rejected', reason };
       }
-    }
-  });
+    });
+  }
   const failures: BatchItemFailures['batchItemFailures'] = [];
   const counts: Record<string, number> = {};
   results.forEach((result, i) => {

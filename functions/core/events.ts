@@ -212,7 +212,10 @@ function checkId(name: string, id: string): void {
 /** DynamoDB stores strings as UTF-8: a lone surrogate (valid in JSON, not in UTF-8) would be refused on every retry. */
 function checkWellFormed(name: string, text: string): void {
   if (!(text as string & { isWellFormed(): boolean }).isWellFormed()) {
-    throw new DeadLetterError(DLQ_REASONS.invalidField, `${name} is not well-formed Unicode (lone surrogate)`);
+    throw new DeadLetterError(
+      DLQ_REASONS.invalidField,
+      `${name} is not well-formed Unicode (lone surrogate)`,
+    );
   }
 }
 

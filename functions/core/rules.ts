@@ -20,6 +20,9 @@ export const keys = {
 
 export const memberPartition = (groupId: string, bucket: number) => `G#${groupId}#M${bucket}`;
 export const memberBuckets = () => Array.from({ length: LAYOUT.memberBuckets }, (_, b) => b);
+/** The buckets that can hold reports of these members: a group of 3 reads at most 3 partitions, not 8. */
+export const bucketsOf = (members: readonly string[]) =>
+  [...new Set(members.map((m) => fnv1a(m) % LAYOUT.memberBuckets))].sort((a, b) => a - b);
 
 /** The deadline index partition of a group: spread so that many deadlines in one second share no key. */
 export const deadlineShard = (id: string) => `D#${fnv1a(id) % TABLE.deadlineIndex.shards}`;

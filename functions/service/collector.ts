@@ -9,6 +9,7 @@ import { type DecodeLimits, decodeValue, type GroupDefinition, type MemberReport
 import { buildBoundedOutcome, type OutcomeKind } from '#core/outcome.ts';
 import {
   allReported,
+  bucketsOf,
   chunk,
   deadlineShard,
   epochSeconds,
@@ -134,7 +135,7 @@ export class Collector {
 
   /** Reports that arrived before their group: dead-letter those not expected, count the others. */
   private async adoptEarlyReports(def: DefinitionItem, nowMs: number): Promise<void> {
-    const early = (await this.store.listMembers(def.gid)).filter((m) => m.early);
+    const early = (await this.store.listMembers(def.gid, bucketsFor(def))).filter((m) => m.early);
     const index = indexOf(def);
     for (const item of early) {
       if (!index.has(item.member)) {
@@ -239,7 +240,7 @@ export class Collector {
     failure?: { entity: string; error: string },
     removedState?: StateItem,
   ): Promise<void> {
-    const members = (await this.store.listMembers(def.gid)).map((m) => ({
+    const members = (await this.store.listMembers(def.gid, bucketsFor(def))).map((m) => ({
       member: m.member,
       result: m.result,
       error: m.error,
@@ -344,11 +345,19 @@ export class Collector {
   async expireEarly(item: MemberItem, nowMs: number, removedByTtl: boolean): Promise<RecordResult> {
     const def = await this.store.getDefinition(item.gid);
     if (def) {
-      return this.report(
-        { group: item.gid, member: item.member, result: item.result, error: item.error },
-        nowMs,
-        rawOfItem(item),
-      );
+      try {
+        return await this.report(
+          { group: item.gid, member: item.member, result: item.result, error: item.error },
+          nowMs,
+          rawOfItem(item),
+        );
+      } catch (error) {
+        // The group exists but does not expect this member: a dead letter, then the report is gone.
+        if (!(error instanceof DeadLetterError)) throw error;
+        await this.deadLetter(rawOfItem(item), error);
+        if (!removedByTtl) await this.store.deleteEarly(item.gid, item.member);
+        return { status: 'dead', reason: error.reason, message: error.message };
+      }
     }
     const error = new DeadLetterError(
       DLQ_REASONS.groupNeverCreated,
@@ -439,6 +448,17 @@ function memberItem(report: MemberReport, nowMs: number, expiresAt: number): Mem
     atMs: nowMs,
     expiresAt,
   };
+}
+
+const buckets = new WeakMap<DefinitionItem, number[]>();
+/** Buckets of the expected members. Early reports of strangers elsewhere are dead-lettered when they expire. */
+function bucketsFor(def: DefinitionItem): number[] {
+  let list = buckets.get(def);
+  if (!list) {
+    list = bucketsOf(def.expected);
+    buckets.set(def, list);
+  }
+  return list;
 }
 
 const indexes = new WeakMap<DefinitionItem, Map<string, number>>();

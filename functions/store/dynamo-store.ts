@@ -313,10 +313,10 @@ export class GroupStore {
     }
   }
 
-  /** Every member report stored for a group, from all buckets (strongly consistent). */
-  async listMembers(groupId: string): Promise<MemberItem[]> {
+  /** Member reports stored for a group, from the given buckets (all by default; strongly consistent). */
+  async listMembers(groupId: string, buckets: readonly number[] = memberBuckets()): Promise<MemberItem[]> {
     const pages = await Promise.all(
-      memberBuckets().map(async (bucket) => {
+      buckets.map(async (bucket) => {
         const items: MemberItem[] = [];
         let start: Record<string, unknown> | undefined;
         do {

@@ -118,4 +118,24 @@ describe('punctual deadlines: the sweeper', () => {
     });
     expect(await runtime.store.getMember(group, 'orphan')).toBeUndefined();
   });
+
+  it("an early report of a member the group does not expect, outside the group's buckets, is dead-lettered when it expires", async () => {
+    // Prepare: 'other' and 'y' hash to different member buckets, so the Create does not see 'other'
+    const group = newGroupId();
+    const value = done(group, 'other');
+    const t0 = Date.now();
+    await processKafkaEvent(kafkaEvent([{ key: 'stranger-key', value }]), runtime, () => t0);
+    await processKafkaEvent(kafkaEvent([{ value: create(group, ['y'], 300) }]), runtime, () => t0 + 100);
+
+    // Act
+    await sweepOnce(runtime, () => t0 + 2_100);
+    const dead = (await drainTopic(runtime.settings.deadLetterTopic)).filter((m) => m.key === 'stranger-key');
+
+    // Assess
+    expect(dead).toHaveLength(1);
+    expect(dead[0]?.value).toBe(value);
+    expect(dead[0]?.headers[DLQ_HEADERS.reason]).toBe('member-not-expected');
+    expect(await runtime.store.getMember(group, 'other')).toBeUndefined();
+    expect((await runtime.store.getState(group))?.status).toBe('open');
+  });
 });
