@@ -24,7 +24,8 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           // One real Kafka broker and one DynamoDB Local serve the whole run.
           globalSetup: ['test/helpers/global-setup.ts'],
-          testTimeout: 120_000,
+          // Generous: DynamoDB Local's TTL sweep is slow under load; no test asserts speed.
+          testTimeout: 240_000,
           hookTimeout: 120_000,
         },
       },

@@ -102,7 +102,7 @@ describe('DynamoDB stream event source emulator on DynamoDB Local', () => {
         Key: { pk: { S: userPk }, sk: { S: 'STATE' } },
       }),
     );
-    await waitUntil('the TTL deletion', () => received.length > 0, 60_000);
+    await waitUntil('the TTL deletion', () => received.length > 0, 150_000);
     // The ordinary delete was written before the TTL deletion: by now it has been read and dropped.
     await new Promise((r) => setTimeout(r, 1_000));
 

@@ -118,7 +118,7 @@ describe('real DynamoDB Local', () => {
       streams,
       services().streamArn,
       [ttlKey.pk.S, userKey.pk.S],
-      45_000,
+      150_000,
     );
     streams.destroy();
 

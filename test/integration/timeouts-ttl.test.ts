@@ -60,7 +60,7 @@ describe('the TTL path: DynamoDB removes an expired group, the stream handler ti
     // Act
     const group = await client.createGroup({ expected: ['a', 'b'], ttl: 2 });
     await client.reportDone(group, 'a', 'A');
-    const outcome = await client.awaitOutcome(group, 40_000);
+    const outcome = await client.awaitOutcome(group, 150_000);
     await sweepOnce(collector.runtimes.sweeper);
     const copies = (await drainTopic(outcomes)).filter((m) => m.key === group);
     const state = await collector.runtimes.collector.store.getState(group);
