@@ -22,6 +22,8 @@ export interface KafkaNode {
   readonly port: number;
   readonly dataDir: string;
   stop(): Promise<void>;
+  /** Starts the stopped node again on the same port with the same data (a broker restart). */
+  restart(): Promise<void>;
 }
 
 export interface KafkaOptions {
@@ -128,22 +130,26 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaNode> {
     classpath,
   ];
   await run('java', [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', properties]);
-  const proc: ManagedProcess = startManaged(
-    'java',
-    [...jvm, 'kafka.Kafka', properties],
-    join(dataDir, 'stdout.log'),
-  );
-  try {
-    await waitFor(`Kafka on port ${port}`, () => portOpen(port), 60_000);
-  } catch (error) {
-    await proc.stop();
-    throw error;
-  }
+  const launch = async (): Promise<ManagedProcess> => {
+    const proc = startManaged('java', [...jvm, 'kafka.Kafka', properties], join(dataDir, 'stdout.log'));
+    try {
+      await waitFor(`Kafka on port ${port}`, () => portOpen(port), 60_000);
+    } catch (error) {
+      await proc.stop();
+      throw error;
+    }
+    return proc;
+  };
+  let proc: ManagedProcess = await launch();
   return {
     brokers: [`${host}:${port}`],
     port,
     dataDir,
     stop: () => proc.stop(),
+    async restart() {
+      await proc.stop();
+      proc = await launch();
+    },
   };
 }
 
