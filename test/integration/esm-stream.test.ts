@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeleteItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   type StreamEventSource,
   type StreamEventSourceOptions,
@@ -10,7 +10,7 @@ import {
   startStreamEventSource,
 } from '#local/esm/index.ts';
 import { TABLE, TTL_STREAM_FILTERS } from '#shared/config.ts';
-import { dynamoClient, services, streamsClient, uniqueId } from '../helpers/services.ts';
+import { dynamoClient, freshTable, streamsClient, uniqueId } from '../helpers/services.ts';
 
 const awsEvents = join(import.meta.dirname, '..', '..', 'events', 'aws');
 const ttlSample = JSON.parse(readFileSync(join(awsEvents, 'dynamodb-stream-ttl-remove.json'), 'utf8'))
@@ -46,6 +46,11 @@ describe('DynamoDB stream event source emulator on DynamoDB Local', () => {
   const dynamo = dynamoClient();
   const streams = streamsClient();
   let source: StreamEventSource | undefined;
+  // Its own small table: DynamoDB Local's TTL stalls when the shared table's index is large.
+  let table: { tableName: string; streamArn: string };
+  beforeAll(async () => {
+    table = await freshTable('esm-stream');
+  });
 
   afterEach(async () => {
     await source?.stop();
@@ -58,7 +63,7 @@ describe('DynamoDB stream event source emulator on DynamoDB Local', () => {
 
   const start = async (options: Omit<StreamEventSourceOptions, 'streamArn' | 'client'>) => {
     source = await startStreamEventSource({
-      streamArn: services().streamArn,
+      streamArn: table.streamArn,
       client: streams,
       startingPosition: 'LATEST',
       backoff: { initialMs: 50, maxMs: 200 },
@@ -68,7 +73,7 @@ describe('DynamoDB stream event source emulator on DynamoDB Local', () => {
   };
 
   const put = (item: Record<string, { S: string } | { N: string }>) =>
-    dynamo.send(new PutItemCommand({ TableName: services().tableName, Item: item }));
+    dynamo.send(new PutItemCommand({ TableName: table.tableName, Item: item }));
 
   it('delivers a TTL deletion through TTL_STREAM_FILTERS, and not an ordinary delete', async () => {
     // Prepare
@@ -98,7 +103,7 @@ describe('DynamoDB stream event source emulator on DynamoDB Local', () => {
     await put({ pk: { S: userPk }, ...openState, [TABLE.ttlAttribute]: { N: String(expired + 3600) } });
     await dynamo.send(
       new DeleteItemCommand({
-        TableName: services().tableName,
+        TableName: table.tableName,
         Key: { pk: { S: userPk }, sk: { S: 'STATE' } },
       }),
     );
@@ -113,7 +118,7 @@ describe('DynamoDB stream event source emulator on DynamoDB Local', () => {
     expect(record).toMatchObject({
       eventName: 'REMOVE',
       eventSource: 'aws:dynamodb',
-      eventSourceARN: services().streamArn,
+      eventSourceARN: table.streamArn,
       userIdentity: { type: 'Service', principalId: 'dynamodb.amazonaws.com' },
       dynamodb: { StreamViewType: TABLE.streamViewType, OldImage: { status: { S: 'open' } } },
     });
@@ -187,7 +192,7 @@ describe('DynamoDB stream event source emulator on DynamoDB Local', () => {
     expect(calls.filter((c) => c.includes(`${prefix}-poison`)).length).toBe(3);
     expect(failures[0]).toMatchObject({
       requestContext: { condition: 'RetryAttemptsExhausted', approximateInvokeCount: 3 },
-      DDBStreamBatchInfo: { batchSize: 1, streamArn: services().streamArn },
+      DDBStreamBatchInfo: { batchSize: 1, streamArn: table.streamArn },
     });
   });
 });

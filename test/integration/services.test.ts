@@ -13,7 +13,15 @@ import {
 } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TABLE } from '#shared/config.ts';
-import { dynamoClient, freshTopic, kafka, services, streamsClient, uniqueId } from '../helpers/services.ts';
+import {
+  dynamoClient,
+  freshTable,
+  freshTopic,
+  kafka,
+  services,
+  streamsClient,
+  uniqueId,
+} from '../helpers/services.ts';
 
 describe('real Kafka broker', () => {
   it('produces, consumes with a group, and commits offsets through kafkajs', async () => {
@@ -97,7 +105,8 @@ describe('real DynamoDB Local', () => {
   it('streams a TTL deletion as AWS writes it: REMOVE by the DynamoDB service', async () => {
     // Prepare
     const streams = streamsClient();
-    const tableName = services().tableName;
+    // Its own small table: DynamoDB Local's TTL stalls when the shared table's index is large.
+    const { tableName, streamArn } = await freshTable('foundation-ttl');
     const ttlKey = { pk: { S: uniqueId('ttl') }, sk: { S: 'STATE' } };
     const userKey = { pk: { S: uniqueId('user-delete') }, sk: { S: 'STATE' } };
     const expired = Math.floor(Date.now() / 1000) - 5;
@@ -114,12 +123,7 @@ describe('real DynamoDB Local', () => {
     await client.send(new PutItemCommand({ TableName: tableName, Item: ttlItem }));
     await client.send(new PutItemCommand({ TableName: tableName, Item: userKey }));
     await client.send(new DeleteItemCommand({ TableName: tableName, Key: userKey }));
-    const removals = await waitForRemovals(
-      streams,
-      services().streamArn,
-      [ttlKey.pk.S, userKey.pk.S],
-      150_000,
-    );
+    const removals = await waitForRemovals(streams, streamArn, [ttlKey.pk.S, userKey.pk.S], 150_000);
     streams.destroy();
 
     // Assess

@@ -7,7 +7,7 @@ import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import { sweepOnce } from '../../functions/sweeper/handler.ts';
 import { processStreamEvent } from '../../functions/timeouts/handler.ts';
 import { drainTopic, kafkaEvent, newGroupId, testRuntime } from '../helpers/collector.ts';
-import { freshTopic, services } from '../helpers/services.ts';
+import { freshTable, freshTopic, services } from '../helpers/services.ts';
 
 const ttlRemoval = (oldImage: Record<string, unknown>): DynamoDBStreamEvent =>
   ({
@@ -40,8 +40,11 @@ describe('the TTL path: DynamoDB removes an expired group, the stream handler ti
 
   beforeAll(async () => {
     [input, outcomes] = await Promise.all([freshTopic('ttl-input', 1), freshTopic('ttl-outcomes', 1)]);
+    // Its own small table: DynamoDB Local's TTL stalls when the shared table's index is large.
+    const table = await freshTable('ttl-path');
     collector = await startLocalCollector({
       ...services(),
+      ...table,
       inputTopics: [input],
       groupId: `ttl-${randomUUID()}`,
       kafka: { maximumBatchingWindowSeconds: 0 },
