@@ -15,6 +15,7 @@ export const DLQ_REASONS = {
   memberNotExpected: 'member-not-expected',
   createConflict: 'create-conflict',
   groupNeverCreated: 'group-never-created',
+  replyTopicUnknown: 'reply-topic-unknown',
   emptyValue: 'empty-value',
 } as const;
 export type DeadLetterReason = (typeof DLQ_REASONS)[keyof typeof DLQ_REASONS];

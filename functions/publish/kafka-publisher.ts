@@ -1,4 +1,12 @@
-import { CompressionTypes, Kafka, type KafkaConfig, logLevel, type Message, type Producer } from 'kafkajs';
+import {
+  type Admin,
+  CompressionTypes,
+  Kafka,
+  type KafkaConfig,
+  logLevel,
+  type Message,
+  type Producer,
+} from 'kafkajs';
 
 export interface OutgoingMessage {
   topic: string;
@@ -9,6 +17,8 @@ export interface OutgoingMessage {
 
 export interface Publisher {
   publish(messages: OutgoingMessage[]): Promise<void>;
+  /** Whether the broker has this topic (and lets us see it). Absent: assume it does. */
+  topicExists?(topic: string): Promise<boolean>;
   disconnect(): Promise<void>;
 }
 
@@ -24,6 +34,8 @@ export class PublishError extends Error {
 export class KafkaPublisher implements Publisher {
   private producer: Producer | undefined;
   private connecting: Promise<Producer> | undefined;
+  private admin: Admin | undefined;
+  private knownTopics = new Set<string>();
 
   constructor(private readonly config: KafkaConfig) {}
 
@@ -73,7 +85,22 @@ export class KafkaPublisher implements Publisher {
     }
   }
 
+  /** Checked against the broker's topic list, refreshed on a miss (a topic is rarely created twice). */
+  async topicExists(topic: string): Promise<boolean> {
+    if (this.knownTopics.has(topic)) return true;
+    if (!this.admin) {
+      const admin = new Kafka({ logLevel: logLevel.NOTHING, ...this.config }).admin();
+      await admin.connect();
+      this.admin = admin;
+    }
+    this.knownTopics = new Set(await this.admin.listTopics());
+    return this.knownTopics.has(topic);
+  }
+
   async disconnect(): Promise<void> {
+    const admin = this.admin;
+    this.admin = undefined;
+    await admin?.disconnect();
     const producer = this.producer;
     this.producer = undefined;
     this.connecting = undefined;

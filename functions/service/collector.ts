@@ -104,6 +104,17 @@ export class Collector {
         replyTo: definition.replyTo ?? null,
       }),
     );
+    if (
+      definition.replyTo &&
+      this.publisher.topicExists &&
+      !(await this.publisher.topicExists(definition.replyTo))
+    ) {
+      // Refused now rather than failing the publish of its outcome on every retry later.
+      throw new DeadLetterError(
+        DLQ_REASONS.replyTopicUnknown,
+        `replyTo topic "${definition.replyTo}" does not exist or is not visible to the collector`,
+      );
+    }
     const times = groupTimes(definition, nowMs, this.settings.retentionSeconds);
     const items = newGroupItems(
       definition,
@@ -158,6 +169,14 @@ export class Collector {
   async report(report: MemberReport, nowMs: number, raw: RawRecordData): Promise<RecordResult> {
     const state = await this.store.getState(report.group);
     if (state && state.status !== GROUP_STATUS.open) {
+      // A member the group never expected is bad input whenever it comes, not a late report.
+      const decided = await this.store.getDefinition(report.group);
+      if (decided && !indexOf(decided).has(report.member)) {
+        throw new DeadLetterError(
+          DLQ_REASONS.memberNotExpected,
+          `member "${report.member}" is not expected by group "${report.group}"`,
+        );
+      }
       await this.ensurePublished(state);
       this.observer.count('LateReports');
       return { status: 'ignored', reason: 'late' };

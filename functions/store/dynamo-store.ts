@@ -389,7 +389,7 @@ export class GroupStore {
         ? {
             Put: {
               TableName: this.tableName,
-              Item: withoutDeadlineIndex({ ...state, ...decided }),
+              Item: { ...state, ...decided, dlShard: state.dlShard ?? deadlineShard(state.gid), dlAt: nowMs },
               ConditionExpression: 'attribute_not_exists(pk)',
             },
           }
@@ -398,7 +398,7 @@ export class GroupStore {
               TableName: this.tableName,
               Key: keys.state(state.gid),
               UpdateExpression:
-                'SET #st = :status, resolvedMs = :now, outcomeChunks = :chunks, outcomeTopic = :topic, expiresAt = :exp REMOVE dlShard, dlAt',
+                'SET #st = :status, resolvedMs = :now, outcomeChunks = :chunks, outcomeTopic = :topic, expiresAt = :exp',
               ConditionExpression:
                 args.mode === 'before-deadline'
                   ? '#st = :open AND deadlineMs > :now'
@@ -455,7 +455,9 @@ export class GroupStore {
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.state(groupId),
-          UpdateExpression: 'SET published = :t',
+          // Leaving the deadline index only now: until its outcome is published, a decided group stays
+          // where the sweeper looks, so an outcome whose publish failed is published again.
+          UpdateExpression: 'SET published = :t REMOVE dlShard, dlAt',
           ConditionExpression: 'attribute_exists(pk)',
           ExpressionAttributeValues: { ':t': true },
           ReturnConsumedCapacity: 'TOTAL',
@@ -483,11 +485,6 @@ export class GroupStore {
     );
     return (out.Items ?? []) as { pk: string; sk: string }[];
   }
-}
-
-function withoutDeadlineIndex(state: StateItem): StateItem {
-  const { dlShard: _s, dlAt: _a, ...rest } = state;
-  return rest as StateItem;
 }
 
 /** The items a new group starts with. */

@@ -490,6 +490,7 @@ describe('decodeValue: every dead-letter reason it produces', () => {
       DLQ_REASONS.memberNotExpected,
       DLQ_REASONS.createConflict,
       DLQ_REASONS.groupNeverCreated,
+      DLQ_REASONS.replyTopicUnknown,
     ];
     expect([...reasons].sort()).toEqual(
       Object.values(DLQ_REASONS)
