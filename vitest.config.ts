@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     // Two cores and one shared broker and DynamoDB Local: test files run one after another.
     fileParallelism: false,
+    // CloudWatch EMF lines would only clutter the test output.
+    env: { POWERTOOLS_METRICS_DISABLED: 'true' },
     projects: [
       {
         test: {

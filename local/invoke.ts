@@ -88,6 +88,8 @@ export async function invoke(fn: FunctionName, event: unknown, offsetSeconds = 0
 }
 
 async function main() {
+  // Standard output is the invocation's JSON alone (no EMF metric lines), so it can be piped to jq.
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   const args = process.argv.slice(2);
   const inIndex = args.indexOf('--in');
   const offset = inIndex >= 0 ? Number(args[inIndex + 1]) : 0;
