@@ -18,15 +18,25 @@ export interface BatchItemFailures {
 /** Records applied at once within one batch. */
 const CONCURRENCY = 16;
 
-/** True for a record that looks like a Create (read cheaply; the collector validates it). */
-function looksLikeCreate(record: SourceRecord): boolean {
+/**
+ * The lane of a record, read cheaply (the collector validates later): Creates of one group, or reports
+ * of one member, keep their offset order (the first Create and the first report win); everything else
+ * runs in parallel.
+ */
+function laneOf(record: SourceRecord, index: number): { create: boolean; lane: string } {
   try {
-    return (
-      (JSON.parse(record.value?.toString('utf8') ?? '') as { type?: unknown }).type === EVENT_TYPES.create
-    );
+    const v = JSON.parse(record.value?.toString('utf8') ?? '') as {
+      type?: unknown;
+      id?: unknown;
+      group?: unknown;
+    };
+    if (v.type === EVENT_TYPES.create) return { create: true, lane: `c:${String(v.id)}` };
+    if (v.type === EVENT_TYPES.done)
+      return { create: false, lane: `r:${String(v.group)}\u0000${String(v.id)}` };
   } catch {
-    return false;
+    // Not JSON: it will be dead-lettered; it waits for nothing.
   }
+  return { create: false, lane: `x:${index}` };
 }
 
 export async function processKafkaEvent(
@@ -39,19 +49,25 @@ export async function processKafkaEvent(
   const records = recordsOf(event);
   // Creates first, then everything else: a report in the same batch as its Create then finds its group
   // (order does not matter for correctness, guarantee 4, but the early path costs more writes).
-  // Records of one group may run concurrently: every write is conditional or idempotent.
-  const indexes = records.map((_, i) => i);
-  const isCreate = records.map(looksLikeCreate);
-  const creates = indexes.filter((i) => isCreate[i]);
-  const others = indexes.filter((i) => !isCreate[i]);
+  // Different lanes run concurrently: every write is conditional or idempotent.
   const results: PromiseSettledResult<RecordResult>[] = new Array(records.length);
-  for (const phase of [creates, others]) {
-    await settleAll(phase, CONCURRENCY, async (i) => {
-      const record = records[i] as SourceRecord;
-      try {
-        results[i] = { status: 'fulfilled', value: await collector.handleRecord(record, now()) };
-      } catch (reason) {
-        results[i] = { status: 'rejected', reason };
+  const phases = [new Map<string, number[]>(), new Map<string, number[]>()];
+  records.forEach((record, i) => {
+    const { create, lane } = laneOf(record, i);
+    const phase = phases[create ? 0 : 1] as Map<string, number[]>;
+    const list = phase.get(lane) ?? [];
+    list.push(i);
+    phase.set(lane, list);
+  });
+  for (const lanes of phases) {
+    await settleAll([...lanes.values()], CONCURRENCY, async (indexes) => {
+      for (const i of indexes) {
+        const record = records[i] as SourceRecord;
+        try {
+          results[i] = { status: 'fulfilled', value: await collector.handleRecord(record, now()) };
+        } catch (reason) {
+          results[i] = { status: 'rejected', reason };
+        }
       }
     });
   }
