@@ -105,8 +105,10 @@ export async function createTopics(brokers: string[], topics: { name: string; pa
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.name));
     if (missing.length > 0) {
+      // Leaders are awaited below with our own patience: under load kafkajs's own wait gives up early
+      // ("This server does not host this topic-partition").
       await admin.createTopics({
-        waitForLeaders: true,
+        waitForLeaders: false,
         topics: missing.map((t) => ({ topic: t.name, numPartitions: t.partitions, replicationFactor: 1 })),
       });
     }
@@ -114,9 +116,13 @@ export async function createTopics(brokers: string[], topics: { name: string; pa
       'topic leaders',
       async () => {
         const { topics: meta } = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.name) });
-        return meta.every((t) => t.partitions.every((p) => p.leader >= 0));
+        const byName = new Map(meta.map((t) => [t.name, t]));
+        return topics.every((t) => {
+          const partitions = byName.get(t.name)?.partitions ?? [];
+          return partitions.length > 0 && partitions.every((p) => p.leader >= 0);
+        });
       },
-      30_000,
+      60_000,
     );
   } finally {
     await admin.disconnect();
