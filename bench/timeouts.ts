@@ -1,7 +1,9 @@
 /**
  * 4. Timeout punctuality: (timeout published − deadline) for groups whose
  * deadlines are spread over a window and for groups expiring in the same second,
- * with the sweeper running sweepLoop at SWEEPER.intervalMs in-process.
+ * with the sweeper running sweepLoop at SWEEPER.intervalMs in-process (as
+ * startLocalCollector runs it). All groups of both scenarios are created before
+ * the first deadline, so creation load never overlaps the measurement.
  *
  * The groups live in a table of their own without TTL: DynamoDB Local's TTL
  * removes expired items 1–11 s after expiry (AWS: up to days), and without the
@@ -16,6 +18,7 @@ import { EVENT_TYPES, KAFKA_ESM, SWEEPER } from '#shared/config.ts';
 import { processKafkaEvent } from '../functions/collector/handler.ts';
 import { sweepLoop } from '../functions/sweeper/handler.ts';
 import {
+  type BenchRuntime,
   benchRuntime,
   createValue,
   dynamoClient,
@@ -29,7 +32,12 @@ import {
   summary,
 } from './lib.ts';
 
-const TTL_SECONDS = 60;
+/**
+ * The groups' ttl. Their creation time is passed to the collector as `now` = deadline − ttl, so that
+ * each deadline falls exactly where wanted whatever the creation rate; a long ttl keeps that creation
+ * time in the past (the group was created earlier, as a real one would be).
+ */
+const TTL_SECONDS = 600;
 /** Create batches applied at once, as by pollers of several partitions. */
 const CREATE_POLLERS = 4;
 
@@ -52,6 +60,8 @@ export interface PunctualityResult {
   intervalMs: number;
   concurrency: number;
   sweeps: number;
+  /** How the groups were created: all of them before the first deadline of either scenario. */
+  creation: { groups: number; seconds: number; msPerCreate: number; marginMs: number; pollers: number };
   /** Wall time of one `collector.timeoutGroup` call in the sweeper (DynamoDB + publish). */
   timeoutGroupMs: ReturnType<typeof summary>;
   /** DynamoDB calls of the sweeper per timed-out group (incl. the index queries), and their mean latency. */
@@ -72,9 +82,46 @@ async function ensureTable(services: Services, name: string) {
   }
 }
 
+/** Creates the groups (records with their creation time as `now`), CREATE_POLLERS batches at once; returns the late ones. */
+async function createGroups(
+  collector: BenchRuntime,
+  groups: { id: string; deadline: number }[],
+): Promise<Set<string>> {
+  const late = new Set<string>();
+  const starts = Array.from(
+    { length: Math.ceil(groups.length / KAFKA_ESM.batchSize) },
+    (_, b) => b * KAFKA_ESM.batchSize,
+  );
+  await pool(starts, CREATE_POLLERS, async (i) => {
+    const slice = groups.slice(i, i + KAFKA_ESM.batchSize);
+    const times = new Map(slice.map((g) => [g.id, g.deadline - TTL_SECONDS * 1000]));
+    const records = slice.map((g) => ({ key: g.id, value: createValue(g.id, ['a', 'b', 'c'], TTL_SECONDS) }));
+    // The collector reads `now` once per record, in the batch's order. A transient fault (seen under heavy
+    // load) is retried with the whole batch, as the event source mapping does: a repeated Create is a duplicate.
+    for (let attempt = 1; ; attempt++) {
+      let j = 0;
+      try {
+        const out = await processKafkaEvent(kafkaEventOf(records), collector, () => {
+          const g = slice[j++];
+          if (!g) throw new Error('more records than creation times');
+          return times.get(g.id) as number;
+        });
+        if (out.batchItemFailures.length === 0) break;
+        if (attempt >= 5) throw new Error('timeouts bench: a Create failed 5 times');
+      } catch (error) {
+        if (attempt >= 5) throw error;
+      }
+      await sleep(200 * attempt);
+    }
+    const doneAt = Date.now();
+    for (const g of slice) if (g.deadline < doneAt) late.add(g.id);
+  });
+  return late;
+}
+
 export async function punctuality(
   services: Services,
-  options: { groups: number; spreadMs: number; marginMs: number; maxMarginMs: number },
+  options: { groups: number; spreadMs: number; gapMs: number; marginMs: number; maxMarginMs: number },
 ): Promise<PunctualityResult> {
   const tableName = `bench-timeouts-${newId().slice(0, 8)}`;
   await ensureTable(services, tableName);
@@ -102,6 +149,7 @@ export async function punctuality(
   let loop: Promise<{ sweeps: number; due: number; failed: number }> | undefined;
   const scenarios: PunctualityScenario[] = [];
   let sweeps = 0;
+  let creation: PunctualityResult['creation'] | undefined;
   try {
     await consumer.connect();
     await consumer.subscribe({ topic: outcomeTopic, fromBeginning: true });
@@ -125,72 +173,77 @@ export async function punctuality(
     });
     loop = sweepLoop(sweeper, () => stop, SWEEPER.intervalMs);
 
-    // Creation rate on this machine now (a warm-up batch with a far deadline): the margin before the
-    // first deadline must cover the creation of every group, or groups would be born overdue.
-    const warm = Array.from({ length: 50 }, () => newId());
+    // Creation rate on this machine now (warm-up groups with a far deadline, created as the real ones are):
+    // the margin before the first deadline must cover the creation of every group of both scenarios.
+    const warm = Array.from({ length: 2 * KAFKA_ESM.batchSize }, () => ({
+      id: newId(),
+      deadline: Date.now() + 3_600_000,
+    }));
     const warmStarted = Date.now();
-    await processKafkaEvent(
-      kafkaEventOf(warm.map((id) => ({ key: id, value: createValue(id, ['a', 'b', 'c'], 3600) }))),
-      collector,
-    );
+    await createGroups(collector, warm);
     const msPerCreate = (Date.now() - warmStarted) / warm.length;
-    // Creates run as CREATE_POLLERS invocations at once (several partitions); bounded so the run stays short.
+    const total = 2 * options.groups;
     const marginMs = Math.min(
       options.maxMarginMs,
-      Math.max(options.marginMs, Math.ceil((msPerCreate * options.groups * 1.5) / CREATE_POLLERS) + 2_000),
+      Math.max(options.marginMs, Math.ceil(msPerCreate * total * 1.4) + 3_000),
     );
     log(
-      `timeouts: ${round(msPerCreate, 1)} ms per create; first deadline ${marginMs} ms after creation starts`,
+      `timeouts: ${round(msPerCreate, 1)} ms per create (${CREATE_POLLERS} batches at once); ` +
+        `first deadline ${round(marginMs / 1000, 1)} s after creation starts`,
     );
 
-    for (const scenario of [
-      { name: `spread over ${options.spreadMs / 1000} s`, windowMs: options.spreadMs },
-      { name: 'same second', windowMs: 1000 },
-    ]) {
-      const n = options.groups;
-      const first = Date.now() + marginMs;
-      const deadlines = Array.from({ length: n }, (_, i) => first + Math.floor((i * scenario.windowMs) / n));
-      const ids = deadlines.map(() => newId());
-      const creates = ids.map((id) => ({ key: id, value: createValue(id, ['a', 'b', 'c'], TTL_SECONDS) }));
-      const late = new Set<string>();
-      const starts = Array.from(
-        { length: Math.ceil(n / KAFKA_ESM.batchSize) },
-        (_, b) => b * KAFKA_ESM.batchSize,
-      );
-      await pool(starts, CREATE_POLLERS, async (i) => {
-        // The collector reads `now` once per record: each group gets its own creation time.
-        const times = deadlines.slice(i, i + KAFKA_ESM.batchSize).map((d) => d - TTL_SECONDS * 1000);
-        let j = 0;
-        await processKafkaEvent(kafkaEventOf(creates.slice(i, i + KAFKA_ESM.batchSize)), collector, () => {
-          const t = times[j++];
-          if (t === undefined) throw new Error('more records than creation times');
-          return t;
-        });
-        const doneAt = Date.now();
-        times.forEach((t, k) => {
-          if (t + TTL_SECONDS * 1000 < doneAt) late.add(ids[i + k] as string);
-        });
-      });
-      const lastDeadline = deadlines.at(-1) as number;
-      const giveUp = lastDeadline + 60_000;
-      while (ids.some((id) => !seen.has(id)) && Date.now() < giveUp) await sleep(100);
+    // Both scenarios are created up front, before either's first deadline; the same-second scenario
+    // expires gapMs after the spread one's last deadline, when the sweeper is idle again.
+    const first = Date.now() + marginMs;
+    const n = options.groups;
+    const plan = [
+      { name: `spread over ${options.spreadMs / 1000} s`, windowMs: options.spreadMs, start: first },
+      { name: 'same second', windowMs: 1000, start: first + options.spreadMs + options.gapMs },
+    ].map((p) => ({
+      ...p,
+      groups: Array.from({ length: n }, (_, i) => ({
+        id: newId(),
+        deadline: p.start + Math.floor((i * p.windowMs) / n),
+      })),
+    }));
+    const all = plan.flatMap((p) => p.groups);
+    const createStarted = Date.now();
+    const late = await createGroups(collector, all);
+    const createSeconds = (Date.now() - createStarted) / 1000;
+    creation = {
+      groups: all.length,
+      seconds: round(createSeconds, 1),
+      msPerCreate: round((createSeconds * 1000) / all.length, 2),
+      marginMs,
+      pollers: CREATE_POLLERS,
+    };
+    log(
+      `timeouts: ${all.length} groups created in ${round(createSeconds, 1)} s ` +
+        `(${round((first - Date.now()) / 1000, 1)} s before the first deadline; ${late.size} created late)`,
+    );
+
+    const lastDeadline = Math.max(...all.map((g) => g.deadline));
+    const giveUp = lastDeadline + 90_000;
+    while (all.some((g) => !seen.has(g.id)) && Date.now() < giveUp) await sleep(100);
+
+    for (const p of plan) {
       // Groups born after their deadline (creation slower than planned) are counted, not measured.
-      const mine = ids.flatMap((id) => {
-        const s = late.has(id) ? undefined : seen.get(id);
+      const mine = p.groups.flatMap((g) => {
+        const s = late.has(g.id) ? undefined : seen.get(g.id);
         return s ? [s] : [];
       });
       const result: PunctualityScenario = {
-        name: scenario.name,
+        name: p.name,
         groups: n,
-        windowMs: scenario.windowMs,
-        published: ids.filter((id) => seen.has(id)).length,
-        createdLate: late.size,
+        windowMs: p.windowMs,
+        published: p.groups.filter((g) => seen.has(g.id)).length,
+        createdLate: p.groups.filter((g) => late.has(g.id)).length,
         lateByTimestampMs: summary(mine.map((s) => s.timestamp - s.deadline)),
         lateByReceiveMs: summary(mine.map((s) => s.receivedAt - s.deadline)),
-        clearedAfterMs: mine.length ? Math.max(...mine.map((s) => s.receivedAt)) - first : Number.NaN,
+        clearedAfterMs: mine.length ? Math.max(...mine.map((s) => s.receivedAt)) - p.start : Number.NaN,
       };
       log(
-        `timeouts ${scenario.name}: ${mine.length}/${n} published; late p50 ${result.lateByTimestampMs.p50} ms, ` +
+        `timeouts ${p.name}: ${result.published}/${n} published; late p50 ${result.lateByTimestampMs.p50} ms, ` +
           `p99 ${result.lateByTimestampMs.p99} ms; all out ${round(result.clearedAfterMs / 1000, 1)} s after the first deadline`,
       );
       scenarios.push(result);
@@ -207,6 +260,7 @@ export async function punctuality(
     intervalMs: SWEEPER.intervalMs,
     concurrency: SWEEPER.concurrency,
     sweeps,
+    creation: creation ?? { groups: 0, seconds: 0, msPerCreate: 0, marginMs: 0, pollers: CREATE_POLLERS },
     timeoutGroupMs: summary(timeoutGroupMs),
     sweeperCallsPerGroup: round(sweeper.trace.calls / decided, 2),
     sweeperMeanCallMs: round(sweeper.trace.ms / Math.max(1, sweeper.trace.calls), 2),
