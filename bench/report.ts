@@ -368,7 +368,7 @@ export function resultsMarkdown(r: RunResults, jsonName: string, chartDir: strin
         .map(([k, v]) => `${k} ${v}`)
         .join(
           ', ',
-        )} (the member-bucket Queries run in parallel: a group of ${lat.groupSize} reads at most ${Math.min(lat.groupSize, 8)} buckets). ` +
+        )}; ${lat.storeMeanCallMs ?? 'n/a'} ms per call on average (the member-bucket Queries run in parallel: a group of ${lat.groupSize} reads at most ${Math.min(lat.groupSize, 8)} buckets). ` +
         "On AWS add the mapping's batching window (`KAFKA_ESM.maximumBatchingWindowSeconds` is 1 s in config.ts; AWS default 500 ms), " +
         'Lambda invoke overhead and the network between Lambda, DynamoDB and the brokers.',
       '',
