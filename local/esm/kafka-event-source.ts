@@ -261,7 +261,8 @@ export async function startKafkaEventSource(options: KafkaEventSourceOptions): P
       const stopWatch = stopper.wait(ms).then(done);
       function done() {
         clearTimeout(timer);
-        lane.wake = undefined;
+        // The stopper's timer of an earlier wait fires late: it must not clear a newer wait's wake-up.
+        if (lane.wake === done) lane.wake = undefined;
         resolve();
       }
       lane.wake = done;
