@@ -150,13 +150,7 @@ export class Collector {
     const index = indexOf(def);
     for (const item of early) {
       if (!index.has(item.member)) {
-        await this.deadLetter(
-          rawOfItem(item),
-          new DeadLetterError(
-            DLQ_REASONS.memberNotExpected,
-            `member "${item.member}" is not expected by group "${def.gid}"`,
-          ),
-        );
+        await this.deadLetter(rawOfItem(item), notExpected(item.member, def.gid));
         await this.store.deleteEarly(def.gid, item.member);
         continue;
       }
@@ -172,10 +166,7 @@ export class Collector {
       // A member the group never expected is bad input whenever it comes, not a late report.
       const decided = await this.store.getDefinition(report.group);
       if (decided && !indexOf(decided).has(report.member)) {
-        throw new DeadLetterError(
-          DLQ_REASONS.memberNotExpected,
-          `member "${report.member}" is not expected by group "${report.group}"`,
-        );
+        throw notExpected(report.member, report.group);
       }
       await this.ensurePublished(state);
       this.observer.count('LateReports');
@@ -202,10 +193,7 @@ export class Collector {
     }
     const index = indexOf(def).get(report.member);
     if (index === undefined) {
-      throw new DeadLetterError(
-        DLQ_REASONS.memberNotExpected,
-        `member "${report.member}" is not expected by group "${report.group}"`,
-      );
+      throw notExpected(report.member, report.group);
     }
     if (nowMs >= def.deadlineMs) {
       // Past the deadline the group can only time out: decide it now rather than wait for the sweeper.
@@ -424,6 +412,12 @@ export class Collector {
     this.observer.count('DeadLetters', { reason: error.reason });
   }
 }
+
+const notExpected = (member: string, group: string) =>
+  new DeadLetterError(
+    DLQ_REASONS.memberNotExpected,
+    `member "${member}" is not expected by group "${group}"`,
+  );
 
 /** The original bytes of a record, kept for dead letters. `source` is "topic/partition/offset". */
 export interface RawRecordData {

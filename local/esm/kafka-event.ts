@@ -1,4 +1,5 @@
 import type { IHeaders, KafkaMessage } from 'kafkajs';
+import { lowestReportedFailure } from './retry.ts';
 
 /**
  * The Kafka event Lambda builds for MSK and self-managed Apache Kafka:
@@ -123,22 +124,13 @@ export interface KafkaItemIdentifier {
  * https://docs.aws.amazon.com/lambda/latest/dg/kafka-retry-configurations.html
  */
 export function lowestKafkaFailure(records: readonly LambdaKafkaRecord[], response: unknown): number {
-  if (response == null || typeof response !== 'object') return -1;
-  const failures = (response as { batchItemFailures?: unknown }).batchItemFailures;
-  if (failures == null) return -1;
-  if (!Array.isArray(failures)) return 0;
-  let lowest = -1;
-  for (const failure of failures) {
-    const id = (failure as { itemIdentifier?: unknown } | null)?.itemIdentifier as
-      | Partial<KafkaItemIdentifier>
-      | undefined;
-    const index = records.findIndex(
-      (r) => id != null && `${r.topic}-${r.partition}` === id.partition && r.offset === Number(id.offset),
+  return lowestReportedFailure(response, (itemIdentifier) => {
+    const id = itemIdentifier as Partial<KafkaItemIdentifier> | undefined;
+    if (id == null) return -1;
+    return records.findIndex(
+      (r) => `${r.topic}-${r.partition}` === id.partition && r.offset === Number(id.offset),
     );
-    if (index < 0) return 0;
-    if (lowest < 0 || index < lowest) lowest = index;
-  }
-  return lowest;
+  });
 }
 
 export interface OnFailureContext {

@@ -1,5 +1,6 @@
 import type { _Record, AttributeValue } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBRecord, AttributeValue as LambdaAttributeValue } from 'aws-lambda';
+import { lowestReportedFailure } from './retry.ts';
 
 /**
  * DynamoDB Streams records (as the AWS SDK returns them from GetRecords) in the
@@ -79,19 +80,9 @@ export function attribute(value: AttributeValue): LambdaAttributeValue {
  * https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html
  */
 export function lowestStreamFailure(records: readonly DynamoDBRecord[], response: unknown): number {
-  if (response == null || typeof response !== 'object') return -1;
-  const failures = (response as { batchItemFailures?: unknown }).batchItemFailures;
-  if (failures == null) return -1;
-  if (!Array.isArray(failures)) return 0;
-  let lowest = -1;
-  for (const failure of failures) {
-    const id = (failure as { itemIdentifier?: unknown } | null)?.itemIdentifier;
-    if (typeof id !== 'string' || id === '') return 0;
-    const index = records.findIndex((r) => r.dynamodb?.SequenceNumber === id);
-    if (index < 0) return 0;
-    if (lowest < 0 || index < lowest) lowest = index;
-  }
-  return lowest;
+  return lowestReportedFailure(response, (id) =>
+    typeof id === 'string' && id !== '' ? records.findIndex((r) => r.dynamodb?.SequenceNumber === id) : -1,
+  );
 }
 
 export interface StreamFailureContext {
