@@ -69,6 +69,11 @@ export interface StreamEventSourceOptions {
   backoff?: Backoff;
   /** How often an idle shard is polled; Lambda polls about four times a second. */
   pollIntervalMs?: number;
+  /**
+   * How often the stream is described to find new shards when none closed (default 30 s).
+   * A closed shard, or no open shard, triggers a discovery within a second.
+   */
+  discoveryIntervalMs?: number;
   log?: (line: string) => void;
 }
 
@@ -134,6 +139,9 @@ export async function startStreamEventSource(options: StreamEventSourceOptions):
   const functionName = options.functionName ?? DEFAULT_FUNCTION.name;
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
   const pollMs = options.pollIntervalMs ?? 250;
+  const discoveryIntervalMs = options.discoveryIntervalMs ?? 30_000;
+  /** Set when a shard closes: its children must be discovered. */
+  let rediscover = false;
   const log = options.log ?? (() => {});
   const startingPosition = options.startingPosition ?? STREAM_ESM.startingPosition;
   const streamArn = options.streamArn;
@@ -212,7 +220,11 @@ export async function startStreamEventSource(options: StreamEventSourceOptions):
         new GetRecordsCommand({ ShardIterator: shard.iterator, Limit: Math.min(1_000, limit) }),
       );
       shard.iterator = NextShardIterator;
-      if (!NextShardIterator) shard.closed = true;
+      if (!NextShardIterator) {
+        shard.closed = true;
+        // Its children (already created when a shard closes) are found by the next discovery.
+        rediscover = true;
+      }
       for (const record of Records ?? []) {
         shard.buffer.push(toLambdaStreamRecord(record, streamArn, region, keyAttributes));
         shard.lastReadSequence = record.dynamodb?.SequenceNumber;
@@ -353,12 +365,21 @@ export async function startStreamEventSource(options: StreamEventSourceOptions):
   await discover(true);
   const discovery = (async () => {
     let failures = 0;
+    let last = Date.now();
     while (!(await stopper.wait(1_000))) {
+      // DescribeStream is costly on DynamoDB Local (it scans the stream's records on its one SQLite
+      // thread, which every other call waits for), so it runs only when a shard closed, while no
+      // shard is open, or every discoveryIntervalMs as a safety net; not every second.
+      const open = [...shards.values()].some((s) => !s.closed);
+      if (!rediscover && open && Date.now() - last < discoveryIntervalMs) continue;
       try {
+        rediscover = false;
+        last = Date.now();
         await discover(false);
         failures = 0;
       } catch (error) {
         failures++;
+        rediscover = true;
         log(`describe stream: ${String(error)}`);
         await stopper.wait(backoffDelay(failures, backoff));
       }
