@@ -6,7 +6,7 @@
  * from functions/shared/config.ts.
  */
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -163,6 +163,7 @@ export class GroupCollector extends Construct {
       esmFailure: props.topics?.esmFailure ?? TOPICS.esmFailure,
     };
     validate(this, props, this.topics);
+    warnInsecureKafka(this, props.kafka);
     this.removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     this.msk = props.kafka.kind === 'msk' ? parseMskClusterArn(props.kafka.clusterArn) : undefined;
     const provisioned =
@@ -712,6 +713,23 @@ export class GroupCollector extends Construct {
 
 function unique(values: readonly string[]): string[] {
   return [...new Set(values)];
+}
+
+/** Allowed for a private test cluster, but never silently: `cdk synth` prints these warnings. */
+function warnInsecureKafka(scope: Construct, kafka: KafkaCluster): void {
+  if (kafka.kind !== 'self-managed') return;
+  if (kafka.auth === 'none') {
+    Annotations.of(scope).addWarningV2(
+      'group-collector:kafka-unauthenticated',
+      'kafka.auth is "none": the mapping and the producers connect without authentication; use scram-sha-512 or mtls in production',
+    );
+  }
+  if (!producerTls(kafka)) {
+    Annotations.of(scope).addWarningV2(
+      'group-collector:kafka-plaintext',
+      'kafka.tls is off: outcomes and dead letters travel to the brokers unencrypted',
+    );
+  }
 }
 
 /** Every problem with the props at once, each saying what to change. */

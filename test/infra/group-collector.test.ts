@@ -29,6 +29,7 @@ import {
   REGION,
   SCRAM_SECRET,
   SELF_SECRET,
+  type Statement,
   statementsOf,
   VARIANTS,
   type Variant,
@@ -41,7 +42,7 @@ const groupArn = (group: string) => `arn:aws:kafka:${REGION}:${ACCOUNT}:group/${
 describe.each(variants)('GroupCollector (%s)', (variant) => {
   const props = VARIANTS[variant];
 
-  it('creates the table: on demand, pk/sk, sparse deadlines index, TTL, stream with old images, PITR, retained', () => {
+  it('creates the table: on demand, pk/sk, sparse deadlines index, TTL, stream with old images, PITR, encrypted, retained', () => {
     const { template } = build(variant);
     template.resourceCountIs('AWS::DynamoDB::Table', 1);
     template.hasResource('AWS::DynamoDB::Table', {
@@ -70,6 +71,8 @@ describe.each(variants)('GroupCollector (%s)', (variant) => {
         TimeToLiveSpecification: { AttributeName: TABLE.ttlAttribute, Enabled: true },
         StreamSpecification: { StreamViewType: TABLE.streamViewType },
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        // SSEEnabled: KMS with the AWS managed key (aws/dynamodb), whose use shows in CloudTrail.
+        SSESpecification: { SSEEnabled: true },
       },
     });
   });
@@ -218,6 +221,48 @@ describe.each(variants)('GroupCollector (%s)', (variant) => {
       );
       expect(index?.Action).toBe('dynamodb:Query');
     }
+  });
+
+  it('grants no wildcard action, and "*" resources only to actions that have no resource-level permission', () => {
+    const { template } = build(variant);
+    // Prepare: every statement of every policy in the stack, inline or attached.
+    const statements: Statement[] = [
+      ...Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+        (p) => p.Properties.PolicyDocument.Statement as Statement[],
+      ),
+      ...Object.values(template.findResources('AWS::IAM::Role')).flatMap((r) =>
+        ((r.Properties.Policies ?? []) as { PolicyDocument: { Statement: Statement[] } }[]).flatMap(
+          (p) => p.PolicyDocument.Statement,
+        ),
+      ),
+    ];
+    const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : [v]);
+    // Act: the actions and resources that hold a wildcard.
+    const wildActions = statements.flatMap((s) => list(s.Action)).filter((a) => String(a).includes('*'));
+    const onStar = statements
+      .filter((s) => list(s.Resource).includes('*'))
+      .flatMap((s) => list(s.Action) as string[]);
+    const partialStars = statements
+      .flatMap((s) => list(s.Resource))
+      .filter((r) => typeof r === 'string' && r !== '*' && r.includes('*'));
+    // Assess: nothing but the actions AWS only grants on "*" (the Streams mapping's ListStreams,
+    // and the network interfaces a function in a VPC needs).
+    expect(wildActions).toEqual([]);
+    expect(partialStars).toEqual([]);
+    const allowedOnStar = new Set([
+      'dynamodb:ListStreams',
+      'ec2:CreateNetworkInterface',
+      'ec2:DescribeNetworkInterfaces',
+      'ec2:DeleteNetworkInterface',
+      'ec2:AssignPrivateIpAddresses',
+      'ec2:UnassignPrivateIpAddresses',
+      'ec2:DescribeSubnets',
+      'ec2:DescribeSecurityGroups',
+      'ec2:DescribeVpcs',
+    ]);
+    expect(onStar.filter((a) => !allowedOnStar.has(a))).toEqual([]);
+    expect(onStar).toContain('dynamodb:ListStreams');
+    if (!('vpcId' in VARIANTS[variant])) expect(onStar.some((a) => a.startsWith('ec2:'))).toBe(false);
   });
 
   it('alarms on errors, throttles, OffsetLag, IteratorAge, dead letters and both on-failure destinations', () => {

@@ -1,4 +1,5 @@
 import { App } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { CollectorStack, type CollectorStackProps } from '../../infra/lib/collector-stack.ts';
 import { EXAMPLES, stackPropsFromContext } from '../../infra/lib/context.ts';
@@ -42,6 +43,24 @@ describe('props are checked at synth time, with messages that say what to change
     expect(synth({ kafkaTls: false }, base)).toThrow(/mutual TLS cannot run with kafka.tls = false/);
     expect(synth({ bootstrapServers: ['kafka-1'] }, base)).toThrow(/"kafka-1" is not host:port/);
     expect(synth({ mskClusterArn: CLUSTER_ARN }, base)).toThrow(/choose one/);
+  });
+
+  it('warns at synth time about unauthenticated or plaintext Kafka, and not about TLS with credentials', () => {
+    // Prepare
+    const private_ = { ...VARIANTS['self-managed-scram-private'] };
+    // Act
+    const open = synth({ kafkaAuth: 'none', kafkaSecretArn: undefined }, private_)();
+    const plain = synth({ kafkaTls: false }, private_)();
+    const secure = synth({}, private_)();
+    // Assess
+    const warnings = (stack: ReturnType<ReturnType<typeof synth>>) =>
+      Annotations.fromStack(stack)
+        .findWarning('*', Match.stringLikeRegexp('.*'))
+        .map((w) => String(w.entry.data))
+        .filter((text) => text.includes('kafka.'));
+    expect(warnings(open).join('\n')).toMatch(/kafka.auth is "none"[\s\S]*kafka.tls is off/);
+    expect(warnings(plain)).toEqual([expect.stringMatching(/kafka.tls is off: outcomes and dead letters/)]);
+    expect(warnings(secure)).toEqual([]);
   });
 
   it('topics, consumer group and pollers follow the Kafka and Lambda rules; all problems are listed at once', () => {
