@@ -192,7 +192,8 @@ export function resultsMarkdown(r: RunResults, jsonName: string, chartDir: strin
       `${r.machine.cpus} × ${r.machine.cpuModel}, Node ${r.machine.node}. Raw numbers: \`bench/results/${jsonName}\`.`,
     '',
     'Everything runs against a real Kafka 4.4 broker and DynamoDB Local 2.6.1 started by the bench on 127.0.0.1, ' +
-      'on a 2-core machine shared with other work: absolute rates are low and noisy; ratios are measured in the same run.',
+      'fresh for each section (DynamoDB Local serves every request on one SQLite thread and slows as tables and streams grow), ' +
+      'on a 2-core machine: absolute rates are low and noisy; ratios are measured in the same section.',
     '',
     '## Headline',
     '',
