@@ -279,7 +279,8 @@ export function resultsMarkdown(r: RunResults, jsonName: string, chartDir: strin
         'so the concurrency is min(16, records in the batch) = 16, whatever the group size (the per-group "lanes" of earlier versions are gone). A report reads STATE and DEF (DEF cached per execution environment), puts its member item and adds ' +
         'its index to the counter shard; the report that completes a group reads only the member buckets its expected members hash to ' +
         '(at most 3 Queries for a group of 3, all 8 for large groups), decides with one transaction, publishes and marks the group published. ' +
-        'The raw rate is conditional UpdateItem calls (document client, fresh items) at the same concurrency, measured just before, on the same DynamoDB Local. ' +
+        'The raw rate is conditional UpdateItem calls (document client, fresh items) at the same concurrency on the same DynamoDB Local, ' +
+        'measured just before and just after the collector (their mean; the section first warms the fresh JVM with as many calls). ' +
         'Efficiency = collector reports/s ÷ (raw calls/s ÷ DynamoDB calls per report); target ≥ 0.5.',
       '',
       table(
@@ -289,7 +290,7 @@ export function resultsMarkdown(r: RunResults, jsonName: string, chartDir: strin
           'reports',
           'concurrency',
           'reports/s',
-          'raw UpdateItem/s',
+          'raw UpdateItem/s (before / after)',
           'calls/report (writes + reads)',
           'efficiency',
           'writes-only efficiency',
@@ -300,7 +301,9 @@ export function resultsMarkdown(r: RunResults, jsonName: string, chartDir: strin
           t.reports,
           t.effectiveConcurrency,
           n(t.reportsPerSecond, 0),
-          n(t.raw.perSecond, 0),
+          t.raw.before === undefined
+            ? n(t.raw.perSecond, 0)
+            : `${n(t.raw.perSecond, 0)} (${n(t.raw.before, 0)} / ${n(t.raw.after, 0)})`,
           `${t.dynamoCallsPerReport} (${t.writesPerReport} + ${t.readsPerReport})`,
           t.efficiency,
           t.efficiencyWritesOnly,

@@ -1,13 +1,15 @@
 /**
- * Soak: `npm run soak -- --groups N [--seed S] [--timeout-minutes M]`.
- * Groups of random size (some above 64 members), 10% duplicated reports, 10% reports
+ * Soak: `npm run soak -- --groups N [--seed S] [--timeout-minutes M] [--max-size K] [--large-share F]`.
+ * Groups of random size (1..K members, a share F above 64), 10% duplicated reports, 10% reports
  * before their Create, 5% member failures, 5% timeouts (a member never reports),
  * produced to Kafka and consumed by the whole collector under the local event source
  * mappings (Kafka mapping + stream mapping + sweeper); then every group and every
  * input record is accounted for. Uses KAFKA_BROKERS / DYNAMODB_ENDPOINT when set,
  * otherwise starts a broker and DynamoDB Local. Exits 1 on any problem or lost record.
+ * Writes the report (without per-record lists) to bench/results/soak-<timestamp>.json.
  */
-import { pathToFileURL } from 'node:url';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startServices } from '#local/services/index.ts';
 import type { ServiceAddresses } from '../test/fixtures/harness.ts';
@@ -18,6 +20,9 @@ export interface SoakOptions {
   groups: number;
   seed?: number;
   timeoutMs?: number;
+  /** Ordinary groups have 1..maxSize members (default 8); largeShare of groups have 65..134 (default 0.01). */
+  maxSize?: number;
+  largeShare?: number;
   log?: (line: string) => void;
 }
 
@@ -32,6 +37,8 @@ export function soak(options: SoakOptions): Promise<RunReport> {
       failures: 0.05,
       timeouts: 0.05,
       timeoutTtl: 4,
+      maxSize: options.maxSize,
+      largeShare: options.largeShare,
     },
     partitions: 6,
     timeoutMs: options.timeoutMs,
@@ -58,6 +65,8 @@ async function main() {
       groups: { type: 'string', default: '1000' },
       seed: { type: 'string', default: '1' },
       'timeout-minutes': { type: 'string', default: '30' },
+      'max-size': { type: 'string', default: '8' },
+      'large-share': { type: 'string', default: '0.01' },
     },
   });
   const groups = Number(values.groups);
@@ -69,6 +78,8 @@ async function main() {
       groups,
       seed: Number(values.seed),
       timeoutMs: Number(values['timeout-minutes']) * 60_000,
+      maxSize: Number(values['max-size']),
+      largeShare: Number(values['large-share']),
       log,
     });
     log(summary('soak', report));
@@ -78,6 +89,27 @@ async function main() {
     );
     const problems = soakProblems(report);
     for (const p of problems.slice(0, 50)) log(`PROBLEM ${p}`);
+    const dir = fileURLToPath(new URL('./results/', import.meta.url));
+    mkdirSync(dir, { recursive: true });
+    const file = `${dir}soak-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}Z.json`;
+    const { lost, ...records } = report.records;
+    writeFileSync(
+      file,
+      `${JSON.stringify(
+        {
+          command: `npm run soak -- --groups ${groups} --seed ${values.seed} --max-size ${values['max-size']} --large-share ${values['large-share']}`,
+          node: process.version,
+          ...report,
+          outcomes: { ...report.outcomes, problems: report.outcomes.problems.slice(0, 50) },
+          records: { ...records, lost: lost.length, lostSample: lost.slice(0, 50) },
+          recordsPerSecond: Number(rate.toFixed(1)),
+          problems: problems.slice(0, 50),
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    log(`report written to ${file}`);
     process.exitCode = problems.length === 0 ? 0 : 1;
   } finally {
     await services.stop();

@@ -32,6 +32,9 @@ export interface RawRate {
   calls: number;
   seconds: number;
   perSecond: number;
+  /** The two measurements that bracket the collector's run (perSecond is their mean). */
+  before?: number;
+  after?: number;
 }
 
 export interface ThroughputRow {
@@ -104,6 +107,9 @@ export async function throughput(
   options: { sizes: { groupSize: number; groups: number }[]; rawCalls: number; resultBytes: number },
 ): Promise<ThroughputRow[]> {
   const rows: ThroughputRow[] = [];
+  // A fresh DynamoDB Local JVM speeds up for its first few thousand calls (JIT): warm it first, so the
+  // first group size is not measured against a cold store.
+  await rawUpdateRate(services, HANDLER_CONCURRENCY, options.rawCalls);
   for (const { groupSize, groups: groupCount } of options.sizes) {
     const runtime = await benchRuntime(services, `tp${groupSize}`);
     try {
@@ -127,8 +133,8 @@ export async function throughput(
         batches.push(kafkaEvent(slice));
       }
       const effectiveConcurrency = Math.max(1, Math.round(atOnce / batches.length));
-      // Raw rate at the same concurrency, measured just before (same run, same load).
-      const raw = await rawUpdateRate(services, effectiveConcurrency, options.rawCalls);
+      // Raw rate at the same concurrency, measured just before and just after (same section, same load).
+      const rawBefore = await rawUpdateRate(services, effectiveConcurrency, options.rawCalls);
       const calls0 = runtime.trace.calls;
       const by0 = { ...runtime.trace.byCommand };
       const w0 = runtime.timed.publishes;
@@ -138,6 +144,15 @@ export async function throughput(
         if (out.batchItemFailures.length > 0) throw new Error('report failed in the throughput bench');
       }
       const seconds = (performance.now() - started) / 1000;
+      const rawAfter = await rawUpdateRate(services, effectiveConcurrency, options.rawCalls);
+      const raw: RawRate = {
+        concurrency: effectiveConcurrency,
+        calls: rawBefore.calls + rawAfter.calls,
+        seconds: round(rawBefore.seconds + rawAfter.seconds, 3),
+        perSecond: round((rawBefore.perSecond + rawAfter.perSecond) / 2, 1),
+        before: rawBefore.perSecond,
+        after: rawAfter.perSecond,
+      };
       const calls = runtime.trace.calls - calls0;
       const byCommand: Record<string, number> = {};
       for (const [k, v] of Object.entries(runtime.trace.byCommand)) {
@@ -168,7 +183,8 @@ export async function throughput(
       };
       log(
         `throughput groups of ${groupSize}: ${row.reportsPerSecond} reports/s, ${effectiveConcurrency} at once; ` +
-          `raw UpdateItem ${raw.perSecond}/s; ${row.dynamoCallsPerReport} calls/report; efficiency ${row.efficiency}`,
+          `raw UpdateItem ${raw.perSecond}/s (before ${raw.before}, after ${raw.after}); ` +
+          `${row.dynamoCallsPerReport} calls/report; efficiency ${row.efficiency}`,
       );
       rows.push(row);
     } finally {

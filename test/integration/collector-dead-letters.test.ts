@@ -80,3 +80,64 @@ describe('every dead-letter reason, on the real services', () => {
     expect(member?.result).toBe('"fine"');
   });
 });
+
+describe('payloads stay out of the logs by default', () => {
+  const marker = 'PII-4111-1111-1111-1111';
+  const secretGroup = newGroupId();
+  const records = () => [
+    {
+      partition: 0,
+      offset: 1,
+      value: create(secretGroup, ['a', 'b'], { ttl: 300, payload: { card: marker } }),
+    },
+    { partition: 0, offset: 2, value: done(secretGroup, 'a', { result: { card: marker } }) },
+    { partition: 0, offset: 3, key: 'bad-json', value: `{"id":"x","card":"${marker}` },
+    { partition: 0, offset: 4, key: 'bad-field', value: json({ id: 7, type: 'Nope', card: marker }) },
+    { partition: 0, offset: 5, key: 'stranger', value: done(secretGroup, 'z', { result: { card: marker } }) },
+  ];
+  /** Every argument given to the runtime's logger, as one string per call. */
+  const capture = (runtime: Awaited<ReturnType<typeof testRuntime>>) => {
+    const lines: string[] = [];
+    for (const level of ['debug', 'info', 'warn', 'error', 'critical'] as const) {
+      const original = runtime.logger[level].bind(runtime.logger);
+      runtime.logger[level] = ((...args: unknown[]) => {
+        lines.push(JSON.stringify(args, (_k, v) => (v instanceof Error ? `${v.name}: ${v.message}` : v)));
+        return (original as (...a: unknown[]) => void)(...args);
+      }) as never;
+    }
+    return lines;
+  };
+  const leaks = (lines: string[]) =>
+    lines.filter(
+      (l) => l.includes(marker) || l.includes(Buffer.from(marker).toString('base64').slice(0, 20)),
+    );
+
+  it('logs the dead letters of a batch without their values, and with them when COLLECTOR_LOG_PAYLOADS is set', async () => {
+    // Prepare: one runtime with the default settings, one with logPayloads
+    const quiet = await testRuntime();
+    const verbose = await testRuntime({ logPayloads: true });
+    try {
+      const quietLines = capture(quiet);
+      const verboseLines = capture(verbose);
+
+      // Act
+      const quietOut = await processKafkaEvent(kafkaEvent(records()), quiet);
+      const verboseOut = await processKafkaEvent(
+        kafkaEvent(records().map((r) => ({ ...r, offset: r.offset + 100 }))),
+        verbose,
+      );
+
+      // Assess: the same three dead letters were logged both times, the values only when asked
+      expect(quietOut.batchItemFailures).toEqual([]);
+      expect(verboseOut.batchItemFailures).toEqual([]);
+      const deadLines = (lines: string[]) => lines.filter((l) => l.includes('record dead-lettered'));
+      expect(deadLines(quietLines)).toHaveLength(3);
+      expect(deadLines(verboseLines)).toHaveLength(3);
+      expect(leaks(quietLines)).toEqual([]);
+      expect(leaks(deadLines(verboseLines))).toHaveLength(3);
+    } finally {
+      await quiet.close();
+      await verbose.close();
+    }
+  });
+});
