@@ -52,7 +52,10 @@ export function soakProblems(r: RunReport): string[] {
   if (r.records.lost.length > 0)
     problems.push(`${r.records.lost.length} records lost: ${r.records.lost.slice(0, 10).join(', ')}`);
   if (r.records.dead > 0) problems.push(`${r.records.dead} records dead-lettered in a valid workload`);
-  if (r.deadLetters > 0) problems.push(`${r.deadLetters} messages on the dead-letter topic`);
+  if (r.deadLetters > 0)
+    problems.push(
+      `${r.deadLetters} messages on the dead-letter topic: ${r.deadLetterDetails.slice(0, 5).join(' | ')}`,
+    );
   if (r.esmFailures > 0 || r.kafka.recordsDiscarded > 0)
     problems.push(`${r.kafka.recordsDiscarded} records discarded by the mapping`);
   if (r.uncommitted.length > 0) problems.push(`uncommitted: ${r.uncommitted.join('; ')}`);
