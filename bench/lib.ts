@@ -3,7 +3,6 @@
  * as the event source mapping builds them, timing of DynamoDB calls and of
  * publishes, percentiles. Traffic goes only to the services started on 127.0.0.1.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Kafka, logLevel } from 'kafkajs';
@@ -29,7 +28,7 @@ export async function freshTopic(services: Services, prefix: string, partitions 
   return name;
 }
 
-/** Per-call statistics of the DynamoDB client, attributed to the record being handled (AsyncLocalStorage). */
+/** Per-call statistics of the DynamoDB client. */
 export interface CallTrace {
   calls: number;
   ms: number;
@@ -38,31 +37,12 @@ export interface CallTrace {
   capacityByCommand: Record<string, number>;
 }
 
-export interface RecordContext {
-  startedAt: number;
-  endedAt?: number;
-  /** Wall time with at least one DynamoDB call in flight. */
-  storeMs: number;
-  /** Sum of the calls' durations (parallel calls count each). */
-  storeSumMs: number;
-  storeCalls: number;
-  inflight: number;
-  busySince: number;
-  publishMs: number;
-  publishStartedAt?: number;
-  publishedAt?: number;
-}
-
-export const recordContext = new AsyncLocalStorage<RecordContext>();
-
 /** Adds a middleware that counts and times every DynamoDB call of this client. */
 export function traceCalls(client: DynamoDBClient): CallTrace {
   const trace: CallTrace = { calls: 0, ms: 0, byCommand: {}, capacityByCommand: {} };
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const started = performance.now();
-      const entered = recordContext.getStore();
-      if (entered && entered.inflight++ === 0) entered.busySince = started;
       try {
         const out = await next(args);
         const consumed = (out.output as { ConsumedCapacity?: unknown }).ConsumedCapacity;
@@ -85,11 +65,6 @@ export function traceCalls(client: DynamoDBClient): CallTrace {
         trace.ms += ms;
         const name = String(context.commandName ?? 'unknown');
         trace.byCommand[name] = (trace.byCommand[name] ?? 0) + 1;
-        if (entered) {
-          entered.storeSumMs += ms;
-          entered.storeCalls += 1;
-          if (--entered.inflight === 0) entered.storeMs += performance.now() - entered.busySince;
-        }
       }
     },
     { step: 'initialize', name: 'benchCallTrace' },
@@ -107,8 +82,6 @@ export class TimedPublisher implements Publisher {
 
   async publish(messages: OutgoingMessage[]): Promise<void> {
     const started = performance.now();
-    const ctx = recordContext.getStore();
-    if (ctx) ctx.publishStartedAt = Date.now();
     try {
       await this.inner.publish(messages);
     } finally {
@@ -116,10 +89,6 @@ export class TimedPublisher implements Publisher {
       this.publishes += 1;
       this.publishMs += ms;
       const at = Date.now();
-      if (ctx) {
-        ctx.publishMs += ms;
-        ctx.publishedAt = at;
-      }
       for (const m of messages) if (m.key !== null) this.ackedAt.set(String(m.key), at);
     }
   }
@@ -166,31 +135,6 @@ export async function benchRuntime(
       await timed.disconnect().catch(() => {});
       dynamo.destroy();
     },
-  };
-}
-
-/** Runs `handleRecord` of the runtime's collector inside a record context, to attribute time to records. */
-export function attributeRecords(runtime: Runtime, onRecord: (key: string, ctx: RecordContext) => void) {
-  const collector = runtime.collector;
-  const original = collector.handleRecord.bind(collector);
-  collector.handleRecord = (record, nowMs) => {
-    const ctx: RecordContext = {
-      startedAt: Date.now(),
-      storeMs: 0,
-      storeSumMs: 0,
-      storeCalls: 0,
-      inflight: 0,
-      busySince: 0,
-      publishMs: 0,
-    };
-    return recordContext.run(ctx, async () => {
-      try {
-        return await original(record, nowMs);
-      } finally {
-        ctx.endedAt = Date.now();
-        onRecord(record.key?.toString() ?? '', ctx);
-      }
-    });
   };
 }
 

@@ -65,7 +65,7 @@ const TABLE_ITEM_ACTIONS = [
 ];
 
 /** Lambda's ENI management in a VPC, and the MSK mapping's look-ups of the cluster's network. */
-const VPC_ACTIONS = [
+export const VPC_ACTIONS = [
   'ec2:CreateNetworkInterface',
   'ec2:DescribeNetworkInterfaces',
   'ec2:DeleteNetworkInterface',

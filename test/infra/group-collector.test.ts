@@ -16,6 +16,7 @@ import {
   TOPICS,
   TTL_STREAM_FILTERS,
 } from '#shared/config.ts';
+import { VPC_ACTIONS } from '../../infra/lib/group-collector.ts';
 import {
   ACCOUNT,
   actionsOn,
@@ -249,17 +250,7 @@ describe.each(variants)('GroupCollector (%s)', (variant) => {
     // and the network interfaces a function in a VPC needs).
     expect(wildActions).toEqual([]);
     expect(partialStars).toEqual([]);
-    const allowedOnStar = new Set([
-      'dynamodb:ListStreams',
-      'ec2:CreateNetworkInterface',
-      'ec2:DescribeNetworkInterfaces',
-      'ec2:DeleteNetworkInterface',
-      'ec2:AssignPrivateIpAddresses',
-      'ec2:UnassignPrivateIpAddresses',
-      'ec2:DescribeSubnets',
-      'ec2:DescribeSecurityGroups',
-      'ec2:DescribeVpcs',
-    ]);
+    const allowedOnStar = new Set(['dynamodb:ListStreams', ...VPC_ACTIONS]);
     expect(onStar.filter((a) => !allowedOnStar.has(a))).toEqual([]);
     expect(onStar).toContain('dynamodb:ListStreams');
     if (!('vpcId' in VARIANTS[variant])) expect(onStar.some((a) => a.startsWith('ec2:'))).toBe(false);
