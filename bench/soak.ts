@@ -105,7 +105,7 @@ async function main() {
       file,
       `${JSON.stringify(
         {
-          command: `npm run soak -- --groups ${groups} --seed ${values.seed} --max-size ${values['max-size']} --large-share ${values['large-share']}`,
+          command: `npm run soak -- --groups ${groups} --seed ${values.seed} --timeout-minutes ${values['timeout-minutes']} --max-size ${values['max-size']} --large-share ${values['large-share']}`,
           node: process.version,
           ...report,
           outcomes: { ...report.outcomes, problems: report.outcomes.problems.slice(0, 50) },
