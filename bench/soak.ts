@@ -105,7 +105,9 @@ async function main() {
       file,
       `${JSON.stringify(
         {
-          command: `npm run soak -- --groups ${groups} --seed ${values.seed} --timeout-minutes ${values['timeout-minutes']} --max-size ${values['max-size']} --large-share ${values['large-share']}`,
+          command: `npm run soak -- ${Object.entries(values)
+            .map(([name, value]) => `--${name} ${value}`)
+            .join(' ')}`,
           node: process.version,
           ...report,
           outcomes: { ...report.outcomes, problems: report.outcomes.problems.slice(0, 50) },
