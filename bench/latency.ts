@@ -14,16 +14,14 @@
  * written after the outcome is off the critical path and shown apart.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Consumer, Producer } from 'kafkajs';
 import { startLocalCollector } from '#local/collector.ts';
 import { ensureTable } from '#local/services/dynamodb.ts';
 import type { Services } from '#local/services/index.ts';
-import type { OutgoingMessage } from '#publish/kafka-publisher.ts';
-import { LOCAL } from '#shared/config.ts';
+import type { OutgoingMessage } from '#publish/publisher.ts';
+import { dynamoClient } from '#shared/runtime.ts';
 import {
   createValue,
-  credentials,
   doneValue,
   freshTopic,
   kafka,
@@ -97,7 +95,7 @@ export async function latency(
   options: { samples: number; warmup: number; groupSize: number },
 ): Promise<LatencyResult> {
   // A table of its own: its stream starts empty (the stream mapping reads from TRIM_HORIZON).
-  const admin = new DynamoDBClient({ endpoint: services.dynamoEndpoint, region: LOCAL.region, credentials });
+  const admin = dynamoClient({ endpoint: services.dynamoEndpoint });
   const tableName = `bench-latency-${newId().slice(0, 8)}`;
   const streamArn = await ensureTable(admin, tableName).finally(() => admin.destroy());
   const [input, outcomeTopic, deadLetterTopic] = await Promise.all([
@@ -170,7 +168,7 @@ export async function latency(
   const publish = publisher.publish.bind(publisher);
   publisher.publish = async (messages: OutgoingMessage[]) => {
     const t = traced.getStore();
-    if (t && messages.some((m) => m.topic === outcomeTopic)) t.publishStartedAt = Date.now();
+    if (t && messages.some((m) => m.destination === outcomeTopic)) t.publishStartedAt = Date.now();
     try {
       await publish(messages);
     } finally {

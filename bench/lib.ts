@@ -4,17 +4,22 @@
  * publishes, percentiles. Traffic goes only to the services started on 127.0.0.1.
  */
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Kafka, logLevel } from 'kafkajs';
 import { createTopics, type Services } from '#local/services/index.ts';
-import { KafkaPublisher, type OutgoingMessage, type Publisher } from '#publish/kafka-publisher.ts';
-import { EVENT_TYPES, LOCAL, loadSettings, type Settings } from '#shared/config.ts';
-import { createRuntime, type Runtime } from '#shared/runtime.ts';
+import type { OutgoingMessage, Publisher } from '#publish/publisher.ts';
+import { EVENT_TYPES, loadSettings, type Settings } from '#shared/config.ts';
+import {
+  createRuntime,
+  kafkaPublisher,
+  type Runtime,
+  dynamoClient as runtimeDynamoClient,
+} from '#shared/runtime.ts';
 
 export const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 export function dynamoClient(services: Services): DynamoDBClient {
-  return new DynamoDBClient({ endpoint: services.dynamoEndpoint, region: LOCAL.region, credentials });
+  return runtimeDynamoClient({ endpoint: services.dynamoEndpoint });
 }
 
 export function kafka(services: Services, clientId = 'bench'): Kafka {
@@ -122,9 +127,7 @@ export async function benchRuntime(
   };
   const dynamo = dynamoClient(services);
   const trace = traceCalls(dynamo);
-  const timed = new TimedPublisher(
-    new KafkaPublisher({ clientId: `bench-${name}`, brokers: services.brokers }),
-  );
+  const timed = new TimedPublisher(kafkaPublisher({ clientId: `bench-${name}`, brokers: services.brokers }));
   const runtime = createRuntime({ settings, dynamo, publisher: timed, functionName: `bench-${name}` });
   runtime.logger.setLogLevel('SILENT');
   return {

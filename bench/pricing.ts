@@ -3,7 +3,7 @@
  * measured in this run, next to Step Functions Standard and Express doing the
  * same fan-in job. Prices: /work/shared/spec/AWS-FACTS.md section D (us-east-1).
  */
-import { FUNCTIONS, KAFKA_ESM } from '#shared/config.ts';
+import { FUNCTIONS, KAFKA_ESM } from '#shared/aws.ts';
 import type { ThroughputRow } from './throughput.ts';
 import type { WriteCostRow } from './write-cost.ts';
 

@@ -5,7 +5,7 @@
  */
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Services } from '#local/services/index.ts';
-import { KAFKA_ESM } from '#shared/config.ts';
+import { KAFKA_ESM } from '#shared/aws.ts';
 import { processKafkaEvent } from '../functions/collector/handler.ts';
 import {
   type BenchRecord,

@@ -14,7 +14,8 @@ import { CreateTableCommand, ResourceInUseException } from '@aws-sdk/client-dyna
 import type { Consumer } from 'kafkajs';
 import { tableDefinition } from '#local/services/dynamodb.ts';
 import type { Services } from '#local/services/index.ts';
-import { EVENT_TYPES, KAFKA_ESM, SWEEPER } from '#shared/config.ts';
+import { KAFKA_ESM, SWEEPER } from '#shared/aws.ts';
+import { EVENT_TYPES } from '#shared/config.ts';
 import { processKafkaEvent } from '../functions/collector/handler.ts';
 import { sweepLoop } from '../functions/sweeper/handler.ts';
 import {
@@ -171,7 +172,7 @@ export async function punctuality(
         });
       },
     });
-    loop = sweepLoop(sweeper, () => stop, SWEEPER.intervalMs);
+    loop = sweepLoop(sweeper, () => stop, { intervalMs: SWEEPER.intervalMs });
 
     // Creation rate on this machine now (warm-up groups with a far deadline, created as the real ones are):
     // the margin before the first deadline must cover the creation of every group of both scenarios.

@@ -6,8 +6,8 @@
  */
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Services } from '#local/services/index.ts';
-import { KAFKA_ESM } from '#shared/config.ts';
-import { CapacityMeter } from '#store/dynamo-store.ts';
+import { KAFKA_ESM } from '#shared/aws.ts';
+import { CapacityMeter } from '#store/capacity.ts';
 import { processKafkaEvent } from '../functions/collector/handler.ts';
 import {
   type BenchRuntime,

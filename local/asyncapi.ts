@@ -10,8 +10,8 @@ import {
   EntityDoneEventSchema,
   FailureOutcomeSchema,
   SuccessOutcomeSchema,
-} from '../functions/core/events.ts';
-import { DLQ_HEADERS, EVENT_TYPES, TOPICS } from '../functions/shared/config.ts';
+} from '#core/events.ts';
+import { DLQ_HEADERS, EVENT_TYPES, TOPICS } from '#shared/config.ts';
 import { projectRoot } from './services/process.ts';
 
 const schema = (s: z.ZodType) => {

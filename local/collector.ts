@@ -6,20 +6,11 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
+import { FUNCTIONS, KAFKA_ESM, STREAM_ESM, SWEEPER } from '#shared/aws.ts';
+import { ENV, loadSettings, type Settings, TOPICS } from '#shared/config.ts';
+import { createRuntime, kafkaPublisher, type Runtime } from '#shared/runtime.ts';
+import { TTL_STREAM_FILTERS } from '#store/layout.ts';
 import { processKafkaEvent } from '../functions/collector/handler.ts';
-import { KafkaPublisher } from '../functions/publish/kafka-publisher.ts';
-import {
-  ENV,
-  FUNCTIONS,
-  KAFKA_ESM,
-  loadSettings,
-  type Settings,
-  STREAM_ESM,
-  SWEEPER,
-  TOPICS,
-  TTL_STREAM_FILTERS,
-} from '../functions/shared/config.ts';
-import { createRuntime, type Runtime } from '../functions/shared/runtime.ts';
 import { sweepLoop } from '../functions/sweeper/handler.ts';
 import { processStreamEvent } from '../functions/timeouts/handler.ts';
 import { startKafkaEventSource } from './esm/kafka-event-source.ts';
@@ -71,7 +62,7 @@ export async function startLocalCollector(options: LocalCollectorOptions): Promi
     const runtime = createRuntime({
       settings,
       dynamo: localDynamoClient(options.dynamoEndpoint),
-      publisher: new KafkaPublisher({ clientId: `local-${fn}`, brokers: options.brokers }),
+      publisher: kafkaPublisher({ clientId: `local-${fn}`, brokers: options.brokers }),
       functionName: fn,
       logger: options.logger?.(fn),
     });
@@ -114,11 +105,9 @@ export async function startLocalCollector(options: LocalCollectorOptions): Promi
     log,
   });
   let stopping = false;
-  const sweeper = sweepLoop(
-    runtimes.sweeper,
-    () => stopping,
-    options.sweeperIntervalMs ?? SWEEPER.intervalMs,
-  ).catch((error: unknown) => runtimes.sweeper.logger.error('sweeper stopped', { error }));
+  const sweeper = sweepLoop(runtimes.sweeper, () => stopping, {
+    intervalMs: options.sweeperIntervalMs ?? SWEEPER.intervalMs,
+  }).catch((error: unknown) => runtimes.sweeper.logger.error('sweeper stopped', { error }));
   return {
     settings,
     runtimes,

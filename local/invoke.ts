@@ -11,14 +11,11 @@
  */
 import { readFileSync } from 'node:fs';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
+import { LOCAL } from '#local/settings.ts';
+import type { OutgoingMessage, Publisher } from '#publish/publisher.ts';
+import { ENV, loadSettings } from '#shared/config.ts';
+import { createRuntime, kafkaPublisher } from '#shared/runtime.ts';
 import { processKafkaEvent } from '../functions/collector/handler.ts';
-import {
-  KafkaPublisher,
-  type OutgoingMessage,
-  type Publisher,
-} from '../functions/publish/kafka-publisher.ts';
-import { ENV, LOCAL, loadSettings } from '../functions/shared/config.ts';
-import { createRuntime } from '../functions/shared/runtime.ts';
 import { sweepOnce } from '../functions/sweeper/handler.ts';
 import { processStreamEvent } from '../functions/timeouts/handler.ts';
 import { localDynamoClient } from './services/dynamodb.ts';
@@ -50,7 +47,7 @@ export async function invoke(fn: FunctionName, event: unknown, offsetSeconds = 0
   const settings = loadSettings(env);
   const dynamo = localDynamoClient(settings.dynamodbEndpoint as string);
   const publisher = new RecordingPublisher(
-    new KafkaPublisher({ clientId: `invoke-${fn}`, brokers: settings.kafkaBrokers }),
+    kafkaPublisher({ clientId: `invoke-${fn}`, brokers: settings.kafkaBrokers }),
   );
   const runtime = createRuntime({ settings, dynamo, publisher, functionName: fn });
   runtime.logger.setLogLevel('WARN');
@@ -61,7 +58,7 @@ export async function invoke(fn: FunctionName, event: unknown, offsetSeconds = 0
       fn === 'collector'
         ? await processKafkaEvent(event, runtime, now, (record, outcome) =>
             records.push({
-              record: `${record.topic}-${record.partition}@${record.offset}`,
+              record: `${record.origin.topic}-${record.origin.partition}@${record.origin.offset}`,
               ...(outcome.status === 'fulfilled'
                 ? outcome.value
                 : { status: 'failed', error: String(outcome.reason) }),
@@ -74,10 +71,10 @@ export async function invoke(fn: FunctionName, event: unknown, offsetSeconds = 0
       result,
       ...(fn === 'collector' ? { records } : {}),
       published: publisher.sent.map((m) => ({
-        topic: m.topic,
-        key: m.key?.toString() ?? null,
-        value: m.value.toString(),
-        headers: Object.fromEntries(Object.entries(m.headers ?? {}).map(([k, v]) => [k, v.toString()])),
+        topic: m.destination,
+        key: m.key === null ? null : Buffer.from(m.key).toString(),
+        value: Buffer.from(m.value).toString(),
+        headers: Object.fromEntries((m.headers ?? []).map((h) => [h.name, Buffer.from(h.value).toString()])),
       })),
       capacity: { writeUnits: runtime.store.meter.write, readUnits: runtime.store.meter.read },
     };

@@ -6,7 +6,9 @@
  *
  * LOCAL_KAFKA_PORT and LOCAL_DYNAMODB_PORT choose other ports.
  */
-import { LOCAL, TOPICS } from '../functions/shared/config.ts';
+
+import { LOCAL } from '#local/settings.ts';
+import { TOPICS } from '#shared/config.ts';
 import { startLocalCollector } from './collector.ts';
 import { localLogger } from './pretty-logger.ts';
 import { startServices } from './services/index.ts';

@@ -7,8 +7,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
+import { LOCAL } from '#local/settings.ts';
+import { DLQ_HEADERS, ENV, TOPICS } from '#shared/config.ts';
 import { parseOutcome } from '../client/index.ts';
-import { DLQ_HEADERS, ENV, LOCAL, TOPICS } from '../functions/shared/config.ts';
 
 const color = process.stdout.isTTY
   ? { green: '\x1b[32m', red: '\x1b[31m', yellow: '\x1b[33m', dim: '\x1b[2m', reset: '\x1b[0m' }

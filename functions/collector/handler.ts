@@ -3,13 +3,15 @@
  * mapping (MSK or self-managed) and applies each record. Thin: decode, call
  * the collector service, shape the response.
  */
-import middy from '@middy/core';
-import type { Context } from 'aws-lambda';
-import type { RecordResult, SourceRecord } from '#service/collector.ts';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { RecordResult } from '#service/collector.ts';
+import { FUNCTIONS } from '#shared/aws.ts';
 import { BatchFailedError, settleAll } from '#shared/batch.ts';
 import { EVENT_TYPES } from '#shared/config.ts';
-import { environmentRuntime, type Runtime } from '#shared/runtime.ts';
-import { recordsOf } from './kafka-event.ts';
+import { lambdaHandler } from '#shared/lambda.ts';
+import { METRIC_NAMES } from '#shared/metrics.ts';
+import type { Runtime } from '#shared/runtime.ts';
+import { type InputRecord, recordsOf } from './kafka-event.ts';
 
 export interface BatchItemFailures {
   batchItemFailures: { itemIdentifier: { partition: string; offset: number } }[];
@@ -23,9 +25,9 @@ const CONCURRENCY = 16;
  * of one member, keep their offset order (the first Create and the first report win); everything else
  * runs in parallel.
  */
-function laneOf(record: SourceRecord, index: number): { create: boolean; lane: string } {
+function laneOf(record: InputRecord, index: number): { create: boolean; lane: string } {
   try {
-    const v = JSON.parse(record.value?.toString('utf8') ?? '') as {
+    const v = JSON.parse(record.value ? Buffer.from(record.value).toString('utf8') : '') as {
       type?: unknown;
       id?: unknown;
       group?: unknown;
@@ -43,7 +45,7 @@ export async function processKafkaEvent(
   event: unknown,
   runtime: Runtime,
   now: () => number = Date.now,
-  onRecord?: (record: SourceRecord, result: PromiseSettledResult<RecordResult>) => void,
+  onRecord?: (record: InputRecord, result: PromiseSettledResult<RecordResult>) => void,
 ): Promise<BatchItemFailures> {
   const { collector, logger, settings } = runtime;
   const records = recordsOf(event);
@@ -62,7 +64,7 @@ export async function processKafkaEvent(
   for (const lanes of phases) {
     await settleAll([...lanes.values()], CONCURRENCY, async (indexes) => {
       for (const i of indexes) {
-        const record = records[i] as SourceRecord;
+        const record = records[i] as InputRecord;
         try {
           results[i] = { status: 'fulfilled', value: await collector.handleRecord(record, now()) };
         } catch (reason) {
@@ -77,14 +79,14 @@ export async function processKafkaEvent(
     const record = records[i];
     if (!record) return;
     onRecord?.(record, result);
-    const where = { topic: record.topic, partition: record.partition, offset: record.offset };
+    const where = record.origin;
     if (result.status === 'rejected') {
       logger.error('record failed; the event source mapping will retry it', {
         ...where,
         error: result.reason,
       });
       failures.push({
-        itemIdentifier: { partition: `${record.topic}-${record.partition}`, offset: record.offset },
+        itemIdentifier: { partition: `${where.topic}-${where.partition}`, offset: where.offset },
       });
       counts.failed = (counts.failed ?? 0) + 1;
       return;
@@ -93,7 +95,9 @@ export async function processKafkaEvent(
     counts[outcome.status] = (counts[outcome.status] ?? 0) + 1;
     if (outcome.status === 'dead') {
       // Payloads stay out of the logs unless COLLECTOR_LOG_PAYLOADS is set: they may carry personal data.
-      const value = settings.logPayloads ? { value: record.value?.toString('base64') } : {};
+      const value = settings.logPayloads
+        ? { value: record.value ? Buffer.from(record.value).toString('base64') : null }
+        : {};
       logger.warn('record dead-lettered', {
         ...where,
         reason: outcome.reason,
@@ -103,6 +107,7 @@ export async function processKafkaEvent(
     }
   });
   logger.info('batch processed', { records: records.length, ...counts });
+  runtime.metrics.addMetric(METRIC_NAMES.recordsProcessed, MetricUnit.Count, records.length);
   if (failures.length > 0 && !settings.reportBatchItemFailures) {
     const first = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
     throw new BatchFailedError(`${failures.length} of ${records.length} records failed`, {
@@ -112,12 +117,6 @@ export async function processKafkaEvent(
   return { batchItemFailures: failures };
 }
 
-export const handler = middy(async (event: unknown, context: Context) => {
-  const runtime = await environmentRuntime('collector');
-  runtime.logger.addContext(context);
-  try {
-    return await processKafkaEvent(event, runtime);
-  } finally {
-    runtime.metrics.publishStoredMetrics();
-  }
-});
+export const handler = lambdaHandler(FUNCTIONS.collector.name, (event: unknown, runtime) =>
+  processKafkaEvent(event, runtime),
+);

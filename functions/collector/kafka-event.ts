@@ -1,10 +1,14 @@
 import { z } from 'zod';
-import type { SourceRecord } from '#service/collector.ts';
+import type { RawRecord, RecordOrigin } from '#core/model.ts';
 
 /**
- * The event Lambda's Kafka event source mapping delivers, for Amazon MSK
+ * The one definition of the event Lambda's Kafka event source mapping delivers (the local
+ * emulator, the tests and the benchmarks build theirs from `KafkaEvent`), for Amazon MSK
  * (`aws:kafka`, with `eventSourceArn`) and self-managed Kafka (`SelfManagedKafka`).
  * `key` is absent on keyless records; `value` is base64; headers are byte arrays.
+ * Not Powertools' Kafka schemas: they decode `value` and `key` to UTF-8 text and header bytes code
+ * point by code point, and require `value`, whereas a dead letter must carry the original bytes
+ * exactly and a tombstone (no value) must become a dead letter, not fail the batch.
  */
 const KafkaRecordSchema = z.object({
   topic: z.string(),
@@ -29,8 +33,13 @@ export class InvalidEventError extends Error {
   override name = 'InvalidEventError';
 }
 
+/** One input record: its original bytes and where it came from. */
+export interface InputRecord extends RawRecord {
+  origin: RecordOrigin;
+}
+
 /** The records of an event, in partition order, with keys, values and headers as bytes. */
-export function recordsOf(event: unknown): SourceRecord[] {
+export function recordsOf(event: unknown): InputRecord[] {
   const parsed = KafkaEventSchema.safeParse(event);
   if (!parsed.success) {
     throw new InvalidEventError(`not a Kafka event source mapping event: ${parsed.error.message}`, {
@@ -39,9 +48,7 @@ export function recordsOf(event: unknown): SourceRecord[] {
   }
   return Object.values(parsed.data.records).flatMap((records) =>
     records.map((r) => ({
-      topic: r.topic,
-      partition: r.partition,
-      offset: r.offset,
+      origin: { topic: r.topic, partition: r.partition, offset: r.offset },
       key: r.key == null ? undefined : Buffer.from(r.key, 'base64'),
       value: r.value == null ? null : Buffer.from(r.value, 'base64'),
       headers: (r.headers ?? []).flatMap((h) =>

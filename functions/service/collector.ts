@@ -1,52 +1,26 @@
 /**
- * The collector's use cases, shared by the three functions: a group is created,
- * a member reports, a deadline passes, an early report waits too long.
- * Rules come from #core (pure); reads and writes from the store; messages from the publisher.
+ * The collector's use cases, shared by the three functions: a group is created, a member
+ * reports, a deadline passes, an early report waits too long. Each reads top to bottom:
+ * decide what the record is, one or two store operations, publish.
+ * Rules come from #core (pure); reads and writes from the store; messages go through the publisher.
  */
 import { canonicalJson, sha256 } from '#core/canonical.ts';
 import { DeadLetterError, DLQ_REASONS, InconsistentStateError } from '#core/errors.ts';
 import { type DecodeLimits, decodeValue, type GroupDefinition, type MemberReport } from '#core/events.ts';
+import type { EarlyReport, Group, GroupState, RawRecord, StoredReport } from '#core/model.ts';
 import { buildBoundedOutcome, type OutcomeKind } from '#core/outcome.ts';
-import {
-  allReported,
-  bucketsOf,
-  chunk,
-  deadlineShard,
-  epochSeconds,
-  groupTimes,
-  keys,
-  outcomeInput,
-  shardCapacity,
-  shardCount,
-  shardOf,
-} from '#core/rules.ts';
-import type { Publisher } from '#publish/kafka-publisher.ts';
-import { DLQ_HEADERS, GROUP_STATUS, ITEM_KINDS, LIMITS } from '#shared/config.ts';
-import {
-  type DefinitionItem,
-  definitionOf,
-  type GroupStore,
-  type MemberItem,
-  newGroupItems,
-  type StateItem,
-} from '#store/dynamo-store.ts';
+import { allReported, outcomeInput } from '#core/rules.ts';
+import type { Publisher } from '#publish/publisher.ts';
+import type { Observer } from '#shared/metrics.ts';
+import { silentObserver } from '#shared/metrics.ts';
+import type { GroupStore } from '#store/group-store.ts';
+import { deadLetterMessage } from './dead-letters.ts';
 
 export interface CollectorSettings extends DecodeLimits {
   outcomeTopic: string;
   deadLetterTopic: string;
-  retentionSeconds: number;
   earlyReportWaitSeconds: number;
   maxOutcomeBytes: number;
-}
-
-/** One Kafka record as the collector sees it (decoded from the event source mapping's event). */
-export interface SourceRecord {
-  topic: string;
-  partition: number;
-  offset: number;
-  key: Buffer | undefined;
-  value: Buffer | null;
-  headers: { name: string; value: Buffer }[];
 }
 
 export type RecordResult =
@@ -54,23 +28,7 @@ export type RecordResult =
   | { status: 'ignored'; reason: 'outcome-type' | 'late' }
   | { status: 'dead'; reason: string; message: string };
 
-/** Counters the functions turn into CloudWatch metrics. */
-export type Observation =
-  | 'GroupsCreated'
-  | 'GroupsSucceeded'
-  | 'GroupsFailed'
-  | 'GroupsTimedOut'
-  | 'OutcomesRepublished'
-  | 'LateReports'
-  | 'DuplicateReports'
-  | 'EarlyReports'
-  | 'DeadLetters';
-
-export interface Observer {
-  count(name: Observation, detail?: Record<string, string | number>): void;
-}
-
-export const silentObserver: Observer = { count: () => {} };
+const late: RecordResult = { status: 'ignored', reason: 'late' };
 
 export class Collector {
   constructor(
@@ -81,159 +39,124 @@ export class Collector {
   ) {}
 
   /** Decodes one record and applies it. Dead letters are published here; transient faults throw. */
-  async handleRecord(record: SourceRecord, nowMs: number): Promise<RecordResult> {
+  async handleRecord(raw: RawRecord, nowMs: number): Promise<RecordResult> {
     try {
-      const decoded = decodeValue(record.value, this.settings);
+      const decoded = decodeValue(raw.value, this.settings);
       if (decoded.kind === 'ignored') return { status: 'ignored', reason: 'outcome-type' };
       if (decoded.kind === 'create') return await this.create(decoded.definition, nowMs);
-      return await this.report(decoded.report, nowMs, rawOf(record));
+      return await this.report(decoded.report, nowMs, raw);
     } catch (error) {
       if (!(error instanceof DeadLetterError)) throw error;
-      await this.deadLetter(rawOf(record), error);
+      await this.deadLetter(raw, error);
       return { status: 'dead', reason: error.reason, message: error.message };
     }
   }
 
   async create(definition: GroupDefinition, nowMs: number): Promise<RecordResult> {
-    const defHash = sha256(
-      canonicalJson({
-        id: definition.id,
-        expected: definition.expected,
-        ttl: definition.ttlSeconds,
-        payload: definition.payload === undefined ? null : JSON.parse(definition.payload),
-        replyTo: definition.replyTo ?? null,
-      }),
-    );
-    if (
-      definition.replyTo &&
-      this.publisher.topicExists &&
-      !(await this.publisher.topicExists(definition.replyTo))
-    ) {
+    const replyTo = definition.replyTo;
+    if (replyTo && this.publisher.destinationExists && !(await this.publisher.destinationExists(replyTo))) {
       // Refused now rather than failing the publish of its outcome on every retry later.
       throw new DeadLetterError(
         DLQ_REASONS.replyTopicUnknown,
-        `replyTo topic "${definition.replyTo}" does not exist or is not visible to the collector`,
+        `replyTo topic "${replyTo}" does not exist or is not visible to the collector`,
       );
     }
-    const times = groupTimes(definition, nowMs, this.settings.retentionSeconds);
-    const items = newGroupItems(
+    const proposed: Group = {
       definition,
-      defHash,
-      times,
-      shardCount(definition.expected.length),
-      this.settings.outcomeTopic,
-    );
-    const outcome = await this.store.createGroup(items.def, items.state);
-    let def = items.def;
-    if (!outcome.created) {
-      if (outcome.existing.defHash !== defHash) {
-        throw new DeadLetterError(
-          DLQ_REASONS.createConflict,
-          `group "${definition.id}" already exists with a different definition`,
-        );
-      }
-      def = outcome.existing;
-    } else {
-      this.observer.count('GroupsCreated');
+      defHash: definitionHash(definition),
+      outcomeTopic: replyTo ?? this.settings.outcomeTopic,
+      createdMs: nowMs,
+      deadlineMs: nowMs + definition.ttlSeconds * 1000,
+    };
+    const created = await this.store.createGroup(proposed);
+    if (!created.created && created.existing.defHash !== proposed.defHash) {
+      throw new DeadLetterError(
+        DLQ_REASONS.createConflict,
+        `group "${definition.id}" already exists with a different definition`,
+      );
     }
-    await this.adoptEarlyReports(def, nowMs);
-    if (!outcome.created) {
-      const state = await this.store.getState(def.gid);
-      if (state && state.status !== GROUP_STATUS.open) await this.ensurePublished(state);
+    const group = created.created ? proposed : created.existing;
+    if (created.created) this.observer.count('GroupsCreated');
+    await this.adoptEarlyReports(group, nowMs);
+    if (!created.created) {
+      // A redelivered Create: finish a publish that an earlier delivery may not have completed.
+      const state = await this.store.getState(definition.id);
+      if (state) await this.ensurePublished(state);
     }
-    return { status: 'accepted', action: outcome.created ? 'created' : 'duplicate-create' };
+    return { status: 'accepted', action: created.created ? 'created' : 'duplicate-create' };
   }
 
   /** Reports that arrived before their group: dead-letter those not expected, count the others. */
-  private async adoptEarlyReports(def: DefinitionItem, nowMs: number): Promise<void> {
-    const early = (await this.store.listMembers(def.gid, bucketsFor(def))).filter((m) => m.early);
-    const index = indexOf(def);
-    for (const item of early) {
-      if (!index.has(item.member)) {
-        await this.deadLetter(rawOfItem(item), notExpected(item.member, def.gid));
-        await this.store.deleteEarly(def.gid, item.member);
+  private async adoptEarlyReports(group: Group, nowMs: number): Promise<void> {
+    const expected = this.store.memberIndex(group);
+    for (const early of await this.store.earlyReports(group)) {
+      const { member } = early.report;
+      if (!expected.has(member)) {
+        await this.deadLetter(early.raw, notExpected(member, group.definition.id));
+        await this.store.discardEarly(group.definition.id, member);
         continue;
       }
-      // Count first, then clear the early flag: a Create retried in between still finds the report early.
-      await this.progress(def, item, nowMs);
-      await this.store.promoteEarly(def.gid, item.member, def.expiresAt);
+      // Count first, then adopt: a Create retried in between still finds the report early.
+      await this.progress(group, { ...early.report, atMs: early.atMs }, nowMs);
+      await this.store.adoptEarly(group, member);
     }
   }
 
-  async report(report: MemberReport, nowMs: number, raw: RawRecordData): Promise<RecordResult> {
+  async report(report: MemberReport, nowMs: number, raw: RawRecord): Promise<RecordResult> {
     const state = await this.store.getState(report.group);
-    if (state && state.status !== GROUP_STATUS.open) {
+    if (state && state.status !== 'open') {
       // A member the group never expected is bad input whenever it comes, not a late report.
-      const decided = await this.store.getDefinition(report.group);
-      if (decided && !indexOf(decided).has(report.member)) {
+      const decided = await this.store.getGroup(report.group);
+      if (decided && !this.store.memberIndex(decided).has(report.member)) {
         throw notExpected(report.member, report.group);
       }
-      await this.ensurePublished(state);
-      this.observer.count('LateReports');
-      return { status: 'ignored', reason: 'late' };
+      return this.lateEvent(state);
     }
-    let def = await this.store.getDefinition(report.group);
-    if (!def) {
-      const stored = await this.storeEarly(report, nowMs, raw);
-      // The group may have been created meanwhile; its Create may have listed members before this write.
-      def = await this.store.getDefinition(report.group);
-      if (!def) {
+    let group = await this.store.getGroup(report.group);
+    if (!group) {
+      const kept = await this.store.keepEarly(
+        report,
+        raw,
+        nowMs,
+        this.settings.earlyReportWaitSeconds * 1000,
+      );
+      // The group may have been created meanwhile; its Create may have listed early reports before this write.
+      group = await this.store.getGroup(report.group);
+      if (!group) {
         this.observer.count('EarlyReports');
-        return { status: 'accepted', action: stored ? 'early' : 'duplicate-report' };
+        return { status: 'accepted', action: kept ? 'early' : 'duplicate-report' };
       }
     }
     if (!state) {
-      // Definition without STATE: TTL removed the expired group; its timeout is being published.
+      // A group without state: TTL removed the expired group; its timeout is being published.
       const current = await this.store.getState(report.group);
-      if (!current || current.status !== GROUP_STATUS.open) {
-        if (current) await this.ensurePublished(current);
-        this.observer.count('LateReports');
-        return { status: 'ignored', reason: 'late' };
-      }
+      if (current?.status !== 'open') return this.lateEvent(current);
     }
-    const index = indexOf(def).get(report.member);
-    if (index === undefined) {
-      throw notExpected(report.member, report.group);
-    }
-    if (nowMs >= def.deadlineMs) {
+    if (!this.store.memberIndex(group).has(report.member)) throw notExpected(report.member, report.group);
+    if (nowMs >= group.deadlineMs) {
       // Past the deadline the group can only time out: decide it now rather than wait for the sweeper.
-      await this.timeoutGroup(def.gid, nowMs);
+      await this.timeoutGroup(report.group, nowMs);
       this.observer.count('LateReports');
-      return { status: 'ignored', reason: 'late' };
+      return late;
     }
-    const item = memberItem(report, nowMs, def.expiresAt);
-    const put = await this.store.putMember(item);
-    let stored = item;
-    if (put.status === 'exists') {
-      stored = put.old;
-      if (put.old.early) await this.store.promoteEarly(def.gid, report.member, def.expiresAt);
-      this.observer.count('DuplicateReports');
-    }
-    await this.progress(def, stored, nowMs);
-    return { status: 'accepted', action: put.status === 'new' ? 'reported' : 'duplicate-report' };
+    const recorded = await this.store.recordReport(group, report, nowMs);
+    if (recorded.status === 'duplicate') this.observer.count('DuplicateReports');
+    await this.progress(group, recorded.stored, nowMs);
+    return { status: 'accepted', action: recorded.status === 'new' ? 'reported' : 'duplicate-report' };
   }
 
-  /** Counts a stored member and decides the group when the member failed or was the last one. */
-  private async progress(def: DefinitionItem, member: MemberItem, nowMs: number): Promise<void> {
-    const index = indexOf(def).get(member.member);
-    if (index === undefined) return;
-    if (member.error !== undefined) {
-      await this.decide(def, 'member-failure', nowMs, { entity: member.member, error: member.error });
+  /** Counts a stored report and decides the group when the member failed or was the last one. */
+  private async progress(group: Group, stored: StoredReport, nowMs: number): Promise<void> {
+    if (stored.error !== undefined) {
+      await this.decide(group, 'member-failure', nowMs, { entity: stored.member, error: stored.error });
       return;
     }
-    const shard = shardOf(index);
-    const size = await this.store.countMember(def.gid, shard, index, def.expiresAt);
-    if (size < shardCapacity(shard, def.expected.length)) return;
-    if (def.shards > 1) {
-      const full = await this.store.markShardFull(def.gid, shard);
-      if (full === undefined) {
-        const state = await this.store.getState(def.gid);
-        if (state && state.status !== GROUP_STATUS.open) await this.ensurePublished(state);
-        return;
-      }
-      if (full < def.shards) return;
+    const count = await this.store.countReport(group, stored.member);
+    if (count === 'complete') await this.decide(group, 'success', nowMs);
+    if (count === 'closed') {
+      const state = await this.store.getState(group.definition.id);
+      if (state) await this.ensurePublished(state);
     }
-    await this.decide(def, 'success', nowMs);
   }
 
   /**
@@ -241,58 +164,40 @@ export class Collector {
    * When another decision won, publishes the winner's stored bytes if nobody has yet.
    */
   private async decide(
-    def: DefinitionItem,
+    group: Group,
     kind: OutcomeKind,
     nowMs: number,
     failure?: { entity: string; error: string },
-    removedState?: StateItem,
+    removedState?: GroupState,
   ): Promise<void> {
-    const members = (await this.store.listMembers(def.gid, bucketsFor(def))).map((m) => ({
-      member: m.member,
-      result: m.result,
-      error: m.error,
-      atMs: m.atMs,
-    }));
-    const definition = definitionOf(def);
-    if (kind === 'success' && !allReported(definition, members)) {
-      throw new InconsistentStateError(`group ${def.gid} counted complete but a member report is missing`);
+    const members = await this.store.reports(group);
+    if (kind === 'success' && !allReported(group.definition, members)) {
+      throw new InconsistentStateError(
+        `group ${group.definition.id} counted complete but a member report is missing`,
+      );
     }
     const input = outcomeInput({
       kind,
-      definition,
-      createdMs: def.createdMs,
-      deadlineMs: def.deadlineMs,
+      definition: group.definition,
+      createdMs: group.createdMs,
+      deadlineMs: group.deadlineMs,
       nowMs,
       members,
       ...failure,
     });
     const outcome = buildBoundedOutcome(input, this.settings.maxOutcomeBytes);
     const bytes = Buffer.from(outcome.text, 'utf8');
-    const topic = def.outcomeTopic;
-    const state: StateItem = removedState ?? {
-      ...keys.state(def.gid),
-      kind: ITEM_KINDS.state,
-      gid: def.gid,
-      status: GROUP_STATUS.open,
-      createdMs: def.createdMs,
-      deadlineMs: def.deadlineMs,
-      ttlSeconds: def.ttlSeconds,
-      shards: def.shards,
-      expiresAt: epochSeconds(def.deadlineMs),
-    };
     const won = await this.store.decide({
-      state,
-      kind: outcome.kind,
+      group,
+      status: outcome.kind === 'success' ? 'succeeded' : kind === 'timeout' ? 'timedout' : 'failed',
       mode: removedState ? 'recreate' : kind === 'timeout' ? 'after-deadline' : 'before-deadline',
       nowMs,
-      chunks: chunk(bytes, LIMITS.outcomeChunkBytes),
-      outcomeTopic: topic,
-      retentionSeconds: this.settings.retentionSeconds,
-      dataExpiresAt: def.expiresAt,
+      outcome: bytes,
     });
+    const groupId = group.definition.id;
     if (won) {
-      await this.publisher.publish([{ topic, key: def.gid, value: bytes }]);
-      await this.store.markPublished(def.gid);
+      await this.publisher.publish([{ destination: group.outcomeTopic, key: groupId, value: bytes }]);
+      await this.store.markPublished(groupId);
       this.observer.count(
         outcome.kind === 'success'
           ? 'GroupsSucceeded'
@@ -302,36 +207,42 @@ export class Collector {
       );
       return;
     }
-    const current = await this.store.getState(def.gid);
+    const current = await this.store.getState(groupId);
     if (!current) return; // TTL removed the expired group: the stream handler decides its timeout.
-    if (current.status !== GROUP_STATUS.open) {
+    if (current.status !== 'open') {
       await this.ensurePublished(current);
     } else if (kind !== 'timeout' && nowMs >= current.deadlineMs) {
-      await this.decide(def, 'timeout', nowMs);
+      await this.decide(group, 'timeout', nowMs);
     }
   }
 
   /** Publishes a decided group's stored outcome if no copy has been published yet (identical bytes). */
-  async ensurePublished(state: StateItem): Promise<void> {
-    if (state.published || state.status === GROUP_STATUS.open) return;
-    if (!state.outcomeChunks || !state.outcomeTopic) {
-      throw new InconsistentStateError(`decided group ${state.gid} has no stored outcome`);
+  async ensurePublished(state: GroupState): Promise<void> {
+    if (state.published || state.status === 'open') return;
+    if (!state.outcomeTopic) {
+      throw new InconsistentStateError(`decided group ${state.groupId} has no stored outcome`);
     }
-    const bytes = await this.store.loadOutcome(state.gid, state.outcomeChunks);
-    await this.publisher.publish([{ topic: state.outcomeTopic, key: state.gid, value: bytes }]);
-    await this.store.markPublished(state.gid);
+    const bytes = await this.store.loadOutcome(state);
+    await this.publisher.publish([{ destination: state.outcomeTopic, key: state.groupId, value: bytes }]);
+    await this.store.markPublished(state.groupId);
     this.observer.count('OutcomesRepublished');
   }
 
+  /** A report for a decided (or TTL-removed) group: make sure its outcome went out, then ignore it. */
+  private async lateEvent(state: GroupState | undefined): Promise<RecordResult> {
+    if (state) await this.ensurePublished(state);
+    this.observer.count('LateReports');
+    return late;
+  }
+
   /**
-   * Times out an open group whose deadline has passed (sweeper, late report, or the
-   * TTL stream handler with the removed STATE). Does nothing for a decided group but
-   * make sure its outcome was published.
+   * Times out an open group whose deadline has passed (sweeper, late report, or the TTL stream
+   * handler with the removed state). For a decided group, only makes sure its outcome was published.
    */
-  async timeoutGroup(groupId: string, nowMs: number, removedState?: StateItem): Promise<void> {
+  async timeoutGroup(groupId: string, nowMs: number, removedState?: GroupState): Promise<void> {
     const state = await this.store.getState(groupId);
     if (state) {
-      if (state.status !== GROUP_STATUS.open) {
+      if (state.status !== 'open') {
         await this.ensurePublished(state);
         return;
       }
@@ -339,78 +250,55 @@ export class Collector {
     } else if (!removedState) {
       return;
     }
-    const def = await this.store.getDefinition(groupId);
-    if (!def) throw new InconsistentStateError(`group ${groupId} has a STATE but no definition`);
-    await this.decide(def, 'timeout', nowMs, undefined, state ? undefined : removedState);
+    const group = await this.store.getGroup(groupId);
+    if (!group) throw new InconsistentStateError(`group ${groupId} has a state but no definition`);
+    await this.decide(group, 'timeout', nowMs, undefined, state ? undefined : removedState);
   }
 
   /**
-   * An early report waited `earlyReportWaitSeconds` for its group. If the group exists
-   * now, the report is applied; otherwise it is dead-lettered as `group never created`.
-   * `item` is the stored early report (from the sweeper, or the TTL-removed old image).
+   * An early report waited `earlyReportWaitSeconds` for its group. If the group exists now, the
+   * report is applied; otherwise it is dead-lettered as `group never created`. `removedByTtl`: the
+   * report is already gone from the table (the TTL stream handler), nothing to delete.
    */
-  async expireEarly(item: MemberItem, nowMs: number, removedByTtl: boolean): Promise<RecordResult> {
-    const def = await this.store.getDefinition(item.gid);
-    if (def) {
+  async expireEarly(early: EarlyReport, nowMs: number, removedByTtl: boolean): Promise<RecordResult> {
+    const { group: groupId, member } = early.report;
+    let error: DeadLetterError;
+    if (await this.store.getGroup(groupId)) {
       try {
-        return await this.report(
-          { group: item.gid, member: item.member, result: item.result, error: item.error },
-          nowMs,
-          rawOfItem(item),
-        );
-      } catch (error) {
+        return await this.report(early.report, nowMs, early.raw);
+      } catch (cause) {
         // The group exists but does not expect this member: a dead letter, then the report is gone.
-        if (!(error instanceof DeadLetterError)) throw error;
-        await this.deadLetter(rawOfItem(item), error);
-        if (!removedByTtl) await this.store.deleteEarly(item.gid, item.member);
-        return { status: 'dead', reason: error.reason, message: error.message };
+        if (!(cause instanceof DeadLetterError)) throw cause;
+        error = cause;
       }
+    } else {
+      error = new DeadLetterError(
+        DLQ_REASONS.groupNeverCreated,
+        `group "${groupId}" was never created within ${this.settings.earlyReportWaitSeconds} seconds`,
+      );
     }
-    const error = new DeadLetterError(
-      DLQ_REASONS.groupNeverCreated,
-      `group "${item.gid}" was never created within ${this.settings.earlyReportWaitSeconds} seconds`,
-    );
-    await this.deadLetter(rawOfItem(item), error);
-    if (!removedByTtl) await this.store.deleteEarly(item.gid, item.member);
+    await this.deadLetter(early.raw, error);
+    if (!removedByTtl) await this.store.discardEarly(groupId, member);
     return { status: 'dead', reason: error.reason, message: error.message };
   }
 
-  /** Stores a report whose group is unknown, with its original record for a possible dead letter. */
-  private async storeEarly(report: MemberReport, nowMs: number, raw: RawRecordData): Promise<boolean> {
-    const waitMs = this.settings.earlyReportWaitSeconds * 1000;
-    const item: MemberItem = {
-      ...memberItem(report, nowMs, epochSeconds(nowMs + waitMs)),
-      early: true,
-      raw: raw.value ?? new Uint8Array(),
-      rawKey: raw.key,
-      rawHeaders: JSON.stringify(raw.headers.map((h) => [h.name, h.value.toString('base64')])),
-      source: raw.source,
-      dlShard: deadlineShard(`${report.group}/${report.member}`),
-      dlAt: nowMs + waitMs,
-    };
-    const put = await this.store.putMember(item);
-    return put.status === 'new';
-  }
-
-  private async deadLetter(raw: RawRecordData, error: DeadLetterError): Promise<void> {
-    const [topic = '', partition = '', offset = ''] = raw.source.split('/');
-    const headers: Record<string, Buffer | string> = {};
-    for (const h of raw.headers) headers[h.name] = h.value;
-    headers[DLQ_HEADERS.reason] = error.reason;
-    headers[DLQ_HEADERS.message] = error.message;
-    headers[DLQ_HEADERS.topic] = topic;
-    headers[DLQ_HEADERS.partition] = partition;
-    headers[DLQ_HEADERS.offset] = offset;
-    await this.publisher.publish([
-      {
-        topic: this.settings.deadLetterTopic,
-        key: raw.key ? Buffer.from(raw.key) : null,
-        value: raw.value ? Buffer.from(raw.value) : Buffer.alloc(0),
-        headers,
-      },
-    ]);
+  private async deadLetter(raw: RawRecord, error: DeadLetterError): Promise<void> {
+    await this.publisher.publish([deadLetterMessage(raw, error, this.settings.deadLetterTopic)]);
     this.observer.count('DeadLetters', { reason: error.reason });
   }
+}
+
+/** Tells a redelivered Create (same hash) from a conflicting one. */
+function definitionHash(definition: GroupDefinition): string {
+  return sha256(
+    canonicalJson({
+      id: definition.id,
+      expected: definition.expected,
+      ttl: definition.ttlSeconds,
+      payload: definition.payload === undefined ? null : JSON.parse(definition.payload),
+      replyTo: definition.replyTo ?? null,
+    }),
+  );
 }
 
 const notExpected = (member: string, group: string) =>
@@ -418,68 +306,3 @@ const notExpected = (member: string, group: string) =>
     DLQ_REASONS.memberNotExpected,
     `member "${member}" is not expected by group "${group}"`,
   );
-
-/** The original bytes of a record, kept for dead letters. `source` is "topic/partition/offset". */
-export interface RawRecordData {
-  key: Uint8Array | undefined;
-  value: Uint8Array | null;
-  headers: { name: string; value: Buffer }[];
-  source: string;
-}
-
-const rawOf = (r: SourceRecord): RawRecordData => ({
-  key: r.key,
-  value: r.value,
-  headers: r.headers,
-  source: `${r.topic}/${r.partition}/${r.offset}`,
-});
-
-function rawOfItem(item: MemberItem): RawRecordData {
-  const headers = item.rawHeaders
-    ? (JSON.parse(item.rawHeaders) as [string, string][]).map(([name, value]) => ({
-        name,
-        value: Buffer.from(value, 'base64'),
-      }))
-    : [];
-  return {
-    key: item.rawKey,
-    value: item.raw ?? null,
-    headers,
-    source: item.source ?? '//',
-  };
-}
-
-function memberItem(report: MemberReport, nowMs: number, expiresAt: number): MemberItem {
-  return {
-    ...keys.member(report.group, report.member),
-    kind: ITEM_KINDS.member,
-    gid: report.group,
-    member: report.member,
-    result: report.result,
-    error: report.error,
-    hash: sha256(canonicalJson({ result: JSON.parse(report.result), error: report.error ?? null })),
-    atMs: nowMs,
-    expiresAt,
-  };
-}
-
-const buckets = new WeakMap<DefinitionItem, number[]>();
-/** Buckets of the expected members. Early reports of strangers elsewhere are dead-lettered when they expire. */
-function bucketsFor(def: DefinitionItem): number[] {
-  let list = buckets.get(def);
-  if (!list) {
-    list = bucketsOf(def.expected);
-    buckets.set(def, list);
-  }
-  return list;
-}
-
-const indexes = new WeakMap<DefinitionItem, Map<string, number>>();
-function indexOf(def: DefinitionItem): Map<string, number> {
-  let index = indexes.get(def);
-  if (!index) {
-    index = new Map(def.expected.map((m, i) => [m, i]));
-    indexes.set(def, index);
-  }
-  return index;
-}

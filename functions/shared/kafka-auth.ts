@@ -6,7 +6,7 @@
  * Resolved once per execution environment and cached.
  */
 import type { KafkaConfig } from 'kafkajs';
-import { ConfigurationError, ENV, KAFKA_ENV } from './config.ts';
+import { ConfigurationError, ENV } from './config.ts';
 
 export const KAFKA_AUTH_MODES = ['iam', 'scram-sha-512', 'mtls', 'none'] as const;
 export type KafkaAuthMode = (typeof KAFKA_AUTH_MODES)[number];
@@ -31,7 +31,7 @@ export async function kafkaConnectionConfig(
   const mode = authMode(env);
   const tls = tlsEnabled(env, mode);
   const secretArn = env[ENV.kafkaSecretArn] || undefined;
-  const rootCaSecretArn = env[KAFKA_ENV.rootCaSecretArn] || undefined;
+  const rootCaSecretArn = env[ENV.kafkaRootCaSecretArn] || undefined;
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined;
   if ((mode === 'scram-sha-512' || mode === 'mtls') && !secretArn) {
     throw new ConfigurationError(

@@ -1,16 +1,19 @@
 /**
- * Clients built once per execution environment and reused by every invocation:
- * the DynamoDB client, the Kafka producer, the store and the collector service.
+ * The runtime factory: the one place that builds a DynamoDB client, a publisher, the store and
+ * the collector service. Lambda builds one runtime per execution environment from process.env;
+ * the local runtime, the tests and the benchmarks build theirs here too, from explicit settings.
  */
-
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { KafkaPublisher, type Publisher } from '#publish/kafka-publisher.ts';
-import { Collector, type CollectorSettings, type Observer } from '#service/collector.ts';
-import { GroupStore } from '#store/dynamo-store.ts';
-import { loadSettings, METRICS, type Settings } from './config.ts';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import type { KafkaConfig } from 'kafkajs';
+import { KafkaPublisher } from '#publish/kafka.ts';
+import type { Publisher } from '#publish/publisher.ts';
+import { Collector, type CollectorSettings } from '#service/collector.ts';
+import { GroupStore } from '#store/group-store.ts';
+import { loadSettings, type Settings } from './config.ts';
 import { kafkaConnectionConfig } from './kafka-auth.ts';
+import { METRICS, metricsObserver } from './metrics.ts';
 
 export interface Runtime {
   settings: Settings;
@@ -21,68 +24,103 @@ export interface Runtime {
   metrics: Metrics;
 }
 
+/** Credentials for DynamoDB Local / LocalStack, which accept any. */
+const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+/**
+ * A DynamoDB client. With an endpoint (DynamoDB Local, LocalStack) it signs with dummy credentials
+ * in `region` (default us-east-1); without, it uses the environment's region and credentials (Lambda).
+ */
+export function dynamoClient(
+  options: { endpoint?: string; region?: string; config?: DynamoDBClientConfig } = {},
+) {
+  return new DynamoDBClient(
+    options.endpoint
+      ? {
+          endpoint: options.endpoint,
+          region: options.region ?? 'us-east-1',
+          credentials: LOCAL_CREDENTIALS,
+          ...options.config,
+        }
+      : { ...options.config },
+  );
+}
+
+/** A Kafka publisher (idempotent producer, acks from all in-sync replicas). */
+export function kafkaPublisher(config: KafkaConfig): Publisher {
+  return new KafkaPublisher(config);
+}
+
+/** The logger and metrics of a function, built at module load so that handler middlewares can use them. */
+export function observability(functionName: string, settings: Settings = loadSettings()) {
+  const logger = new Logger({ serviceName: METRICS.service, persistentKeys: { fn: functionName } });
+  const metrics = new Metrics({
+    namespace: settings.metricsNamespace,
+    serviceName: METRICS.service,
+    ...(settings.deployment
+      ? { defaultDimensions: { [METRICS.deploymentDimension]: settings.deployment } }
+      : {}),
+  });
+  return { logger, metrics };
+}
+
 export function collectorSettings(settings: Settings): CollectorSettings {
   return {
     outcomeTopic: settings.outcomeTopic,
     deadLetterTopic: settings.deadLetterTopic,
-    retentionSeconds: settings.retentionSeconds,
     earlyReportWaitSeconds: settings.earlyReportWaitSeconds,
     maxOutcomeBytes: settings.maxOutcomeBytes,
     maxTtlSeconds: settings.maxTtlSeconds,
   };
 }
 
-export function metricsObserver(metrics: Metrics): Observer {
-  return {
-    count: (name, detail) => {
-      metrics.addMetric(name, MetricUnit.Count, 1);
-      // Dead letters are also counted per reason, each in its own EMF record.
-      if (name === 'DeadLetters' && detail?.reason !== undefined) {
-        const single = metrics.singleMetric();
-        single.addDimension('reason', String(detail.reason));
-        single.addMetric('DeadLettersByReason', MetricUnit.Count, 1);
-      }
-    },
-  };
-}
-
-/** Builds a runtime from explicit parts (tests, local runtime) or from the environment (Lambda). */
+/**
+ * Builds a runtime. Parts not given are built from the settings: a DynamoDB client for
+ * `settings.dynamodbEndpoint` (or AWS), a Kafka publisher for `settings.kafkaBrokers`.
+ */
 export function createRuntime(parts: {
   settings: Settings;
-  dynamo: DynamoDBClient;
-  publisher: Publisher;
   functionName: string;
+  dynamo?: DynamoDBClient;
+  publisher?: Publisher;
   logger?: Logger;
+  metrics?: Metrics;
 }): Runtime {
-  const logger =
-    parts.logger ?? new Logger({ serviceName: METRICS.service, persistentKeys: { fn: parts.functionName } });
-  const metrics = new Metrics({ namespace: METRICS.namespace, serviceName: METRICS.service });
-  const store = new GroupStore(parts.dynamo, parts.settings.tableName);
-  const collector = new Collector(
-    store,
-    parts.publisher,
-    collectorSettings(parts.settings),
-    metricsObserver(metrics),
-  );
-  return { settings: parts.settings, store, publisher: parts.publisher, collector, logger, metrics };
+  const { settings, functionName } = parts;
+  const made = parts.logger && parts.metrics ? undefined : observability(functionName, settings);
+  const logger = parts.logger ?? (made as { logger: Logger }).logger;
+  const metrics = parts.metrics ?? (made as { metrics: Metrics }).metrics;
+  const dynamo = parts.dynamo ?? dynamoClient({ endpoint: settings.dynamodbEndpoint });
+  const publisher =
+    parts.publisher ??
+    kafkaPublisher({ clientId: `group-collector-${functionName}`, brokers: settings.kafkaBrokers });
+  const store = new GroupStore(dynamo, {
+    tableName: settings.tableName,
+    retentionSeconds: settings.retentionSeconds,
+  });
+  const collector = new Collector(store, publisher, collectorSettings(settings), metricsObserver(metrics));
+  return { settings, store, publisher, collector, logger, metrics };
 }
 
 let shared: Promise<Runtime> | undefined;
 
-/** The execution environment's runtime, configured from process.env (created on first use). */
-export function environmentRuntime(functionName: string): Promise<Runtime> {
+/**
+ * The execution environment's runtime, configured from process.env (created on first use and
+ * reused by every invocation). `parts` are the function's logger and metrics, which its middlewares use.
+ */
+export function environmentRuntime(
+  functionName: string,
+  parts: { logger: Logger; metrics: Metrics; settings?: Settings },
+): Promise<Runtime> {
   shared ??= (async () => {
-    const settings = loadSettings();
-    const dynamo = new DynamoDBClient(
-      settings.dynamodbEndpoint ? { endpoint: settings.dynamodbEndpoint } : {},
-    );
+    const settings = parts.settings ?? loadSettings();
     const connection = await kafkaConnectionConfig(process.env);
-    const publisher = new KafkaPublisher({
+    const publisher = kafkaPublisher({
       clientId: `group-collector-${functionName}`,
       brokers: settings.kafkaBrokers,
       ...connection,
     });
-    return createRuntime({ settings, dynamo, publisher, functionName });
+    return createRuntime({ settings, functionName, publisher, logger: parts.logger, metrics: parts.metrics });
   })().catch((error: unknown) => {
     shared = undefined;
     throw error;

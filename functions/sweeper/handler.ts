@@ -1,81 +1,87 @@
 /**
- * The punctual-deadline sweeper. DynamoDB's TTL may take days to remove an
- * expired group, so this function finds due deadlines in the sparse `deadlines`
- * index and decides their timeouts within seconds. Scheduled once a minute; each
- * invocation sweeps every SWEEPER.intervalMs until the next one takes over.
+ * The punctual-deadline sweeper. DynamoDB's TTL may take days to remove an expired group, so this
+ * function finds due deadlines in the store's deadline index and decides their timeouts within
+ * seconds. Scheduled once a minute; each invocation sweeps every SWEEPER.intervalMs until the
+ * next one takes over. A lease keeps one sweeper at a time (no reserved concurrency needed).
  */
-import middy from '@middy/core';
-import type { Context } from 'aws-lambda';
-import { deadlineShards } from '#core/rules.ts';
+import { randomUUID } from 'node:crypto';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { FUNCTIONS, SWEEPER } from '#shared/aws.ts';
 import { settleAll } from '#shared/batch.ts';
-import { SWEEPER } from '#shared/config.ts';
-import { environmentRuntime, type Runtime } from '#shared/runtime.ts';
+import { lambdaHandler } from '#shared/lambda.ts';
+import { METRIC_NAMES } from '#shared/metrics.ts';
+import type { Runtime } from '#shared/runtime.ts';
 
 export interface SweepResult {
   due: number;
   failed: number;
 }
 
-/** One pass over every shard of the deadline index: times out due groups, expires waiting early reports. */
+/** One pass over the deadline index: times out due groups, expires early reports whose wait ran out. */
 export async function sweepOnce(runtime: Runtime, now: () => number = Date.now): Promise<SweepResult> {
   const { store, collector, logger } = runtime;
-  const startedAt = now();
-  const due = (
-    await Promise.all(deadlineShards().map((shard) => store.dueDeadlines(shard, startedAt)))
-  ).flat();
-  const results = await settleAll(due, SWEEPER.concurrency, async ({ pk, sk }) => {
-    if (sk === 'STATE') {
-      await collector.timeoutGroup(pk.slice(2), now());
+  const due = await store.dueEntries(now());
+  const results = await settleAll(due, SWEEPER.concurrency, async (entry) => {
+    if (entry.kind === 'group') {
+      await collector.timeoutGroup(entry.groupId, now());
       return;
     }
-    const groupId = pk.slice(2, pk.lastIndexOf('#M'));
-    const item = await store.getMember(groupId, sk.slice(2));
-    if (item?.early) await collector.expireEarly(item, now(), false);
+    const early = await store.getEarly(entry.groupId, entry.member);
+    if (early) await collector.expireEarly(early, now(), false);
   });
   const failed = results.filter((r) => r.status === 'rejected');
   for (const f of failed) logger.error('sweep item failed; the next sweep retries it', { error: f.reason });
   return { due: due.length, failed: failed.length };
 }
 
-/** Sweeps repeatedly until `shouldStop` says so. Throws if every sweep of the run failed. */
+/**
+ * Sweeps repeatedly until `shouldStop` says so. With `lease` (on Lambda), only while this sweeper
+ * holds the lease: an overlapping invocation skips its sweeps until the lease lapses.
+ * Throws if every sweep of the run failed.
+ */
 export async function sweepLoop(
   runtime: Runtime,
   shouldStop: () => boolean,
-  intervalMs: number = SWEEPER.intervalMs,
-): Promise<{ sweeps: number; due: number; failed: number }> {
-  const total = { sweeps: 0, due: 0, failed: 0 };
+  options: { intervalMs?: number; lease?: boolean } = {},
+): Promise<{ sweeps: number; skipped: number; due: number; failed: number }> {
+  const intervalMs = options.intervalMs ?? SWEEPER.intervalMs;
+  const owner = randomUUID();
+  const total = { sweeps: 0, skipped: 0, due: 0, failed: 0 };
   let lastError: unknown;
   while (!shouldStop()) {
     const started = Date.now();
     try {
-      const result = await sweepOnce(runtime);
-      total.due += result.due;
-      total.failed += result.failed;
+      if (!options.lease || (await runtime.store.acquireSweeperLease(owner, started, SWEEPER.leaseMs))) {
+        const result = await sweepOnce(runtime);
+        total.due += result.due;
+        total.failed += result.failed;
+        total.sweeps += 1;
+      } else {
+        total.skipped += 1;
+      }
     } catch (error) {
       lastError = error;
       total.failed += 1;
+      total.sweeps += 1;
       runtime.logger.error('sweep failed', { error });
     }
-    total.sweeps += 1;
     const wait = intervalMs - (Date.now() - started);
     if (wait > 0 && !shouldStop()) await new Promise((r) => setTimeout(r, wait));
   }
+  if (options.lease) await runtime.store.releaseSweeperLease(owner).catch(() => {});
   if (lastError && total.failed >= total.sweeps) throw lastError;
   return total;
 }
 
-export const handler = middy(async (_event: unknown, context: Context) => {
-  const runtime = await environmentRuntime('sweeper');
-  runtime.logger.addContext(context);
+export const handler = lambdaHandler(FUNCTIONS.sweeper.name, async (_event: unknown, runtime, context) => {
   const until = Date.now() + SWEEPER.runForSeconds * 1000;
-  try {
-    const total = await sweepLoop(
-      runtime,
-      () => Date.now() >= until || context.getRemainingTimeInMillis() < 5_000,
-    );
-    runtime.logger.info('sweeper run finished', total);
-    return total;
-  } finally {
-    runtime.metrics.publishStoredMetrics();
-  }
+  const total = await sweepLoop(
+    runtime,
+    () => Date.now() >= until || context.getRemainingTimeInMillis() < 5_000,
+    { lease: true },
+  );
+  runtime.metrics.addMetric(METRIC_NAMES.sweeps, MetricUnit.Count, total.sweeps);
+  runtime.metrics.addMetric(METRIC_NAMES.dueEntries, MetricUnit.Count, total.due);
+  runtime.logger.info('sweeper run finished', total);
+  return total;
 });

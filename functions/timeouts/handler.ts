@@ -1,15 +1,19 @@
 /**
- * The timeouts function: fed by the table's stream through an event source
- * mapping whose filter passes only TTL deletions of open groups and early
- * reports (TTL_STREAM_FILTERS). An expired open group gets its timeout decided
- * and published; an early report whose group never came is dead-lettered.
+ * The timeouts function: fed by the table's stream through an event source mapping whose filter
+ * passes only TTL deletions of open groups and early reports (TTL_STREAM_FILTERS). An expired open
+ * group gets its timeout decided and published; an early report whose group never came is
+ * dead-lettered. Records go through Powertools' batch processor: a failed record is reported by
+ * its sequence number and Lambda retries from the lowest one (ReportBatchItemFailures).
  */
-import middy from '@middy/core';
-import type { Context, DynamoDBStreamEvent } from 'aws-lambda';
-import { GROUP_STATUS, ITEM_KINDS } from '#shared/config.ts';
-import { environmentRuntime, type Runtime } from '#shared/runtime.ts';
-import { imageToItem, isTtlRemoval } from '#shared/stream-image.ts';
-import type { MemberItem, StateItem } from '#store/dynamo-store.ts';
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { FUNCTIONS } from '#shared/aws.ts';
+import { BatchFailedError } from '#shared/batch.ts';
+import { lambdaHandler } from '#shared/lambda.ts';
+import { METRIC_NAMES } from '#shared/metrics.ts';
+import type { Runtime } from '#shared/runtime.ts';
+import { expiredItemOf } from '#store/stream.ts';
 
 export interface StreamBatchItemFailures {
   batchItemFailures: { itemIdentifier: string }[];
@@ -21,36 +25,42 @@ export async function processStreamEvent(
   now: () => number = Date.now,
 ): Promise<StreamBatchItemFailures> {
   const { collector, logger } = runtime;
-  for (const record of event.Records ?? []) {
-    if (!isTtlRemoval(record)) continue;
-    const old = imageToItem<StateItem | MemberItem>(
-      record.dynamodb?.OldImage as Record<string, Record<string, unknown>> | undefined,
-    );
+  const handleRecord = async (record: DynamoDBRecord) => {
+    const expired = expiredItemOf(record);
     try {
-      if (old?.kind === ITEM_KINDS.state && old.status === GROUP_STATUS.open) {
-        logger.info('TTL removed an open group', { group: old.gid });
-        await collector.timeoutGroup(old.gid, now(), old);
-      } else if (old?.kind === ITEM_KINDS.member && old.early) {
-        logger.info('TTL removed an early report', { group: old.gid, member: old.member });
-        await collector.expireEarly(old, now(), true);
+      if (expired?.kind === 'group') {
+        logger.info('TTL removed an open group', { group: expired.state.groupId });
+        await collector.timeoutGroup(expired.state.groupId, now(), expired.state);
+      } else if (expired?.kind === 'early') {
+        const { group, member } = expired.early.report;
+        logger.info('TTL removed an early report', { group, member });
+        await collector.expireEarly(expired.early, now(), true);
       }
     } catch (error) {
-      // Checkpoint here: Lambda retries from the lowest failed sequence number (ReportBatchItemFailures).
       logger.error('stream record failed; it will be retried', { error, eventID: record.eventID });
-      const sequence = record.dynamodb?.SequenceNumber;
-      if (!sequence || !runtime.settings.reportBatchItemFailures) throw error;
-      return { batchItemFailures: [{ itemIdentifier: sequence }] };
+      throw error;
+    }
+  };
+  const records = event.Records ?? [];
+  runtime.metrics.addMetric(METRIC_NAMES.streamRecords, MetricUnit.Count, records.length);
+  const response = await processPartialResponse(
+    { Records: records },
+    handleRecord,
+    new BatchProcessor(EventType.DynamoDBStreams),
+    { throwOnFullBatchFailure: false, processInParallel: false },
+  );
+  if (response.batchItemFailures.length > 0) {
+    if (!runtime.settings.reportBatchItemFailures) {
+      throw new BatchFailedError(
+        `${response.batchItemFailures.length} of ${records.length} stream records failed`,
+      );
     }
   }
-  return { batchItemFailures: [] };
+  return {
+    batchItemFailures: response.batchItemFailures.map((f) => ({ itemIdentifier: String(f.itemIdentifier) })),
+  };
 }
 
-export const handler = middy(async (event: DynamoDBStreamEvent, context: Context) => {
-  const runtime = await environmentRuntime('timeouts');
-  runtime.logger.addContext(context);
-  try {
-    return await processStreamEvent(event, runtime);
-  } finally {
-    runtime.metrics.publishStoredMetrics();
-  }
-});
+export const handler = lambdaHandler(FUNCTIONS.timeouts.name, (event: DynamoDBStreamEvent, runtime) =>
+  processStreamEvent(event, runtime),
+);

@@ -20,22 +20,11 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import {
-  DEFAULTS,
-  ENV,
-  FUNCTIONS,
-  KAFKA_ENV,
-  KAFKA_ESM,
-  LIMITS,
-  LOCAL_TOPIC_PARTITIONS,
-  METRIC_NAMES,
-  METRICS,
-  STREAM_ESM,
-  SWEEPER,
-  TABLE,
-  TOPICS,
-  TTL_STREAM_FILTERS,
-} from '#shared/config.ts';
+import { LOCAL_TOPIC_PARTITIONS } from '#local/settings.ts';
+import { FUNCTIONS, KAFKA_ESM, STREAM_ESM, SWEEPER } from '#shared/aws.ts';
+import { DEFAULTS, ENV, LIMITS, TOPICS } from '#shared/config.ts';
+import { METRIC_NAMES, METRICS } from '#shared/metrics.ts';
+import { TABLE, TTL_STREAM_FILTERS } from '#store/layout.ts';
 import {
   type CollectorNetwork,
   isValidConsumerGroupId,
@@ -241,7 +230,7 @@ export class GroupCollector extends Construct {
     };
     if (kafka.secret) env[ENV.kafkaSecretArn] = kafka.secret.secretArn;
     if (kafka.kind === 'self-managed' && kafka.rootCaSecret) {
-      env[KAFKA_ENV.rootCaSecretArn] = kafka.rootCaSecret.secretArn;
+      env[ENV.kafkaRootCaSecretArn] = kafka.rootCaSecret.secretArn;
     }
     return env;
   }
@@ -521,7 +510,7 @@ export class GroupCollector extends Construct {
     return new cloudwatch.Metric({
       namespace: METRICS.namespace,
       metricName: METRIC_NAMES.deadLetters,
-      dimensionsMap: { [METRIC_NAMES.serviceDimension]: METRICS.service },
+      dimensionsMap: { [METRICS.serviceDimension]: METRICS.service },
       statistic: 'Sum',
       period: Duration.minutes(5),
     });

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import { LOCAL } from '#shared/config.ts';
+import { LOCAL } from '#local/settings.ts';
 import { InvocationTimeoutError } from './errors.ts';
 
 /** A function as the event source mappings call it. */

@@ -8,7 +8,7 @@ import kafkajs, {
   logLevel,
   type Producer,
 } from 'kafkajs';
-import { FUNCTIONS, KAFKA_ESM } from '#shared/config.ts';
+import { FUNCTIONS, KAFKA_ESM } from '#shared/aws.ts';
 
 // kafkajs is CommonJS; Node's ESM loader cannot see this export by name.
 const { ConfigResourceTypes } = kafkajs;

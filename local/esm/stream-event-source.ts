@@ -10,7 +10,8 @@ import {
   TrimmedDataAccessException,
 } from '@aws-sdk/client-dynamodb-streams';
 import type { Context, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { FUNCTIONS, LOCAL, STREAM_ESM } from '#shared/config.ts';
+import { LOCAL } from '#local/settings.ts';
+import { FUNCTIONS, STREAM_ESM } from '#shared/aws.ts';
 import { functionArn, type InvocationResult, invokeHandler } from './context.ts';
 import { EventSourceConfigurationError, EventSourceStoppedError } from './errors.ts';
 import { type FilterPattern, matchesAnyFilter, validatePattern } from './filter.ts';

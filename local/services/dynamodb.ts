@@ -5,12 +5,14 @@ import {
   CreateTableCommand,
   type CreateTableCommandInput,
   DescribeTableCommand,
-  DynamoDBClient,
+  type DynamoDBClient,
   ListTablesCommand,
   ResourceInUseException,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import { LOCAL, TABLE } from '#shared/config.ts';
+import { LOCAL } from '#local/settings.ts';
+import { dynamoClient } from '#shared/runtime.ts';
+import { TABLE } from '#store/layout.ts';
 import { portOpen, ServiceStartError, startManaged, waitFor } from './process.ts';
 
 /**
@@ -81,11 +83,7 @@ export async function startDynamo(options: { port: number; dataDir: string }): P
 
 /** A client for DynamoDB Local or LocalStack: any credentials and region are accepted. */
 export function localDynamoClient(endpoint: string): DynamoDBClient {
-  return new DynamoDBClient({
-    endpoint,
-    region: process.env.AWS_REGION ?? LOCAL.region,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  });
+  return dynamoClient({ endpoint, region: process.env.AWS_REGION ?? LOCAL.region });
 }
 
 /** The table as the stack defines it (keys, deadline index, stream, TTL), from the shared schema. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LOCAL } from '#shared/config.ts';
+import { LOCAL } from '#local/settings.ts';
 import {
   type ManagedProcess,
   portOpen,

@@ -2,9 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KafkaMessage } from 'kafkajs';
-import { KafkaPublisher } from '#publish/kafka-publisher.ts';
 import { loadSettings, type Settings } from '#shared/config.ts';
-import { createRuntime, type Runtime } from '#shared/runtime.ts';
+import { createRuntime, kafkaPublisher, type Runtime } from '#shared/runtime.ts';
 import { dynamoClient, freshTopic, kafka, services } from './services.ts';
 
 /** A collector runtime on the real services, with its own outcome and dead-letter topics. */
@@ -24,7 +23,7 @@ export async function testRuntime(
     ...overrides,
   };
   const dynamo = dynamoClient();
-  const publisher = new KafkaPublisher({ clientId: 'collector-test', brokers: services().brokers });
+  const publisher = kafkaPublisher({ clientId: 'collector-test', brokers: services().brokers });
   const runtime = createRuntime({ settings, dynamo, publisher, functionName: 'collector-test' });
   runtime.logger.setLogLevel('SILENT');
   return {

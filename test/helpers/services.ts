@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { Kafka, logLevel } from 'kafkajs';
 import { inject } from 'vitest';
 import { ensureTable } from '#local/services/dynamodb.ts';
 import { createTopics } from '#local/services/index.ts';
-import { LOCAL } from '#shared/config.ts';
+import { LOCAL } from '#local/settings.ts';
+import { dynamoClient as runtimeDynamoClient } from '#shared/runtime.ts';
 
 /** The real services started by the global setup (or given by KAFKA_BROKERS / DYNAMODB_ENDPOINT). */
 export function services() {
@@ -15,7 +16,7 @@ export function services() {
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 export function dynamoClient(): DynamoDBClient {
-  return new DynamoDBClient({ endpoint: services().dynamoEndpoint, region: LOCAL.region, credentials });
+  return runtimeDynamoClient({ endpoint: services().dynamoEndpoint });
 }
 
 export function streamsClient(): DynamoDBStreamsClient {

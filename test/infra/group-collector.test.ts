@@ -3,19 +3,10 @@ import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
-import {
-  ENV,
-  FUNCTIONS,
-  KAFKA_ENV,
-  KAFKA_ESM,
-  METRIC_NAMES,
-  METRICS,
-  STREAM_ESM,
-  SWEEPER,
-  TABLE,
-  TOPICS,
-  TTL_STREAM_FILTERS,
-} from '#shared/config.ts';
+import { FUNCTIONS, KAFKA_ESM, STREAM_ESM, SWEEPER } from '#shared/aws.ts';
+import { ENV, TOPICS } from '#shared/config.ts';
+import { METRIC_NAMES, METRICS } from '#shared/metrics.ts';
+import { TABLE, TTL_STREAM_FILTERS } from '#store/layout.ts';
 import { VPC_ACTIONS } from '../../infra/lib/group-collector.ts';
 import {
   ACCOUNT,
@@ -173,7 +164,7 @@ describe.each(variants)('GroupCollector (%s)', (variant) => {
             [ENV.earlyReportWaitSeconds]: '600',
             NODE_OPTIONS: '--enable-source-maps',
             ...('kafkaSecretArn' in props ? { [ENV.kafkaSecretArn]: props.kafkaSecretArn } : {}),
-            ...('kafkaRootCaSecretArn' in props ? { [KAFKA_ENV.rootCaSecretArn]: CA_SECRET } : {}),
+            ...('kafkaRootCaSecretArn' in props ? { [ENV.kafkaRootCaSecretArn]: CA_SECRET } : {}),
           }),
         },
         ...('vpcId' in props

@@ -62,7 +62,7 @@ describe('every dead-letter reason, on the real services', () => {
     const response = await processKafkaEvent(kafkaEvent(records), runtime);
     const dead = await drainTopic(runtime.settings.deadLetterTopic);
     const state = await runtime.store.getState(group);
-    const member = await runtime.store.getMember(group, 'a');
+    const member = await runtime.store.readReport(group, 'a');
 
     // Assess
     expect(response.batchItemFailures).toEqual([]);

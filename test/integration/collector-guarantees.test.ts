@@ -1,8 +1,6 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KafkaPublisher } from '#publish/kafka-publisher.ts';
 import { DLQ_HEADERS } from '#shared/config.ts';
-import { createRuntime } from '#shared/runtime.ts';
+import { createRuntime, kafkaPublisher, dynamoClient as runtimeDynamoClient } from '#shared/runtime.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import { drainTopic, kafkaEvent, newGroupId, type TestRecord, testRuntime } from '../helpers/collector.ts';
 import { dynamoClient } from '../helpers/services.ts';
@@ -172,16 +170,14 @@ describe('collector guarantees on the real services', () => {
     // Act
     const result = await runtime.collector.handleRecord(
       {
-        topic: 't',
-        partition: 0,
-        offset: 1,
+        origin: { topic: 't', partition: 0, offset: 1 },
         key: undefined,
         value: Buffer.from(done(group, 'a')),
         headers: [],
       },
       Date.now(),
     );
-    const member = await runtime.store.getMember(group, 'zz');
+    const member = await runtime.store.readReport(group, 'zz');
 
     // Assess
     expect(result).toEqual({ status: 'ignored', reason: 'late' });
@@ -235,12 +231,7 @@ describe('8. transient faults are retried, never swallowed', () => {
   it('DynamoDB unreachable fails the invocation (or reports the records) so that the mapping retries', async () => {
     // Prepare
     const base = await testRuntime();
-    const unreachable = new DynamoDBClient({
-      endpoint: 'http://127.0.0.1:9',
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-      maxAttempts: 1,
-    });
+    const unreachable = runtimeDynamoClient({ endpoint: 'http://127.0.0.1:9', config: { maxAttempts: 1 } });
     const throwing = createRuntime({
       settings: base.settings,
       dynamo: unreachable,
@@ -276,7 +267,7 @@ describe('8. transient faults are retried, never swallowed', () => {
   it('an unreachable broker fails the invocation; the redelivery publishes the stored outcome', async () => {
     // Prepare
     const base = await testRuntime();
-    const deadBroker = new KafkaPublisher({
+    const deadBroker = kafkaPublisher({
       clientId: 'dead',
       brokers: ['127.0.0.1:9'],
       connectionTimeout: 300,
@@ -301,7 +292,7 @@ describe('8. transient faults are retried, never swallowed', () => {
     // Assess
     expect(failed).toBeInstanceOf(Error);
     expect(state?.status).toBe('succeeded');
-    expect(state?.published).toBeUndefined();
+    expect(state?.published).toBe(false);
     expect(outcomes).toHaveLength(1);
     expect(JSON.parse(outcomes[0]?.value ?? '').type).toBe('EventGroupCollectorSuccess');
     await base.close();

@@ -10,9 +10,9 @@ import fc from 'fast-check';
 import type { Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from '#core/canonical.ts';
-import { KafkaPublisher, type OutgoingMessage, type Publisher } from '#publish/kafka-publisher.ts';
+import type { OutgoingMessage, Publisher } from '#publish/publisher.ts';
 import { EVENT_TYPES, loadSettings, type Settings } from '#shared/config.ts';
-import { createRuntime, type Runtime } from '#shared/runtime.ts';
+import { createRuntime, kafkaPublisher, type Runtime } from '#shared/runtime.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import { kafkaEvent, newGroupId, type TestRecord } from '../helpers/collector.ts';
 import { dynamoClient, freshTopic, kafka, services } from '../helpers/services.ts';
@@ -50,7 +50,7 @@ class FaultyPublisher implements Publisher {
       throw new InjectedCrash(`crash before publish call ${this.calls}`);
     }
     await this.inner.publish(messages);
-    for (const m of messages) this.delivered.push({ topic: m.topic, key: String(m.key) });
+    for (const m of messages) this.delivered.push({ topic: m.destination, key: String(m.key) });
     if (fault === 'after') {
       this.crashes++;
       throw new InjectedCrash(`crash after publish call ${this.calls}`);
@@ -179,7 +179,7 @@ async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void>
 
 describe('guarantees 1–5 under random schedules and crashes (property, real services)', () => {
   let settings: Settings;
-  let kafkaPublisher: KafkaPublisher;
+  let sharedPublisher: Publisher;
   const dynamos: DynamoDBClient[] = [];
   const environments: { runtime: Runtime; publisher: FaultyPublisher }[] = [];
   let consumer: Consumer;
@@ -200,12 +200,12 @@ describe('guarantees 1–5 under random schedules and crashes (property, real se
       outcomeTopic,
       deadLetterTopic,
     };
-    kafkaPublisher = new KafkaPublisher({ clientId: 'collector-property', brokers: services().brokers });
+    sharedPublisher = kafkaPublisher({ clientId: 'collector-property', brokers: services().brokers });
     // Two execution environments: each its own DynamoDB client, store (definition cache) and collector.
     for (const name of ['env-a', 'env-b']) {
       const dynamo = dynamoClient();
       dynamos.push(dynamo);
-      const publisher = new FaultyPublisher(kafkaPublisher);
+      const publisher = new FaultyPublisher(sharedPublisher);
       const runtime = createRuntime({ settings, dynamo, publisher, functionName: name });
       runtime.logger.setLogLevel('SILENT');
       environments.push({ runtime, publisher });
@@ -222,7 +222,7 @@ describe('guarantees 1–5 under random schedules and crashes (property, real se
 
   afterAll(async () => {
     await consumer?.disconnect();
-    await kafkaPublisher?.disconnect();
+    await sharedPublisher?.disconnect();
     for (const d of dynamos) d.destroy();
     if (unexpectedErrors.length > 0)
       console.warn('[property] retried non-injected errors:', unexpectedErrors);
@@ -379,7 +379,7 @@ function throttleOnce(
 
 describe('guarantee 8 with guarantee 4: a transient DynamoDB fault while a Create adopts early reports', () => {
   let settings: Settings;
-  let publisher: KafkaPublisher;
+  let publisher: Publisher;
   const dynamos: DynamoDBClient[] = [];
 
   beforeAll(async () => {
@@ -394,7 +394,7 @@ describe('guarantee 8 with guarantee 4: a transient DynamoDB fault while a Creat
       outcomeTopic,
       deadLetterTopic,
     };
-    publisher = new KafkaPublisher({ clientId: 'collector-property-faults', brokers: services().brokers });
+    publisher = kafkaPublisher({ clientId: 'collector-property-faults', brokers: services().brokers });
   });
 
   afterAll(async () => {

@@ -9,7 +9,7 @@ import {
   shapeOf,
   startStreamEventSource,
 } from '#local/esm/index.ts';
-import { TABLE, TTL_STREAM_FILTERS } from '#shared/config.ts';
+import { TABLE, TTL_STREAM_FILTERS } from '#store/layout.ts';
 import { dynamoClient, freshTable, streamsClient, uniqueId } from '../helpers/services.ts';
 
 const awsEvents = join(import.meta.dirname, '..', '..', 'events', 'aws');

@@ -12,7 +12,7 @@ import {
   GetShardIteratorCommand,
 } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TABLE } from '#shared/config.ts';
+import { TABLE } from '#store/layout.ts';
 import {
   dynamoClient,
   freshTable,

@@ -51,7 +51,11 @@ describe('punctual deadlines: the sweeper', () => {
     });
     const state = await runtime.store.getState(group);
     expect(state?.status).toBe('timedout');
-    expect(state?.dlShard).toBeUndefined();
+    expect(state?.published).toBe(true);
+    // Published: the group has left the deadline index.
+    expect((await runtime.store.dueEntries(t0 + 10 * 86_400_000)).some((e) => e.groupId === group)).toBe(
+      false,
+    );
   });
 
   it('a timeout racing the last report gives exactly one outcome', async () => {
@@ -102,7 +106,7 @@ describe('punctual deadlines: the sweeper', () => {
 
     // Act
     await sweepOnce(runtime, () => t0 + 1_000);
-    const kept = await runtime.store.getMember(group, 'orphan');
+    const kept = await runtime.store.readReport(group, 'orphan');
     await sweepOnce(runtime, () => t0 + 2_100);
     const dead = (await drainTopic(runtime.settings.deadLetterTopic)).filter((m) => m.key === 'orphan-key');
 
@@ -116,7 +120,7 @@ describe('punctual deadlines: the sweeper', () => {
       [DLQ_HEADERS.offset]: '31',
       h: 'v',
     });
-    expect(await runtime.store.getMember(group, 'orphan')).toBeUndefined();
+    expect(await runtime.store.readReport(group, 'orphan')).toBeUndefined();
   });
 
   it("an early report of a member the group does not expect, outside the group's buckets, is dead-lettered when it expires", async () => {
@@ -135,7 +139,7 @@ describe('punctual deadlines: the sweeper', () => {
     expect(dead).toHaveLength(1);
     expect(dead[0]?.value).toBe(value);
     expect(dead[0]?.headers[DLQ_HEADERS.reason]).toBe('member-not-expected');
-    expect(await runtime.store.getMember(group, 'other')).toBeUndefined();
+    expect(await runtime.store.readReport(group, 'other')).toBeUndefined();
     expect((await runtime.store.getState(group))?.status).toBe('open');
   });
 });

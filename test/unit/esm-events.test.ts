@@ -15,7 +15,7 @@ import {
   toLambdaStreamRecord,
 } from '#local/esm/index.ts';
 import { shapeOf } from '#local/esm/shape.ts';
-import { TTL_STREAM_FILTERS } from '#shared/config.ts';
+import { TTL_STREAM_FILTERS } from '#store/layout.ts';
 
 const awsEvents = join(import.meta.dirname, '..', '..', 'events', 'aws');
 const readJson = (name: string) => JSON.parse(readFileSync(join(awsEvents, name), 'utf8'));

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FilterPatternError, matchesAnyFilter, matchesPattern } from '#local/esm/index.ts';
-import { TTL_STREAM_FILTERS } from '#shared/config.ts';
+import { TTL_STREAM_FILTERS } from '#store/layout.ts';
 
 const events = join(import.meta.dirname, '..', '..', 'events');
 const readJson = (path: string) => JSON.parse(readFileSync(join(events, path), 'utf8'));

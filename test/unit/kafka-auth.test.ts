@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigurationError, ENV, KAFKA_ENV } from '#shared/config.ts';
+import { ConfigurationError, ENV } from '#shared/config.ts';
 import { clearKafkaConnectionCache, kafkaConnectionConfig } from '#shared/kafka-auth.ts';
 
 const secrets =
@@ -76,7 +76,7 @@ describe('kafkaConnectionConfig', () => {
     const scram = await kafkaConnectionConfig(scramEnv, read);
     await kafkaConnectionConfig(scramEnv, read);
     const mtls = await kafkaConnectionConfig(
-      { [ENV.kafkaAuth]: 'mtls', [ENV.kafkaSecretArn]: 'arn:mtls', [KAFKA_ENV.rootCaSecretArn]: 'arn:ca' },
+      { [ENV.kafkaAuth]: 'mtls', [ENV.kafkaSecretArn]: 'arn:mtls', [ENV.kafkaRootCaSecretArn]: 'arn:ca' },
       read,
     );
     // Assess

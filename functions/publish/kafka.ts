@@ -1,31 +1,14 @@
 import {
   type Admin,
   CompressionTypes,
+  type IHeaders,
   Kafka,
   type KafkaConfig,
   logLevel,
   type Message,
   type Producer,
 } from 'kafkajs';
-
-export interface OutgoingMessage {
-  topic: string;
-  key: Buffer | string | null;
-  value: Buffer | string;
-  headers?: Record<string, Buffer | string>;
-}
-
-export interface Publisher {
-  publish(messages: OutgoingMessage[]): Promise<void>;
-  /** Whether the broker has this topic (and lets us see it). Absent: assume it does. */
-  topicExists?(topic: string): Promise<boolean>;
-  disconnect(): Promise<void>;
-}
-
-/** The broker refused or could not be reached: the invocation fails so that the mapping retries. */
-export class PublishError extends Error {
-  override name = 'PublishError';
-}
+import { type OutgoingMessage, PublishError, type Publisher } from './publisher.ts';
 
 /**
  * A kafkajs producer created once per execution environment and reused:
@@ -64,9 +47,13 @@ export class KafkaPublisher implements Publisher {
     if (messages.length === 0) return;
     const byTopic = new Map<string, Message[]>();
     for (const m of messages) {
-      const list = byTopic.get(m.topic) ?? [];
-      list.push({ key: m.key, value: m.value, headers: m.headers });
-      byTopic.set(m.topic, list);
+      const list = byTopic.get(m.destination) ?? [];
+      list.push({
+        key: m.key === null || typeof m.key === 'string' ? m.key : Buffer.from(m.key),
+        value: Buffer.from(m.value),
+        headers: m.headers ? kafkaHeaders(m.headers) : undefined,
+      });
+      byTopic.set(m.destination, list);
     }
     try {
       const producer = await this.connected();
@@ -86,7 +73,7 @@ export class KafkaPublisher implements Publisher {
   }
 
   /** Checked against the broker's topic list, refreshed on a miss (a topic is rarely created twice). */
-  async topicExists(topic: string): Promise<boolean> {
+  async destinationExists(topic: string): Promise<boolean> {
     if (this.knownTopics.has(topic)) return true;
     if (!this.admin) {
       const admin = new Kafka({ logLevel: logLevel.NOTHING, ...this.config }).admin();
@@ -106,4 +93,19 @@ export class KafkaPublisher implements Publisher {
     this.connecting = undefined;
     await producer?.disconnect();
   }
+}
+
+/**
+ * kafkajs takes headers as an object: a repeated name becomes an array (kafkajs writes one header
+ * per element, in order), and the object has no prototype so that a header named `__proto__` is kept.
+ */
+function kafkaHeaders(headers: readonly { name: string; value: Uint8Array | string }[]): IHeaders {
+  const out = Object.create(null) as Record<string, (Buffer | string)[]>;
+  for (const h of headers) {
+    const value = typeof h.value === 'string' ? h.value : Buffer.from(h.value);
+    const list = out[h.name];
+    if (list) list.push(value);
+    else out[h.name] = [value];
+  }
+  return out as IHeaders;
 }

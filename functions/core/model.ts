@@ -1,0 +1,76 @@
+/**
+ * The collector's domain, as the service and the store speak of it: a group as created,
+ * its status, a member's stored report, a report waiting for its group. No storage detail
+ * (keys, attribute names, item kinds) appears here: those belong to functions/store.
+ */
+import type { GroupDefinition, MemberReport } from './events.ts';
+
+/** Where a group stands. `open` until exactly one decision moves it to one of the others. */
+export type GroupStatus = 'open' | 'succeeded' | 'failed' | 'timedout';
+
+/** A created group: its definition plus what the Create fixed for good. Immutable once stored. */
+export interface Group {
+  definition: GroupDefinition;
+  /** SHA-256 of the definition's canonical form: tells a redelivered Create from a conflicting one. */
+  defHash: string;
+  /** Where the outcome goes: `replyTo`, or the outcome topic configured when the group was created. */
+  outcomeTopic: string;
+  createdMs: number;
+  deadlineMs: number;
+}
+
+/** The mutable side of a group: its status and whether its outcome has been published. */
+export interface GroupState {
+  groupId: string;
+  status: GroupStatus;
+  createdMs: number;
+  deadlineMs: number;
+  ttlSeconds: number;
+  published: boolean;
+  /** Set once decided: where the stored outcome goes. */
+  outcomeTopic?: string;
+  resolvedMs?: number;
+  /** Set once decided: how many parts the store keeps the outcome bytes in (read back by the store only). */
+  outcomeParts?: number;
+}
+
+/** A member's report as stored (the first one wins). */
+export interface StoredReport {
+  member: string;
+  /** JSON text of `result` (`null` when absent). */
+  result: string;
+  error: string | undefined;
+  /** When the report was stored (epoch ms). */
+  atMs: number;
+}
+
+/** Where a Kafka record came from: its topic, partition and offset. */
+export interface RecordOrigin {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+/** The original bytes of an input record, kept so that a dead letter carries exactly what was sent. */
+export interface RawRecord {
+  key: Uint8Array | undefined;
+  value: Uint8Array | null;
+  /** In record order; a name may repeat (Kafka allows it). */
+  headers: { name: string; value: Uint8Array }[];
+  origin: RecordOrigin | undefined;
+}
+
+/** A report whose group did not exist when it arrived: kept with its raw record for a possible dead letter. */
+export interface EarlyReport {
+  report: MemberReport;
+  atMs: number;
+  raw: RawRecord;
+}
+
+/** A due entry of the deadline index: a group whose deadline passed, or an early report whose wait ran out. */
+export type DueEntry =
+  | { kind: 'group'; groupId: string }
+  | { kind: 'early'; groupId: string; member: string };
+
+/** What the TTL stream handler can be told by a TTL deletion. */
+export type ExpiredItem = { kind: 'group'; state: GroupState } | { kind: 'early'; early: EarlyReport };

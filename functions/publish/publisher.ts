@@ -1,0 +1,27 @@
+/**
+ * Where outcomes and dead letters go. The service speaks only this interface, so a destination
+ * other than Kafka (SQS, EventBridge…) implements it without touching the service.
+ */
+
+/** One message to deliver. `destination` is a Kafka topic for the Kafka publisher (a queue URL, a bus…). */
+export interface OutgoingMessage {
+  destination: string;
+  /** Partitioning / grouping key (the group id for outcomes). */
+  key: string | Uint8Array | null;
+  value: Uint8Array;
+  /** In order; a name may repeat. */
+  headers?: readonly { name: string; value: Uint8Array | string }[];
+}
+
+export interface Publisher {
+  /** Delivers every message durably (acknowledged) or throws PublishError. */
+  publish(messages: OutgoingMessage[]): Promise<void>;
+  /** Whether the destination exists and is visible. Absent: assume it does. */
+  destinationExists?(destination: string): Promise<boolean>;
+  disconnect(): Promise<void>;
+}
+
+/** The destination refused or could not be reached: the invocation fails so that the mapping retries. */
+export class PublishError extends Error {
+  override name = 'PublishError';
+}

@@ -1,0 +1,164 @@
+/**
+ * The stored items of a group and their conversion to and from the domain (#core/model.ts).
+ * Private to functions/store.
+ */
+import type { EarlyReport, Group, GroupState, GroupStatus, RawRecord, StoredReport } from '#core/model.ts';
+import { deadlineShard, ITEM_KINDS, keys, shardCount } from './layout.ts';
+
+export interface DefinitionItem {
+  pk: string;
+  sk: string;
+  kind: typeof ITEM_KINDS.definition;
+  gid: string;
+  expected: string[];
+  ttlSeconds: number;
+  payload?: string;
+  replyTo?: string;
+  outcomeTopic: string;
+  defHash: string;
+  createdMs: number;
+  deadlineMs: number;
+  shards: number;
+  expiresAt: number;
+}
+
+export interface StateItem {
+  pk: string;
+  sk: string;
+  kind: typeof ITEM_KINDS.state;
+  gid: string;
+  status: GroupStatus;
+  createdMs: number;
+  deadlineMs: number;
+  ttlSeconds: number;
+  shards: number;
+  expiresAt: number;
+  dlShard?: string;
+  dlAt?: number;
+  doneShards?: Set<number>;
+  resolvedMs?: number;
+  outcomeChunks?: number;
+  outcomeTopic?: string;
+  published?: boolean;
+}
+
+export interface MemberItem {
+  pk: string;
+  sk: string;
+  kind: typeof ITEM_KINDS.member;
+  gid: string;
+  member: string;
+  result: string;
+  error?: string;
+  atMs: number;
+  expiresAt: number;
+  early?: boolean;
+  raw?: Uint8Array;
+  rawKey?: Uint8Array;
+  /** JSON text of `[name, base64 value][]`: header order and repeated names kept. */
+  rawHeaders?: string;
+  /** Origin of the raw record: topic, partition, offset. */
+  srcTopic?: string;
+  srcPartition?: number;
+  srcOffset?: number;
+  dlShard?: string;
+  dlAt?: number;
+}
+
+export function definitionItem(group: Group, expiresAt: number): DefinitionItem {
+  const d = group.definition;
+  return {
+    ...keys.definition(d.id),
+    kind: ITEM_KINDS.definition,
+    gid: d.id,
+    expected: d.expected,
+    ttlSeconds: d.ttlSeconds,
+    payload: d.payload,
+    replyTo: d.replyTo,
+    outcomeTopic: group.outcomeTopic,
+    defHash: group.defHash,
+    createdMs: group.createdMs,
+    deadlineMs: group.deadlineMs,
+    shards: shardCount(d.expected.length),
+    expiresAt,
+  };
+}
+
+export function groupOf(item: DefinitionItem): Group {
+  return {
+    definition: {
+      id: item.gid,
+      expected: item.expected,
+      ttlSeconds: item.ttlSeconds,
+      payload: item.payload,
+      replyTo: item.replyTo,
+    },
+    defHash: item.defHash,
+    outcomeTopic: item.outcomeTopic,
+    createdMs: item.createdMs,
+    deadlineMs: item.deadlineMs,
+  };
+}
+
+/** An open group's STATE: it expires at the deadline (the TTL path) and sits in the deadline index. */
+export function openStateItem(group: Group, expiresAt: number): StateItem {
+  const gid = group.definition.id;
+  return {
+    ...keys.state(gid),
+    kind: ITEM_KINDS.state,
+    gid,
+    status: 'open',
+    createdMs: group.createdMs,
+    deadlineMs: group.deadlineMs,
+    ttlSeconds: group.definition.ttlSeconds,
+    shards: shardCount(group.definition.expected.length),
+    expiresAt,
+    dlShard: deadlineShard(gid),
+    dlAt: group.deadlineMs,
+  };
+}
+
+export function stateOf(item: StateItem): GroupState {
+  return {
+    groupId: item.gid,
+    status: item.status,
+    createdMs: item.createdMs,
+    deadlineMs: item.deadlineMs,
+    ttlSeconds: item.ttlSeconds,
+    published: item.published === true,
+    outcomeTopic: item.outcomeTopic,
+    resolvedMs: item.resolvedMs,
+    outcomeParts: item.outcomeChunks,
+  };
+}
+
+export const reportOf = (item: MemberItem): StoredReport => ({
+  member: item.member,
+  result: item.result,
+  error: item.error,
+  atMs: item.atMs,
+});
+
+export function rawOfItem(item: MemberItem): RawRecord {
+  const headers = item.rawHeaders
+    ? (JSON.parse(item.rawHeaders) as [string, string][]).map(([name, value]) => ({
+        name,
+        value: Buffer.from(value, 'base64'),
+      }))
+    : [];
+  return {
+    key: item.rawKey,
+    value: item.raw ?? null,
+    headers,
+    origin:
+      item.srcTopic !== undefined && item.srcPartition !== undefined && item.srcOffset !== undefined
+        ? { topic: item.srcTopic, partition: item.srcPartition, offset: item.srcOffset }
+        : undefined,
+  };
+}
+
+export const earlyOf = (item: MemberItem): EarlyReport => ({
+  report: { group: item.gid, member: item.member, result: item.result, error: item.error },
+  atMs: item.atMs,
+  raw: rawOfItem(item),
+});

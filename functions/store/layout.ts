@@ -1,0 +1,120 @@
+/**
+ * The table's layout: its schema, the items of a group, their keys and attribute names,
+ * and the stream filter that selects TTL deletions. Only functions/store reads this file
+ * (the CDK stack and the local services import the schema and the filter to build the same table).
+ * DESIGN.md "Items" describes each item.
+ */
+import { fnv1a } from '#core/canonical.ts';
+import { DEFAULTS } from '#shared/config.ts';
+
+/** DynamoDB table schema, shared by the stack, the local services and the store. */
+export const TABLE = {
+  defaultName: DEFAULTS.tableName,
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  /** TTL attribute: Unix epoch seconds (DynamoDB ignores any other format). */
+  ttlAttribute: 'expiresAt',
+  /** Sparse index of open deadlines, sharded so that many groups expiring at once share no hot key. */
+  deadlineIndex: {
+    name: 'deadlines',
+    partitionKey: 'dlShard',
+    sortKey: 'dlAt',
+    shards: 16,
+  },
+  /** The stream carries old images: the TTL handler needs the removed item. */
+  streamViewType: 'NEW_AND_OLD_IMAGES',
+} as const;
+
+/** Item kinds, stored in attribute `kind` so that stream filters can select them. */
+export const ITEM_KINDS = {
+  definition: 'def',
+  state: 'state',
+  outcome: 'out',
+  counter: 'count',
+  member: 'member',
+  lease: 'lease',
+} as const;
+
+/** Stored value of the STATE item's `status` while a group is open. */
+export const OPEN = 'open';
+
+/** Item layout constants: member items spread over buckets, counted in shards. */
+export const LAYOUT = {
+  /** Member reports of one group are spread over this many partition keys (no hot key for a large group). */
+  memberBuckets: 8,
+  /** Members counted by one counter shard item (its number set stays well under 1 KB). */
+  counterShardSize: 64,
+  /** A decided group's definition and members outlive its STATE by this margin, seconds. */
+  definitionMarginSeconds: 86_400,
+  /** Outcome bytes are stored in chunks of this size (DynamoDB items are at most 400 KB). */
+  outcomeChunkBytes: 300 * 1024,
+} as const;
+
+export const keys = {
+  definition: (groupId: string) => ({ pk: `G#${groupId}`, sk: 'DEF' }),
+  state: (groupId: string) => ({ pk: `G#${groupId}`, sk: 'STATE' }),
+  outcome: (groupId: string, chunk: number) => ({ pk: `G#${groupId}`, sk: `OUT#${chunk}` }),
+  counter: (groupId: string, shard: number) => ({ pk: `G#${groupId}#C${shard}`, sk: 'C' }),
+  member: (groupId: string, member: string) => ({
+    pk: memberPartition(groupId, fnv1a(member) % LAYOUT.memberBuckets),
+    sk: `M#${member}`,
+  }),
+  sweeperLease: () => ({ pk: 'L#sweeper', sk: 'LEASE' }),
+};
+
+/** What a deadline index entry's keys point at. */
+export function entryOf(key: {
+  pk: string;
+  sk: string;
+}): { kind: 'group'; groupId: string } | { kind: 'early'; groupId: string; member: string } | undefined {
+  if (key.sk === 'STATE' && key.pk.startsWith('G#')) return { kind: 'group', groupId: key.pk.slice(2) };
+  if (key.sk.startsWith('M#') && key.pk.startsWith('G#')) {
+    return { kind: 'early', groupId: key.pk.slice(2, key.pk.lastIndexOf('#M')), member: key.sk.slice(2) };
+  }
+  return undefined;
+}
+
+export const memberPartition = (groupId: string, bucket: number) => `G#${groupId}#M${bucket}`;
+export const memberBuckets = () => Array.from({ length: LAYOUT.memberBuckets }, (_, b) => b);
+/** The buckets that can hold reports of these members: a group of 3 reads at most 3 partitions, not 8. */
+export const bucketsOf = (members: readonly string[]) =>
+  [...new Set(members.map((m) => fnv1a(m) % LAYOUT.memberBuckets))].sort((a, b) => a - b);
+
+/** The deadline index partition of a group: spread so that many deadlines in one second share no key. */
+export const deadlineShard = (id: string) => `D#${fnv1a(id) % TABLE.deadlineIndex.shards}`;
+export const deadlineShards = () => Array.from({ length: TABLE.deadlineIndex.shards }, (_, s) => `D#${s}`);
+
+export const shardCount = (members: number) => Math.ceil(members / LAYOUT.counterShardSize);
+export const shardOf = (index: number) => Math.floor(index / LAYOUT.counterShardSize);
+export const shardCapacity = (shard: number, members: number) =>
+  Math.min(LAYOUT.counterShardSize, members - shard * LAYOUT.counterShardSize);
+
+export const epochSeconds = (ms: number) => Math.ceil(ms / 1000);
+
+/** Splits outcome bytes into chunks that each fit one DynamoDB item. */
+export function chunk(bytes: Uint8Array, size: number = LAYOUT.outcomeChunkBytes): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  for (let offset = 0; offset < bytes.length; offset += size)
+    chunks.push(bytes.subarray(offset, offset + size));
+  return chunks.length > 0 ? chunks : [new Uint8Array()];
+}
+
+/**
+ * Filter criteria for the DynamoDB stream event source mapping of the timeouts
+ * function: TTL deletions (the DynamoDB service as `userIdentity`, lowercase as
+ * Lambda delivers it) of an open group's STATE item or of an early report
+ * whose group never arrived. Filters are OR-ed; keys inside one are AND-ed.
+ * Used verbatim by the CDK stack and by the local stream emulator.
+ */
+export const TTL_STREAM_FILTERS: readonly Record<string, unknown>[] = [
+  {
+    eventName: ['REMOVE'],
+    userIdentity: { type: ['Service'], principalId: ['dynamodb.amazonaws.com'] },
+    dynamodb: { OldImage: { kind: { S: [ITEM_KINDS.state] }, status: { S: [OPEN] } } },
+  },
+  {
+    eventName: ['REMOVE'],
+    userIdentity: { type: ['Service'], principalId: ['dynamodb.amazonaws.com'] },
+    dynamodb: { OldImage: { kind: { S: [ITEM_KINDS.member] }, early: { BOOL: [true] } } },
+  },
+];
