@@ -119,25 +119,49 @@ export async function readTopic(topic: string, count: number, timeoutMs = 15_000
   return messages;
 }
 
-/** Reads whatever a topic holds: waits `settleMs` after the last message. */
-export async function drainTopic(topic: string, settleMs = 1_500, maxMs = 20_000): Promise<ReadMessage[]> {
-  const consumer = kafka('drain').consumer({ groupId: `drain-${randomUUID()}` });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
+/**
+ * Reads everything a topic holds now: the end offset of each partition is fetched first, then the
+ * topic is read from the beginning until every partition reached it (a condition, not a quiet period).
+ */
+export async function drainTopic(topic: string, maxMs = 60_000): Promise<ReadMessage[]> {
+  const client = kafka('drain');
+  const admin = client.admin();
+  await admin.connect();
+  const ends = new Map(
+    (await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect())).map((p) => [
+      p.partition,
+      BigInt(p.high),
+    ]),
+  );
+  const pending = new Set([...ends].filter(([, high]) => high > 0n).map(([partition]) => partition));
   const messages: ReadMessage[] = [];
-  let last = Date.now();
-  const started = Date.now();
-  await consumer.run({
-    eachMessage: async ({ partition, message }) => {
-      messages.push(toRead(partition, message));
-      last = Date.now();
-    },
-  });
-  while (Date.now() - last < settleMs + 2_000 && Date.now() - started < maxMs) {
-    await new Promise((r) => setTimeout(r, 200));
-    if (messages.length > 0 && Date.now() - last >= settleMs) break;
+  if (pending.size === 0) return messages;
+  const consumer = client.consumer({ groupId: `drain-${randomUUID()}` });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let done: () => void = () => {};
+    const finished = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        const high = ends.get(partition) ?? 0n;
+        if (BigInt(message.offset) < high) messages.push(toRead(partition, message));
+        if (BigInt(message.offset) + 1n >= high && pending.delete(partition) && pending.size === 0) done();
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`drainTopic(${topic}): partitions ${[...pending].join(',')} not read to their end in ${maxMs} ms`)),
+        maxMs,
+      );
+    });
+    await Promise.race([finished, timeout]).finally(() => clearTimeout(timer));
+  } finally {
+    await consumer.disconnect();
   }
-  await consumer.disconnect();
   return messages;
 }
 
