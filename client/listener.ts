@@ -1,0 +1,252 @@
+/**
+ * The client's one Kafka consumer, shared by every wait.
+ *
+ * It reads every outcome topic the client's waits need, each from a point in
+ * time early enough that no awaited outcome can be missed, and hands outcomes
+ * to the waits or to a bounded buffer. All changes to the consumer (start,
+ * a new topic, a rewind, close) run one after another.
+ */
+import type { Admin, Consumer, Kafka } from 'kafkajs';
+import { ClientClosedError } from './errors.ts';
+import { BoundedLru } from './lru.ts';
+import { type Outcome, parseOutcome } from './outcome.ts';
+
+export interface ListenerOptions {
+  kafka: Kafka;
+  /** Consumer group id, unique to this client instance; deleted on close. */
+  groupId: string;
+  maxBufferedOutcomes: number;
+  maxBufferedBytes: number;
+  /** Longest a fetch waits on the broker; close() waits for the fetch in flight. */
+  maxWaitTimeInMs: number;
+}
+
+export interface Waiter {
+  resolve(outcome: Outcome): void;
+  reject(error: unknown): void;
+}
+
+interface TopicState {
+  /** Every record of the topic with a timestamp at or after this has been, or will be, read. */
+  coveredFrom: number;
+  /** Newest timestamp of an outcome of this topic that the buffer evicted. */
+  evictedUpTo: number;
+  /** The next offset to read, per partition: re-applied whenever the consumer (re)joins. */
+  positions: Map<number, string>;
+}
+
+interface Buffered {
+  text: string;
+  topic: string;
+  timestamp: number;
+}
+
+export class OutcomeListener {
+  private consumer: Consumer | undefined;
+  private running = false;
+  private admin: Promise<Admin> | undefined;
+  private readonly topics = new Map<string, TopicState>();
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly buffer: BoundedLru<string, Buffered>;
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly options: ListenerOptions) {
+    this.buffer = new BoundedLru<string, Buffered>(
+      options.maxBufferedOutcomes,
+      options.maxBufferedBytes,
+      (entry) => entry.text.length,
+      (_, entry) => {
+        const state = this.topics.get(entry.topic);
+        if (state) state.evictedUpTo = Math.max(state.evictedUpTo, entry.timestamp);
+      },
+    );
+  }
+
+  /** How many outcomes nobody has awaited yet are kept (for tests and benchmarks). */
+  get buffered(): { outcomes: number; bytes: number } {
+    return { outcomes: this.buffer.size, bytes: this.buffer.totalWeight };
+  }
+
+  /** The topics the consumer reads. */
+  get subscribedTopics(): string[] {
+    return [...this.topics.keys()];
+  }
+
+  /** An outcome already read, if still buffered. */
+  lookup(groupId: string): Outcome | undefined {
+    const entry = this.buffer.get(groupId);
+    return entry ? parseOutcome(entry.text) : undefined;
+  }
+
+  addWaiter(groupId: string, waiter: Waiter): void {
+    const set = this.waiters.get(groupId) ?? new Set<Waiter>();
+    set.add(waiter);
+    this.waiters.set(groupId, set);
+  }
+
+  removeWaiter(groupId: string, waiter: Waiter): void {
+    const set = this.waiters.get(groupId);
+    if (!set) return;
+    set.delete(waiter);
+    if (set.size === 0) this.waiters.delete(groupId);
+  }
+
+  /**
+   * Makes sure the consumer reads `topic` from `since` (epoch ms) on; without
+   * `since`, from now on if the topic is new (and nothing changes otherwise).
+   */
+  cover(topic: string, since?: number): Promise<void> {
+    return this.serial(() => this.coverNow(topic, since));
+  }
+
+  /** Rejects every wait with ClientClosedError, then leaves: consumer disconnected, its group deleted. */
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      const waiting = [...this.waiters.values()].flatMap((set) => [...set]);
+      this.waiters.clear();
+      for (const waiter of waiting) waiter.reject(new ClientClosedError('awaitOutcome'));
+      this.buffer.clear();
+    }
+    return this.serial(async () => {
+      const consumer = this.consumer;
+      this.consumer = undefined;
+      if (consumer) {
+        await consumer.disconnect();
+        await this.deleteGroup();
+      }
+      const admin = this.admin;
+      this.admin = undefined;
+      if (admin) await (await admin.catch(() => undefined))?.disconnect();
+    });
+  }
+
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(op);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private async coverNow(topic: string, since: number | undefined): Promise<void> {
+    if (this.closed) throw new ClientClosedError('awaitOutcome');
+    const state = this.topics.get(topic);
+    if (!state) {
+      const coveredFrom = since ?? Date.now();
+      const admin = await this.adminReady();
+      const offsets =
+        since === undefined
+          ? await admin.fetchTopicOffsets(topic)
+          : await admin.fetchTopicOffsetsByTimestamp(topic, since);
+      if (this.closed) throw new ClientClosedError('awaitOutcome');
+      this.topics.set(topic, {
+        coveredFrom,
+        evictedUpTo: Number.NEGATIVE_INFINITY,
+        positions: new Map(offsets.map((p) => [p.partition, p.offset])),
+      });
+      await this.resubscribe();
+      return;
+    }
+    // Already read from `since` on, and nothing read since then was evicted: the buffer or the consumer has it.
+    if (since === undefined || (since >= state.coveredFrom && since > state.evictedUpTo)) return;
+    const admin = await this.adminReady();
+    const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, since);
+    if (this.closed) throw new ClientClosedError('awaitOutcome');
+    for (const { partition, offset } of offsets) {
+      const current = state.positions.get(partition);
+      // Only ever move back: a partition behind `since` still has to be read from where it is.
+      if (current !== undefined && Number(offset) >= Number(current)) continue;
+      state.positions.set(partition, offset);
+      this.consumer?.seek({ topic, partition, offset });
+    }
+    state.coveredFrom = Math.min(state.coveredFrom, since);
+    state.evictedUpTo = Math.min(state.evictedUpTo, since - 1);
+  }
+
+  /** Starts the consumer on every topic, or restarts it with one more (kafkajs subscribes only while stopped). */
+  private async resubscribe(): Promise<void> {
+    let consumer = this.consumer;
+    if (!consumer) {
+      consumer = this.options.kafka.consumer({
+        groupId: this.options.groupId,
+        maxWaitTimeInMs: this.options.maxWaitTimeInMs,
+        allowAutoTopicCreation: false,
+      });
+      // Every (re)join starts each partition where this client left it, not at the group's committed
+      // offsets (it commits none): positions survive restarts, rebalances and re-subscriptions.
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.seekAll(payload.memberAssignment));
+      this.consumer = consumer;
+      await consumer.connect();
+    } else if (this.running) {
+      await consumer.stop();
+      this.running = false;
+    }
+    if (this.closed) return;
+    await consumer.subscribe({ topics: [...this.topics.keys()], fromBeginning: false });
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ topic, partition, message }) => {
+        this.topics.get(topic)?.positions.set(partition, String(Number(message.offset) + 1));
+        this.receive(topic, message.value, Number(message.timestamp));
+      },
+    });
+    this.running = true;
+  }
+
+  private seekAll(assignment: Record<string, number[]>): void {
+    const consumer = this.consumer;
+    if (!consumer) return;
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      const state = this.topics.get(topic);
+      for (const partition of partitions) {
+        const offset = state?.positions.get(partition);
+        if (offset !== undefined) consumer.seek({ topic, partition, offset });
+      }
+    }
+  }
+
+  private receive(topic: string, value: Buffer | null, timestamp: number): void {
+    if (!value || this.closed) return;
+    const text = value.toString('utf8');
+    const outcome = parseOutcome(text);
+    if (!outcome) return;
+    const waiting = this.waiters.get(outcome.id);
+    if (waiting) {
+      this.waiters.delete(outcome.id);
+      for (const waiter of waiting) waiter.resolve(outcome);
+    }
+    // Copies of one outcome are identical: the newest replaces the older one.
+    this.buffer.set(outcome.id, { text, topic, timestamp });
+  }
+
+  private adminReady(): Promise<Admin> {
+    if (!this.admin) {
+      const admin = this.options.kafka.admin();
+      this.admin = admin.connect().then(() => admin);
+      this.admin.catch(() => {
+        this.admin = undefined;
+      });
+    }
+    return this.admin;
+  }
+
+  /** Deletes the consumer group (empty once the consumer left), so that none is left behind. */
+  private async deleteGroup(): Promise<void> {
+    const admin = await this.adminReady();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await admin.deleteGroups([this.options.groupId]);
+        return;
+      } catch (error) {
+        if (isGroupNotFound(error)) return;
+        if (attempt >= 3) throw error;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+  }
+}
+
+function isGroupNotFound(error: unknown): boolean {
+  const groups = (error as { groups?: { error?: { type?: string } }[] }).groups ?? [];
+  return groups.length > 0 && groups.every((g) => g.error?.type === 'GROUP_ID_NOT_FOUND');
+}
