@@ -134,10 +134,11 @@ export class OutcomeListener {
     if (!state) {
       const coveredFrom = since ?? Date.now();
       const admin = await this.adminReady();
-      const offsets =
+      const offsets = await retried(() =>
         since === undefined
-          ? await admin.fetchTopicOffsets(topic)
-          : await admin.fetchTopicOffsetsByTimestamp(topic, since);
+          ? admin.fetchTopicOffsets(topic)
+          : admin.fetchTopicOffsetsByTimestamp(topic, since),
+      );
       if (this.closed) throw new ClientClosedError('awaitOutcome');
       this.topics.set(topic, {
         coveredFrom,
@@ -150,7 +151,7 @@ export class OutcomeListener {
     // Already read from `since` on, and nothing read since then was evicted: the buffer or the consumer has it.
     if (since === undefined || (since >= state.coveredFrom && since > state.evictedUpTo)) return;
     const admin = await this.adminReady();
-    const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, since);
+    const offsets = await retried(() => admin.fetchTopicOffsetsByTimestamp(topic, since));
     if (this.closed) throw new ClientClosedError('awaitOutcome');
     for (const { partition, offset } of offsets) {
       const current = state.positions.get(partition);
@@ -242,6 +243,21 @@ export class OutcomeListener {
         if (attempt >= 3) throw error;
         await new Promise((r) => setTimeout(r, 100 * attempt));
       }
+    }
+  }
+}
+
+/**
+ * kafkajs's admin gives up at once on a retriable error other than an unknown topic
+ * (e.g. NOT_LEADER_FOR_PARTITION while a new topic's leaders settle): retry those a while.
+ */
+async function retried<T>(op: () => Promise<T>, attempts = 8): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (error) {
+      if (attempt >= attempts || (error as { retriable?: boolean }).retriable !== true) throw error;
+      await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** attempt, 2_000)));
     }
   }
 }
