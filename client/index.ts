@@ -12,7 +12,6 @@ import { Kafka, type KafkaConfig, logLevel, type Producer } from 'kafkajs';
 import { EVENT_TYPES, LIMITS, TOPICS } from '../functions/shared/config.ts';
 import { ClientClosedError, OutcomeTimeoutError, WaitAbortedError } from './errors.ts';
 import { OutcomeListener, type Waiter } from './listener.ts';
-import { BoundedLru } from './lru.ts';
 import type { Outcome } from './outcome.ts';
 import { encodeChecked } from './validation.ts';
 
@@ -57,12 +56,14 @@ export interface ClientOptions {
    */
   maxTtlSeconds?: number;
   /**
-   * Outcomes read but not (yet) awaited are kept for a later `awaitOutcome`, the most recent first,
-   * up to this many (default 1,000) and {@link ClientOptions.maxBufferedBytes} bytes. An older outcome
-   * is read again from Kafka if it is awaited (for groups this client created, or with `since`).
+   * Outcomes read but not (yet) awaited are kept for a later `awaitOutcome`, the most recently
+   * used first, up to this many (default 1,000) and {@link ClientOptions.maxBufferedBytes} bytes;
+   * twice: once for the groups this client created, once for all others (so other applications'
+   * traffic never pushes out an outcome of this client's group). An older outcome is read again
+   * from Kafka if it is awaited (for groups this client created, or with `since`).
    */
   maxBufferedOutcomes?: number;
-  /** Bound on the bytes of buffered outcomes (default 16 MiB). */
+  /** Bound on the bytes (UTF-8 JSON characters) of each of the two buffers (default 16 MiB). */
   maxBufferedBytes?: number;
   /** How many created groups the client remembers (id, outcome topic, creation time); default 10,000. */
   maxTrackedGroups?: number;
@@ -122,8 +123,6 @@ export class GroupCollectorClient {
   private readonly clockToleranceMs: number;
   private readonly timeoutMs: number;
   private readonly listener: OutcomeListener;
-  /** Groups this client created: where and from when their outcome can appear. */
-  private readonly created: BoundedLru<string, { topic: string; since: number }>;
   private producer: Promise<Producer> | undefined;
   private closing: Promise<void> | undefined;
 
@@ -136,17 +135,17 @@ export class GroupCollectorClient {
     this.clockToleranceMs = options.clockToleranceMs ?? CLIENT_DEFAULTS.clockToleranceMs;
     this.timeoutMs = options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs;
     this.consumerGroupId = `${options.groupIdPrefix ?? CLIENT_DEFAULTS.groupIdPrefix}-${randomUUID()}`;
-    this.created = new BoundedLru(options.maxTrackedGroups ?? CLIENT_DEFAULTS.maxTrackedGroups);
     this.listener = new OutcomeListener({
       kafka: this.kafka,
       groupId: this.consumerGroupId,
       maxBufferedOutcomes: options.maxBufferedOutcomes ?? CLIENT_DEFAULTS.maxBufferedOutcomes,
       maxBufferedBytes: options.maxBufferedBytes ?? CLIENT_DEFAULTS.maxBufferedBytes,
+      maxTrackedGroups: options.maxTrackedGroups ?? CLIENT_DEFAULTS.maxTrackedGroups,
       maxWaitTimeInMs: CLIENT_DEFAULTS.maxWaitTimeInMs,
     });
   }
 
-  /** Outcomes read but not awaited, currently kept (bounded by `maxBufferedOutcomes` and `maxBufferedBytes`). */
+  /** Outcomes read but not awaited, currently kept (both buffers; see `maxBufferedOutcomes`). */
   get buffered(): { outcomes: number; bytes: number } {
     return this.listener.buffered;
   }
@@ -170,10 +169,7 @@ export class GroupCollectorClient {
       { maxTtlSeconds: this.maxTtlSeconds },
     );
     // Remembered before sending: the outcome cannot be published before this moment.
-    this.created.set(id, {
-      topic: group.replyTo ?? this.outcomeTopic,
-      since: Date.now() - this.clockToleranceMs,
-    });
+    this.listener.track(id, group.replyTo ?? this.outcomeTopic, Date.now() - this.clockToleranceMs);
     await this.send(id, value);
     return id;
   }
@@ -226,7 +222,8 @@ export class GroupCollectorClient {
   awaitOutcome(groupId: string, options: AwaitOptions | number = {}): Promise<Outcome> {
     const opts = typeof options === 'number' ? { timeoutMs: options } : options;
     if (this.closing) return Promise.reject(new ClientClosedError('awaitOutcome'));
-    const created = this.created.get(groupId);
+    const created = this.listener.tracked(groupId);
+    const ownGroup = created !== undefined && !created.delivered && opts.since === undefined;
     const topic = opts.topic ?? created?.topic ?? this.outcomeTopic;
     const since = opts.since === undefined ? created?.since : toEpochMs(opts.since) - this.clockToleranceMs;
     const known = this.listener.lookup(groupId);
@@ -262,7 +259,7 @@ export class GroupCollectorClient {
       }
       signal?.addEventListener('abort', onAbort, { once: true });
       this.listener.addWaiter(groupId, waiter);
-      this.listener.cover(topic, since).catch((error: unknown) => waiter.reject(error));
+      this.listener.cover(topic, since, ownGroup).catch((error: unknown) => waiter.reject(error));
     });
   }
 
@@ -289,9 +286,7 @@ export class GroupCollectorClient {
       this.closing = Promise.all([
         this.listener.close(),
         producer?.then((p) => p.disconnect()).catch(() => {}),
-      ]).then(() => {
-        this.created.clear();
-      });
+      ]).then(() => {});
     }
     return this.closing;
   }

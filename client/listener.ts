@@ -15,8 +15,11 @@ export interface ListenerOptions {
   kafka: Kafka;
   /** Consumer group id, unique to this client instance; deleted on close. */
   groupId: string;
+  /** Bounds of each of the two buffers (the client's own groups; all others). */
   maxBufferedOutcomes: number;
   maxBufferedBytes: number;
+  /** How many groups created by this client are remembered. */
+  maxTrackedGroups: number;
   /** Longest a fetch waits on the broker; close() waits for the fetch in flight. */
   maxWaitTimeInMs: number;
 }
@@ -29,8 +32,10 @@ export interface Waiter {
 interface TopicState {
   /** Every record of the topic with a timestamp at or after this has been, or will be, read. */
   coveredFrom: number;
-  /** Newest timestamp of an outcome of this topic that the buffer evicted. */
+  /** Newest timestamp of an outcome of this topic evicted from the buffer of other groups. */
   evictedUpTo: number;
+  /** Newest timestamp of an outcome of this topic evicted from the buffer of the client's own groups. */
+  ownEvictedUpTo: number;
   /** The next offset to read, per partition: re-applied whenever the consumer (re)joins. */
   positions: Map<number, string>;
 }
@@ -41,31 +46,66 @@ interface Buffered {
   timestamp: number;
 }
 
+/** A group this client created: where its outcome appears and from when. */
+export interface TrackedGroup {
+  topic: string;
+  since: number;
+  /** Its outcome was handed to a wait (later copies and waits use the buffer of other groups). */
+  delivered: boolean;
+}
+
 export class OutcomeListener {
   private consumer: Consumer | undefined;
   private running = false;
   private admin: Promise<Admin> | undefined;
   private readonly topics = new Map<string, TopicState>();
   private readonly waiters = new Map<string, Set<Waiter>>();
-  private readonly buffer: BoundedLru<string, Buffered>;
+  /**
+   * Outcomes read and not awaited, in two bounded buffers: those of groups this client created
+   * and has not yet seen awaited, and all others. The topic's traffic (other applications'
+   * groups) never pushes out an outcome this client is about to await.
+   */
+  private readonly own: BoundedLru<string, Buffered>;
+  private readonly others: BoundedLru<string, Buffered>;
+  private readonly created: BoundedLru<string, TrackedGroup>;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
   constructor(private readonly options: ListenerOptions) {
-    this.buffer = new BoundedLru<string, Buffered>(
-      options.maxBufferedOutcomes,
-      options.maxBufferedBytes,
-      (entry) => entry.text.length,
-      (_, entry) => {
-        const state = this.topics.get(entry.topic);
-        if (state) state.evictedUpTo = Math.max(state.evictedUpTo, entry.timestamp);
-      },
-    );
+    const buffer = (onEvict: (state: TopicState, timestamp: number) => void) =>
+      new BoundedLru<string, Buffered>(
+        options.maxBufferedOutcomes,
+        options.maxBufferedBytes,
+        (entry) => entry.text.length,
+        (_, entry) => {
+          const state = this.topics.get(entry.topic);
+          if (state) onEvict(state, entry.timestamp);
+        },
+      );
+    this.own = buffer((state, t) => {
+      state.ownEvictedUpTo = Math.max(state.ownEvictedUpTo, t);
+    });
+    this.others = buffer((state, t) => {
+      state.evictedUpTo = Math.max(state.evictedUpTo, t);
+    });
+    this.created = new BoundedLru(options.maxTrackedGroups);
   }
 
-  /** How many outcomes nobody has awaited yet are kept (for tests and benchmarks). */
+  /** Outcomes read and not awaited, currently kept (both buffers). */
   get buffered(): { outcomes: number; bytes: number } {
-    return { outcomes: this.buffer.size, bytes: this.buffer.totalWeight };
+    return {
+      outcomes: this.own.size + this.others.size,
+      bytes: this.own.totalWeight + this.others.totalWeight,
+    };
+  }
+
+  /** Remembers a group this client is about to create. */
+  track(groupId: string, topic: string, since: number): void {
+    this.created.set(groupId, { topic, since, delivered: false });
+  }
+
+  tracked(groupId: string): TrackedGroup | undefined {
+    return this.created.peek(groupId);
   }
 
   /** The topics the consumer reads. */
@@ -73,9 +113,15 @@ export class OutcomeListener {
     return [...this.topics.keys()];
   }
 
-  /** An outcome already read, if still buffered. */
+  /** An outcome already read, if still buffered; it counts as delivered. */
   lookup(groupId: string): Outcome | undefined {
-    const entry = this.buffer.get(groupId);
+    const own = this.own.peek(groupId);
+    if (own) {
+      this.own.delete(groupId);
+      this.others.set(groupId, own);
+      this.markDelivered(groupId);
+    }
+    const entry = own ?? this.others.get(groupId);
     return entry ? parseOutcome(entry.text) : undefined;
   }
 
@@ -95,9 +141,11 @@ export class OutcomeListener {
   /**
    * Makes sure the consumer reads `topic` from `since` (epoch ms) on; without
    * `since`, from now on if the topic is new (and nothing changes otherwise).
+   * `ownGroup`: the awaited group is this client's, not yet delivered (its outcome, if
+   * already read, is in the buffer of own groups unless that one overflowed).
    */
-  cover(topic: string, since?: number): Promise<void> {
-    return this.serial(() => this.coverNow(topic, since));
+  cover(topic: string, since?: number, ownGroup = false): Promise<void> {
+    return this.serial(() => this.coverNow(topic, since, ownGroup));
   }
 
   /** Rejects every wait with ClientClosedError, then leaves: consumer disconnected, its group deleted. */
@@ -107,7 +155,9 @@ export class OutcomeListener {
       const waiting = [...this.waiters.values()].flatMap((set) => [...set]);
       this.waiters.clear();
       for (const waiter of waiting) waiter.reject(new ClientClosedError('awaitOutcome'));
-      this.buffer.clear();
+      this.own.clear();
+      this.others.clear();
+      this.created.clear();
     }
     return this.serial(async () => {
       const consumer = this.consumer;
@@ -128,7 +178,7 @@ export class OutcomeListener {
     return next;
   }
 
-  private async coverNow(topic: string, since: number | undefined): Promise<void> {
+  private async coverNow(topic: string, since: number | undefined, ownGroup: boolean): Promise<void> {
     if (this.closed) throw new ClientClosedError('awaitOutcome');
     const state = this.topics.get(topic);
     if (!state) {
@@ -143,13 +193,15 @@ export class OutcomeListener {
       this.topics.set(topic, {
         coveredFrom,
         evictedUpTo: Number.NEGATIVE_INFINITY,
+        ownEvictedUpTo: Number.NEGATIVE_INFINITY,
         positions: new Map(offsets.map((p) => [p.partition, p.offset])),
       });
       await this.resubscribe();
       return;
     }
-    // Already read from `since` on, and nothing read since then was evicted: the buffer or the consumer has it.
-    if (since === undefined || (since >= state.coveredFrom && since > state.evictedUpTo)) return;
+    // Already read from `since` on, and nothing read since then was evicted: a buffer or the consumer has it.
+    const evictedUpTo = ownGroup ? state.ownEvictedUpTo : Math.max(state.evictedUpTo, state.ownEvictedUpTo);
+    if (since === undefined || (since >= state.coveredFrom && since > evictedUpTo)) return;
     const admin = await this.adminReady();
     const offsets = await retried(() => admin.fetchTopicOffsetsByTimestamp(topic, since));
     if (this.closed) throw new ClientClosedError('awaitOutcome');
@@ -162,6 +214,7 @@ export class OutcomeListener {
     }
     state.coveredFrom = Math.min(state.coveredFrom, since);
     state.evictedUpTo = Math.min(state.evictedUpTo, since - 1);
+    state.ownEvictedUpTo = Math.min(state.ownEvictedUpTo, since - 1);
   }
 
   /** Starts the consumer on every topic, or restarts it with one more (kafkajs subscribes only while stopped). */
@@ -214,10 +267,23 @@ export class OutcomeListener {
     const waiting = this.waiters.get(outcome.id);
     if (waiting) {
       this.waiters.delete(outcome.id);
+      this.markDelivered(outcome.id);
       for (const waiter of waiting) waiter.resolve(outcome);
     }
     // Copies of one outcome are identical: the newest replaces the older one.
-    this.buffer.set(outcome.id, { text, topic, timestamp });
+    const entry = { text, topic, timestamp };
+    const tracked = this.created.peek(outcome.id);
+    if (tracked && !tracked.delivered) {
+      this.own.set(outcome.id, entry);
+    } else {
+      this.own.delete(outcome.id);
+      this.others.set(outcome.id, entry);
+    }
+  }
+
+  private markDelivered(groupId: string): void {
+    const tracked = this.created.peek(groupId);
+    if (tracked) tracked.delivered = true;
   }
 
   private adminReady(): Promise<Admin> {

@@ -33,6 +33,11 @@ export class BoundedLru<K, V> {
     return value;
   }
 
+  /** The value, without marking it used. */
+  peek(key: K): V | undefined {
+    return this.entries.get(key);
+  }
+
   set(key: K, value: V): void {
     this.delete(key);
     this.entries.set(key, value);

@@ -183,17 +183,24 @@ describe('the client against the real collector', () => {
 
 describe('the client on an outcome topic fed directly', () => {
   let topic: string;
+  let admin: Admin;
 
   beforeAll(async () => {
     topic = await freshTopic('client-fed', 1);
+    admin = kafka('client-fed-admin').admin();
+    await admin.connect();
+  });
+  afterAll(async () => {
+    await admin.disconnect();
   });
 
-  async function publish(...values: [string, string][]) {
+  async function publishTo(to: string, ...values: [string, string][]) {
     const producer = kafka('client-feed').producer();
     await producer.connect();
-    await producer.send({ topic, messages: values.map(([key, value]) => ({ key, value })) });
+    await producer.send({ topic: to, messages: values.map(([key, value]) => ({ key, value })) });
     await producer.disconnect();
   }
+  const publish = (...values: [string, string][]) => publishTo(topic, ...values);
 
   it('an outcome evicted from the bounded buffer is read again from Kafka; copies count once', async () => {
     // Prepare: a buffer of one outcome; the first is pushed out by the second
@@ -220,6 +227,61 @@ describe('the client on an outcome topic fed directly', () => {
     // Assess
     expect(buffered).toBe(1);
     expect(outcome).toMatchObject({ id: first, cause: { kind: 'member-error', entity: 'm', error: 'boom' } });
+  });
+
+  it('a second outcome topic re-subscribes the one consumer; the first topic misses nothing meanwhile', async () => {
+    // Prepare
+    const prefix = `client-topics-${randomUUID().slice(0, 8)}`;
+    const second = await freshTopic('client-fed-second', 2);
+    const client = new GroupCollectorClient({
+      kafka: services().brokers,
+      outcomeTopic: topic,
+      groupIdPrefix: prefix,
+    });
+    await client.listen();
+    const [x, y] = [`g-${randomUUID()}`, `g-${randomUUID()}`];
+
+    // Act: the wait on the second topic restarts the consumer while x is published on the first
+    const waitX = client.awaitOutcome(x, 10_000);
+    const waitY = client.awaitOutcome(y, { topic: second, timeoutMs: 10_000 });
+    await publish([x, failureOutcome(x)]);
+    await publishTo(second, [y, failureOutcome(y)]);
+    const [ox, oy] = await Promise.all([waitX, waitY]);
+    const footprint = await consumerFootprint(admin, prefix);
+    await client.close();
+
+    // Assess
+    expect([ox.id, oy.id]).toEqual([x, y]);
+    expect(footprint).toEqual({ groups: 1, members: 1 });
+    expect(await consumerFootprint(admin, prefix)).toEqual({ groups: 0, members: 0 });
+  });
+
+  it('an outcome of the client\u2019s own group is kept apart from other traffic', async () => {
+    // Prepare: a buffer of two; the client's group resolves, then ten others crowd the topic
+    const input = await freshTopic('client-fed-input', 1);
+    const client = new GroupCollectorClient({
+      kafka: services().brokers,
+      topic: input,
+      outcomeTopic: topic,
+      maxBufferedOutcomes: 2,
+    });
+    await client.listen();
+    const own = await client.createGroup({ expected: ['m'] });
+    const others = Array.from({ length: 10 }, () => `other-${randomUUID()}`);
+    await publish(
+      [own, failureOutcome(own)],
+      ...others.map((id): [string, string] => [id, failureOutcome(id)]),
+    );
+    await client.awaitOutcome(others.at(-1) ?? '', 10_000); // everything read
+
+    // Act
+    const buffered = client.buffered.outcomes;
+    const outcome = await client.awaitOutcome(own, 10_000);
+    await client.close();
+
+    // Assess: two others and the own one were kept
+    expect(buffered).toBe(3);
+    expect(outcome.id).toBe(own);
   });
 
   it('close() rejects pending waits with ClientClosedError; a signal aborts, a timeout times out', async () => {
