@@ -152,9 +152,7 @@ export class OutcomeListener {
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      const waiting = [...this.waiters.values()].flatMap((set) => [...set]);
-      this.waiters.clear();
-      for (const waiter of waiting) waiter.reject(new ClientClosedError('awaitOutcome'));
+      this.rejectAll(new ClientClosedError('awaitOutcome'));
       this.own.clear();
       this.others.clear();
       this.created.clear();
@@ -172,6 +170,12 @@ export class OutcomeListener {
     });
   }
 
+  private rejectAll(error: unknown): void {
+    const waiting = [...this.waiters.values()].flatMap((set) => [...set]);
+    this.waiters.clear();
+    for (const waiter of waiting) waiter.reject(error);
+  }
+
   private serial<T>(op: () => Promise<T>): Promise<T> {
     const next = this.queue.then(op);
     this.queue = next.catch(() => {});
@@ -180,9 +184,10 @@ export class OutcomeListener {
 
   private async coverNow(topic: string, since: number | undefined, ownGroup: boolean): Promise<void> {
     if (this.closed) throw new ClientClosedError('awaitOutcome');
+    // The consumer crashed for good: a new one resumes every topic where the old one was.
+    if (!this.consumer && this.topics.size > 0) await this.resubscribe();
     const state = this.topics.get(topic);
     if (!state) {
-      const coveredFrom = since ?? Date.now();
       const admin = await this.adminReady();
       const offsets = await retried(() =>
         since === undefined
@@ -191,7 +196,8 @@ export class OutcomeListener {
       );
       if (this.closed) throw new ClientClosedError('awaitOutcome');
       this.topics.set(topic, {
-        coveredFrom,
+        // From the end: taken after the offsets, so that a record appended meanwhile never counts as read.
+        coveredFrom: since ?? Date.now(),
         evictedUpTo: Number.NEGATIVE_INFINITY,
         ownEvictedUpTo: Number.NEGATIVE_INFINITY,
         positions: new Map(offsets.map((p) => [p.partition, p.offset])),
@@ -229,6 +235,13 @@ export class OutcomeListener {
       // Every (re)join starts each partition where this client left it, not at the group's committed
       // offsets (it commits none): positions survive restarts, rebalances and re-subscriptions.
       consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => this.seekAll(payload.memberAssignment));
+      // kafkajs restarts itself after retriable faults; after any other, the waits learn why, and the next wait starts a new consumer.
+      consumer.on(consumer.events.CRASH, ({ payload }) => {
+        if (payload.restart || this.consumer !== consumer) return;
+        this.consumer = undefined;
+        this.running = false;
+        this.rejectAll(payload.error);
+      });
       this.consumer = consumer;
       await consumer.connect();
     } else if (this.running) {
