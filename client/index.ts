@@ -1,168 +1,316 @@
 /**
- * A small typed client for producers and consumers of the bus:
- * create a group, report a member done or failed, await a group's outcome.
+ * A typed client for producers and consumers of the bus: create a group,
+ * report a member done or failed, await a group's outcome.
  *
  *   import { GroupCollectorClient } from 'eventbus-group-collector/client';
+ *
+ * One client holds one producer and one consumer, however many waits are
+ * open; see the README section "A client for producers and consumers".
  */
 import { randomUUID } from 'node:crypto';
-import { type Consumer, Kafka, type KafkaConfig, logLevel, type Producer } from 'kafkajs';
-import type { z } from 'zod';
-import { FailureOutcomeSchema, SuccessOutcomeSchema } from '../functions/core/events.ts';
-import { EVENT_TYPES, TOPICS } from '../functions/shared/config.ts';
+import { Kafka, type KafkaConfig, logLevel, type Producer } from 'kafkajs';
+import { EVENT_TYPES, LIMITS, TOPICS } from '../functions/shared/config.ts';
+import { ClientClosedError, OutcomeTimeoutError, WaitAbortedError } from './errors.ts';
+import { OutcomeListener, type Waiter } from './listener.ts';
+import type { Outcome } from './outcome.ts';
+import { encodeChecked } from './validation.ts';
 
-export type SuccessOutcome = z.infer<typeof SuccessOutcomeSchema>;
-export type FailureOutcome = z.infer<typeof FailureOutcomeSchema>;
-export type Outcome = SuccessOutcome | FailureOutcome;
+export {
+  ClientClosedError,
+  GroupCollectorClientError,
+  OutcomeTimeoutError,
+  ValidationError,
+  WaitAbortedError,
+} from './errors.ts';
+export {
+  type FailureCause,
+  type FailureOutcome,
+  type FailureReason,
+  failureCause,
+  type Outcome,
+  parseOutcome,
+  type SuccessOutcome,
+} from './outcome.ts';
+
+/** Defaults of {@link ClientOptions}. */
+export const CLIENT_DEFAULTS = {
+  groupIdPrefix: 'group-collector-client',
+  maxBufferedOutcomes: 1_000,
+  maxBufferedBytes: 16 * 1024 * 1024,
+  maxTrackedGroups: 10_000,
+  clockToleranceMs: 5_000,
+  timeoutMs: 60_000,
+  maxWaitTimeInMs: 500,
+} as const;
 
 export interface ClientOptions {
   /** Broker addresses, or a full kafkajs configuration (TLS, SASL). */
   kafka: string[] | KafkaConfig;
-  /** The collector's input topic. */
+  /** The collector's input topic (default `eventbus-collector`). */
   topic?: string;
   /** Where outcomes arrive (the input topic by default, as the bus has always done). */
   outcomeTopic?: string;
+  /**
+   * The deployment's largest `ttl` in seconds (its `COLLECTOR_MAX_TTL_SECONDS`); groups over it are
+   * refused before sending. Default: the collector's default, 7 days.
+   */
+  maxTtlSeconds?: number;
+  /**
+   * Outcomes read but not (yet) awaited are kept for a later `awaitOutcome`, the most recently
+   * used first, up to this many (default 1,000) and {@link ClientOptions.maxBufferedBytes} bytes;
+   * twice: once for the groups this client created, once for all others (so other applications'
+   * traffic never pushes out an outcome of this client's group). An older outcome is read again
+   * from Kafka if it is awaited (for groups this client created, or with `since`).
+   */
+  maxBufferedOutcomes?: number;
+  /** Bound on the bytes (UTF-8 JSON characters) of each of the two buffers (default 16 MiB). */
+  maxBufferedBytes?: number;
+  /** How many created groups the client remembers (id, outcome topic, creation time); default 10,000. */
+  maxTrackedGroups?: number;
+  /**
+   * Outcomes are searched from this long before a group's creation (or `since`), for clock
+   * differences between this host and the collector's; default 5,000 ms.
+   */
+  clockToleranceMs?: number;
+  /** Default timeout of `awaitOutcome` and `collect`, ms (default 60,000). */
+  timeoutMs?: number;
+  /** Prefix of the client's consumer group id; the group id is `${prefix}-${uuid}`, one per client instance. */
+  groupIdPrefix?: string;
 }
 
 export interface NewGroup {
   /** The group id; a random UUID when omitted. */
   id?: string;
+  /** Distinct, non-empty member ids (at least one). */
   expected: string[];
-  /** Seconds the group may stay open (the collector's default is 30). */
+  /** Seconds the group may stay open: a positive whole number (the collector's default is 30). */
   ttl?: number;
+  /** Any JSON; carried unchanged into the outcome. */
   payload?: unknown;
+  /** Topic for this group's outcome; the client then listens there for it. */
   replyTo?: string;
 }
 
-export class OutcomeTimeoutError extends Error {
-  override name = 'OutcomeTimeoutError';
+export interface AwaitOptions {
+  /** Reject with OutcomeTimeoutError after this many ms (default: the client's `timeoutMs`); `Infinity` waits forever. */
+  timeoutMs?: number;
+  /** Reject with WaitAbortedError when this signal aborts. */
+  signal?: AbortSignal;
+  /**
+   * For groups created elsewhere: an outcome published at or after this time (less the clock
+   * tolerance) is found even if it was published before the call. Groups this client created use
+   * their creation time without being told.
+   */
+  since?: Date | number;
+  /** The topic the outcome arrives on, for groups created elsewhere with a `replyTo` (default: the client's outcome topic). */
+  topic?: string;
 }
 
+/**
+ * Producer and consumer of the group collector's events.
+ *
+ * Every method that publishes validates the event first, with the collector's own
+ * decoder and limits, and rejects with ValidationError (publishing nothing) if
+ * the collector would dead-letter it. Waits share one consumer; `close()` ends them.
+ */
 export class GroupCollectorClient {
+  /** The consumer group id of this client instance (deleted on close). */
+  readonly consumerGroupId: string;
   private readonly kafka: Kafka;
   private readonly topic: string;
   private readonly outcomeTopic: string;
-  private producer: Producer | undefined;
-  private consumer: Consumer | undefined;
-  private readonly outcomes = new Map<string, Outcome>();
-  private readonly waiters = new Map<string, ((o: Outcome) => void)[]>();
+  private readonly maxTtlSeconds: number;
+  private readonly clockToleranceMs: number;
+  private readonly timeoutMs: number;
+  private readonly listener: OutcomeListener;
+  private producer: Promise<Producer> | undefined;
+  private closing: Promise<void> | undefined;
 
   constructor(options: ClientOptions) {
     const config = Array.isArray(options.kafka) ? { brokers: options.kafka } : options.kafka;
     this.kafka = new Kafka({ clientId: 'group-collector-client', logLevel: logLevel.NOTHING, ...config });
     this.topic = options.topic ?? TOPICS.input;
     this.outcomeTopic = options.outcomeTopic ?? TOPICS.outcomes;
+    this.maxTtlSeconds = options.maxTtlSeconds ?? LIMITS.maxTtlSeconds;
+    this.clockToleranceMs = options.clockToleranceMs ?? CLIENT_DEFAULTS.clockToleranceMs;
+    this.timeoutMs = options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs;
+    this.consumerGroupId = `${options.groupIdPrefix ?? CLIENT_DEFAULTS.groupIdPrefix}-${randomUUID()}`;
+    this.listener = new OutcomeListener({
+      kafka: this.kafka,
+      groupId: this.consumerGroupId,
+      maxBufferedOutcomes: options.maxBufferedOutcomes ?? CLIENT_DEFAULTS.maxBufferedOutcomes,
+      maxBufferedBytes: options.maxBufferedBytes ?? CLIENT_DEFAULTS.maxBufferedBytes,
+      maxTrackedGroups: options.maxTrackedGroups ?? CLIENT_DEFAULTS.maxTrackedGroups,
+      maxWaitTimeInMs: CLIENT_DEFAULTS.maxWaitTimeInMs,
+    });
   }
 
-  private async producerReady(): Promise<Producer> {
+  /** Outcomes read but not awaited, currently kept (both buffers; see `maxBufferedOutcomes`). */
+  get buffered(): { outcomes: number; bytes: number } {
+    return this.listener.buffered;
+  }
+
+  /**
+   * Publishes an EventGroupCollectorCreate; resolves with the group id once the broker has it.
+   * @throws ValidationError (nothing published) when the collector would refuse the group.
+   */
+  async createGroup(group: NewGroup): Promise<string> {
+    this.assertOpen('createGroup');
+    const id = group.id ?? randomUUID();
+    const value = encodeChecked(
+      {
+        id,
+        type: EVENT_TYPES.create,
+        expected: group.expected,
+        ...(group.ttl === undefined ? {} : { ttl: group.ttl }),
+        ...(group.payload === undefined ? {} : { payload: group.payload }),
+        ...(group.replyTo === undefined ? {} : { replyTo: group.replyTo }),
+      },
+      { maxTtlSeconds: this.maxTtlSeconds },
+    );
+    // Remembered before sending: the outcome cannot be published before this moment.
+    this.listener.track(id, group.replyTo ?? this.outcomeTopic, Date.now() - this.clockToleranceMs);
+    await this.send(id, value);
+    return id;
+  }
+
+  /**
+   * Reports a member done with its result.
+   * @throws ValidationError (nothing published) when the collector would refuse the report.
+   */
+  async reportDone(group: string, member: string, result?: unknown): Promise<void> {
+    this.assertOpen('reportDone');
+    const value = encodeChecked(
+      { id: member, type: EVENT_TYPES.done, group, ...(result === undefined ? {} : { result }) },
+      { maxTtlSeconds: this.maxTtlSeconds },
+    );
+    await this.send(group, value);
+  }
+
+  /**
+   * Reports a member failed with a non-empty error message: the group fails at once.
+   * @throws ValidationError (nothing published) when the collector would refuse the report.
+   */
+  async reportFailed(group: string, member: string, error: string): Promise<void> {
+    this.assertOpen('reportFailed');
+    const value = encodeChecked(
+      { id: member, type: EVENT_TYPES.done, group, error },
+      { maxTtlSeconds: this.maxTtlSeconds },
+    );
+    await this.send(group, value);
+  }
+
+  /**
+   * Starts the client's consumer on the outcome topic (and `topics`), reading from
+   * their current end. Optional: `awaitOutcome` starts it too, and finds outcomes
+   * published before the call for groups this client created or with `since`.
+   * Useful to await groups created elsewhere without `since`.
+   */
+  async listen(options: { topics?: string[] } = {}): Promise<void> {
+    this.assertOpen('listen');
+    for (const topic of new Set([this.outcomeTopic, ...(options.topics ?? [])])) {
+      await this.listener.cover(topic);
+    }
+  }
+
+  /**
+   * Waits for a group's outcome. A number as second argument is `timeoutMs` (the older form).
+   * Each wait resolves once, with the outcome (copies on the topic are ignored).
+   * @throws OutcomeTimeoutError after `timeoutMs`; WaitAbortedError when `signal` aborts;
+   *   ClientClosedError when the client is closed first.
+   */
+  awaitOutcome(groupId: string, options: AwaitOptions | number = {}): Promise<Outcome> {
+    const opts = typeof options === 'number' ? { timeoutMs: options } : options;
+    if (this.closing) return Promise.reject(new ClientClosedError('awaitOutcome'));
+    const created = this.listener.tracked(groupId);
+    const ownGroup = created !== undefined && !created.delivered && opts.since === undefined;
+    const topic = opts.topic ?? created?.topic ?? this.outcomeTopic;
+    const since = opts.since === undefined ? created?.since : toEpochMs(opts.since) - this.clockToleranceMs;
+    const known = this.listener.lookup(groupId);
+    if (known) return Promise.resolve(known);
+    const { signal } = opts;
+    if (signal?.aborted) return Promise.reject(new WaitAbortedError(groupId, { cause: signal.reason }));
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+
+    return new Promise<Outcome>((resolve, reject) => {
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const settle = () => {
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        this.listener.removeWaiter(groupId, waiter);
+      };
+      const waiter: Waiter = {
+        resolve: (outcome) => {
+          if (settled) return;
+          settle();
+          resolve(outcome);
+        },
+        reject: (error) => {
+          if (settled) return;
+          settle();
+          reject(error);
+        },
+      };
+      const onAbort = () => waiter.reject(new WaitAbortedError(groupId, { cause: signal?.reason }));
+      if (Number.isFinite(timeoutMs)) {
+        timer = setTimeout(() => waiter.reject(new OutcomeTimeoutError(groupId, timeoutMs)), timeoutMs);
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.listener.addWaiter(groupId, waiter);
+      this.listener.cover(topic, since, ownGroup).catch((error: unknown) => waiter.reject(error));
+    });
+  }
+
+  /**
+   * Creates a group and waits for its outcome, in one call. To dispatch the jobs
+   * meanwhile, choose the id yourself (`id`) and start them while this runs:
+   * reports that arrive before the group are kept by the collector.
+   * @throws ValidationError before anything is published; then as `awaitOutcome`.
+   */
+  async collect(group: NewGroup, options: AwaitOptions = {}): Promise<Outcome> {
+    const id = await this.createGroup(group);
+    return this.awaitOutcome(id, options);
+  }
+
+  /**
+   * Rejects every pending wait with ClientClosedError, disconnects the producer and the consumer,
+   * and deletes the client's consumer group. Later calls reject with ClientClosedError; calling
+   * close() again returns the same promise.
+   */
+  close(): Promise<void> {
+    if (!this.closing) {
+      const producer = this.producer;
+      this.producer = undefined;
+      this.closing = Promise.all([
+        this.listener.close(),
+        producer?.then((p) => p.disconnect()).catch(() => {}),
+      ]).then(() => {});
+    }
+    return this.closing;
+  }
+
+  private assertOpen(what: string): void {
+    if (this.closing) throw new ClientClosedError(what);
+  }
+
+  private producerReady(): Promise<Producer> {
     if (!this.producer) {
       const producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-      await producer.connect();
-      this.producer = producer;
+      const ready = producer.connect().then(() => producer);
+      this.producer = ready;
+      ready.catch(() => {
+        if (this.producer === ready) this.producer = undefined;
+      });
     }
     return this.producer;
   }
 
-  private async send(key: string, value: unknown): Promise<void> {
+  private async send(key: string, value: Buffer): Promise<void> {
     const producer = await this.producerReady();
-    await producer.send({ topic: this.topic, acks: -1, messages: [{ key, value: JSON.stringify(value) }] });
-  }
-
-  /** Publishes an EventGroupCollectorCreate; returns the group id. */
-  async createGroup(group: NewGroup): Promise<string> {
-    const id = group.id ?? randomUUID();
-    await this.send(id, {
-      id,
-      type: EVENT_TYPES.create,
-      expected: group.expected,
-      ...(group.ttl === undefined ? {} : { ttl: group.ttl }),
-      ...(group.payload === undefined ? {} : { payload: group.payload }),
-      ...(group.replyTo === undefined ? {} : { replyTo: group.replyTo }),
-    });
-    return id;
-  }
-
-  /** Reports a member done with its result. */
-  async reportDone(group: string, member: string, result?: unknown): Promise<void> {
-    await this.send(group, {
-      id: member,
-      type: EVENT_TYPES.done,
-      group,
-      ...(result === undefined ? {} : { result }),
-    });
-  }
-
-  /** Reports a member failed: the group fails at once. */
-  async reportFailed(group: string, member: string, error: string): Promise<void> {
-    await this.send(group, { id: member, type: EVENT_TYPES.done, group, error });
-  }
-
-  /**
-   * Starts listening for outcomes from the topic's current end. Call it before
-   * creating the groups you will await, so that no outcome is missed.
-   */
-  async listen(): Promise<void> {
-    if (this.consumer) return;
-    const admin = this.kafka.admin();
-    await admin.connect();
-    const ends = await admin.fetchTopicOffsets(this.outcomeTopic).finally(() => admin.disconnect());
-    const consumer = this.kafka.consumer({ groupId: `group-collector-client-${randomUUID()}` });
-    await consumer.connect();
-    await consumer.subscribe({ topic: this.outcomeTopic, fromBeginning: false });
-    const started = new Promise<void>((resolve) => {
-      consumer.on(consumer.events.GROUP_JOIN, () => resolve());
-    });
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const outcome = parseOutcome(message.value);
-        if (!outcome) return;
-        this.outcomes.set(outcome.id, outcome);
-        for (const resolve of this.waiters.get(outcome.id) ?? []) resolve(outcome);
-        this.waiters.delete(outcome.id);
-      },
-    });
-    await started;
-    for (const p of ends)
-      consumer.seek({ topic: this.outcomeTopic, partition: p.partition, offset: p.offset });
-    this.consumer = consumer;
-  }
-
-  /** Waits for a group's outcome (success or failure); rejects with OutcomeTimeoutError after `timeoutMs`. */
-  async awaitOutcome(groupId: string, timeoutMs = 60_000): Promise<Outcome> {
-    await this.listen();
-    const known = this.outcomes.get(groupId);
-    if (known) return known;
-    return new Promise<Outcome>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.set(
-          groupId,
-          (this.waiters.get(groupId) ?? []).filter((w) => w !== done),
-        );
-        reject(new OutcomeTimeoutError(`no outcome for group ${groupId} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const done = (outcome: Outcome) => {
-        clearTimeout(timer);
-        resolve(outcome);
-      };
-      this.waiters.set(groupId, [...(this.waiters.get(groupId) ?? []), done]);
-    });
-  }
-
-  async close(): Promise<void> {
-    await Promise.all([this.producer?.disconnect(), this.consumer?.disconnect()]);
-    this.producer = undefined;
-    this.consumer = undefined;
+    await producer.send({ topic: this.topic, acks: -1, messages: [{ key, value }] });
   }
 }
 
-/** Parses an outcome event; undefined for anything else on the topic. */
-export function parseOutcome(value: Buffer | null | undefined): Outcome | undefined {
-  if (!value) return undefined;
-  try {
-    const json = JSON.parse(value.toString('utf8')) as { type?: unknown };
-    if (json.type === EVENT_TYPES.success) return SuccessOutcomeSchema.parse(json);
-    if (json.type === EVENT_TYPES.failure) return FailureOutcomeSchema.parse(json);
-  } catch {
-    // Not an outcome.
-  }
-  return undefined;
-}
+const toEpochMs = (since: Date | number) => (typeof since === 'number' ? since : since.getTime());
