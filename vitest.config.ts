@@ -1,5 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
+/** Scenarios that take minutes: their own command (`npm run test:long`), not `npm test`. */
+const LONG = [
+  'test/integration/faults.test.ts',
+  'test/integration/soak.test.ts',
+  'test/integration/bench-smoke.test.ts',
+];
+
 export default defineConfig({
   test: {
     // Two cores and one shared broker and DynamoDB Local: test files run one after another.
@@ -24,10 +31,22 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          exclude: LONG,
           // One real Kafka broker and one DynamoDB Local serve the whole run.
           globalSetup: ['test/helpers/global-setup.ts'],
           // Generous: DynamoDB Local's TTL sweep is slow under load; no test asserts speed.
           testTimeout: 240_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        // Minutes-long scenarios (fault injection, the soak, the benchmark smoke run): `npm run test:long`,
+        // run by CI after `npm test`, outside its 4-minute budget.
+        test: {
+          name: 'long',
+          include: LONG,
+          globalSetup: ['test/helpers/global-setup.ts'],
+          testTimeout: 600_000,
           hookTimeout: 120_000,
         },
       },
