@@ -60,11 +60,19 @@ export interface RawRecord {
   origin: RecordOrigin | undefined;
 }
 
+/**
+ * Who handles an early report: the group's Create adopting it (count, then keep it as a report),
+ * or its expiry (dead letter, then delete). The first to claim it wins; the other leaves it alone,
+ * so a report is never both dead-lettered and counted.
+ */
+export type EarlyClaim = 'adopt' | 'expire';
+
 /** A report whose group did not exist when it arrived: kept with its raw record for a possible dead letter. */
 export interface EarlyReport {
   report: MemberReport;
   atMs: number;
   raw: RawRecord;
+  claim: EarlyClaim | undefined;
 }
 
 /** A due entry of the deadline index: a group whose deadline passed, or an early report whose wait ran out. */

@@ -10,7 +10,10 @@ import type { OutcomeInput, OutcomeKind } from './outcome.ts';
  * Decides what an outcome contains, from the definition and the members stored so far.
  * - success: every expected member, in `expected` order.
  * - member-failure: the failing member (result null) and every member stored before the decision.
- * - timeout: the members that reported before the deadline, and the rest as `missing`.
+ * - timeout (the deadline has passed): only reports stored before the deadline count, and what
+ *   they say decides (guarantee 9): a stored error fails the group with that member's error (the
+ *   earliest stored, then the first in `expected`); every member stored without error is a
+ *   success; otherwise a timeout, whose `missing` is never empty.
  */
 export function outcomeInput(args: {
   kind: OutcomeKind;
@@ -22,18 +25,32 @@ export function outcomeInput(args: {
   entity?: string;
   error?: string;
 }): OutcomeInput {
-  const { kind, definition, members } = args;
-  const byMember = new Map(members.map((m) => [m.member, m]));
+  const { definition } = args;
+  const atDeadline = args.kind === 'timeout';
+  const byMember = new Map(
+    args.members.filter((m) => !atDeadline || m.atMs < args.deadlineMs).map((m) => [m.member, m]),
+  );
   const results: [string, string][] = [];
   const missing: string[] = [];
+  let failed: StoredReport | undefined;
   for (const id of definition.expected) {
     const stored = byMember.get(id);
-    const counted = stored && (kind !== 'timeout' || stored.atMs < args.deadlineMs);
-    if (!counted) {
+    if (!stored) {
       missing.push(id);
       continue;
     }
     results.push([id, stored.error !== undefined ? 'null' : stored.result]);
+    if (stored.error !== undefined && (!failed || stored.atMs < failed.atMs)) failed = stored;
+  }
+  let kind = args.kind;
+  let entity = args.entity;
+  let error = args.error;
+  if (atDeadline && failed) {
+    kind = 'member-failure';
+    entity = failed.member;
+    error = failed.error;
+  } else if (atDeadline && missing.length === 0) {
+    kind = 'success';
   }
   return {
     kind,
@@ -43,7 +60,7 @@ export function outcomeInput(args: {
     results,
     payload: definition.payload,
     ttlSeconds: definition.ttlSeconds,
-    ...(kind === 'member-failure' ? { entity: args.entity, error: args.error } : {}),
+    ...(kind === 'member-failure' ? { entity, error } : {}),
     ...(kind === 'timeout' ? { missing } : {}),
   };
 }

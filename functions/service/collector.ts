@@ -30,6 +30,8 @@ export type RecordResult =
 
 const late: RecordResult = { status: 'ignored', reason: 'late' };
 
+const STATUS_OF = { success: 'succeeded', 'member-failure': 'failed', timeout: 'timedout' } as const;
+
 export class Collector {
   constructor(
     private readonly store: GroupStore,
@@ -86,17 +88,24 @@ export class Collector {
     return { status: 'accepted', action: created.created ? 'created' : 'duplicate-create' };
   }
 
-  /** Reports that arrived before their group: dead-letter those not expected, count the others. */
+  /**
+   * Reports that arrived before their group: dead-letter those not expected, count the others.
+   * Each is claimed first, so that an expiry running at the same moment and this adoption never
+   * both act on it (a report is never both dead-lettered and counted).
+   */
   private async adoptEarlyReports(group: Group, nowMs: number): Promise<void> {
     const expected = this.store.memberIndex(group);
+    const groupId = group.definition.id;
     for (const early of await this.store.earlyReports(group)) {
       const { member } = early.report;
       if (!expected.has(member)) {
-        await this.deadLetter(early.raw, notExpected(member, group.definition.id));
-        await this.store.discardEarly(group.definition.id, member);
+        if ((await this.store.claimEarly(groupId, member, 'expire')) !== 'claimed') continue;
+        await this.deadLetter(early.raw, notExpected(member, groupId));
+        await this.store.discardEarly(groupId, member);
         continue;
       }
-      // Count first, then adopt: a Create retried in between still finds the report early.
+      if ((await this.store.claimEarly(groupId, member, 'adopt')) !== 'claimed') continue;
+      // Count first, then adopt: a Create retried in between still finds the report early (and claimed).
       await this.progress(group, { ...early.report, atMs: early.atMs }, nowMs);
       await this.store.adoptEarly(group, member);
     }
@@ -140,7 +149,9 @@ export class Collector {
       return late;
     }
     const recorded = await this.store.recordReport(group, report, nowMs);
-    if (recorded.status === 'duplicate') this.observer.count('DuplicateReports');
+    if (recorded.status !== 'new') this.observer.count('DuplicateReports');
+    // An early copy of this report that its expiry claimed is being dead-lettered: it must not count.
+    if (recorded.status === 'expiring') return { status: 'accepted', action: 'duplicate-report' };
     await this.progress(group, recorded.stored, nowMs);
     return { status: 'accepted', action: recorded.status === 'new' ? 'reported' : 'duplicate-report' };
   }
@@ -185,11 +196,12 @@ export class Collector {
       members,
       ...failure,
     });
+    // At the deadline the stored reports decide the kind (a timeout names at least one missing member).
     const outcome = buildBoundedOutcome(input, this.settings.maxOutcomeBytes);
     const bytes = Buffer.from(outcome.text, 'utf8');
     const won = await this.store.decide({
       group,
-      status: outcome.kind === 'success' ? 'succeeded' : kind === 'timeout' ? 'timedout' : 'failed',
+      status: STATUS_OF[outcome.kind],
       mode: removedState ? 'recreate' : kind === 'timeout' ? 'after-deadline' : 'before-deadline',
       nowMs,
       outcome: bytes,
@@ -257,29 +269,53 @@ export class Collector {
 
   /**
    * An early report waited `earlyReportWaitSeconds` for its group. If the group exists now, the
-   * report is applied; otherwise it is dead-lettered as `group never created`. `removedByTtl`: the
-   * report is already gone from the table (the TTL stream handler), nothing to delete.
+   * report is applied; otherwise it is dead-lettered as `group never created`. From the sweeper the
+   * report is still stored and is claimed first (an adoption that claimed it first finishes it
+   * instead); from the TTL stream handler (`removedByTtl`) it is already gone from the table.
    */
   async expireEarly(early: EarlyReport, nowMs: number, removedByTtl: boolean): Promise<RecordResult> {
     const { group: groupId, member } = early.report;
-    let error: DeadLetterError;
-    if (await this.store.getGroup(groupId)) {
-      try {
-        return await this.report(early.report, nowMs, early.raw);
-      } catch (cause) {
-        // The group exists but does not expect this member: a dead letter, then the report is gone.
-        if (!(cause instanceof DeadLetterError)) throw cause;
-        error = cause;
-      }
-    } else {
-      error = new DeadLetterError(
-        DLQ_REASONS.groupNeverCreated,
-        `group "${groupId}" was never created within ${this.settings.earlyReportWaitSeconds} seconds`,
-      );
+    if (!removedByTtl) {
+      const claim = await this.store.claimEarly(groupId, member, 'expire');
+      if (claim === 'gone') return late; // adopted or deleted meanwhile
+      // Claimed by an adoption that did not finish (or is running): the group exists; finish it.
+      if (claim === 'adopt') return this.applyExpired(early, nowMs, removedByTtl);
     }
+    // Removed by TTL while its expiry had claimed it: that expiry may have dead-lettered it already.
+    const expiring = removedByTtl && early.claim === 'expire';
+    if (!expiring && (await this.store.getGroup(groupId))) {
+      if (!removedByTtl && (await this.store.claimEarly(groupId, member, 'adopt', 'expire')) !== 'claimed') {
+        return late;
+      }
+      return this.applyExpired(early, nowMs, removedByTtl);
+    }
+    const error = new DeadLetterError(
+      DLQ_REASONS.groupNeverCreated,
+      `group "${groupId}" was never created within ${this.settings.earlyReportWaitSeconds} seconds`,
+    );
     await this.deadLetter(early.raw, error);
     if (!removedByTtl) await this.store.discardEarly(groupId, member);
     return { status: 'dead', reason: error.reason, message: error.message };
+  }
+
+  /** An expired early report whose group exists: applied as a report; a stranger's is a dead letter. */
+  private async applyExpired(
+    early: EarlyReport,
+    nowMs: number,
+    removedByTtl: boolean,
+  ): Promise<RecordResult> {
+    const { group: groupId, member } = early.report;
+    let result: RecordResult;
+    try {
+      result = await this.report(early.report, nowMs, early.raw);
+    } catch (cause) {
+      if (!(cause instanceof DeadLetterError)) throw cause;
+      await this.deadLetter(early.raw, cause);
+      result = { status: 'dead', reason: cause.reason, message: cause.message };
+    }
+    // Late (the group is decided) or dead: the early copy must not wait for the next sweep forever.
+    if (!removedByTtl && result.status !== 'accepted') await this.store.discardEarly(groupId, member, true);
+    return result;
   }
 
   private async deadLetter(raw: RawRecord, error: DeadLetterError): Promise<void> {

@@ -22,6 +22,7 @@ import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { MemberReport } from '#core/events.ts';
 import type {
   DueEntry,
+  EarlyClaim,
   EarlyReport,
   Group,
   GroupState,
@@ -188,11 +189,16 @@ export class GroupStore {
     group: Group,
     report: MemberReport,
     nowMs: number,
-  ): Promise<{ status: 'new'; stored: StoredReport } | { status: 'duplicate'; stored: StoredReport }> {
+  ): Promise<{ status: 'new' | 'duplicate' | 'expiring'; stored: StoredReport }> {
     const item = memberItem(report, nowMs, this.dataExpiresAt(group));
     const put = await this.putMember(item);
     if (put === undefined) return { status: 'new', stored: reportOf(item) };
-    if (put.early) await this.adoptEarly(group, report.member);
+    if (put.early) {
+      // This member's report was kept early; adopt it unless its expiry has claimed it (then it is a dead letter).
+      const claim = await this.claimEarly(group.definition.id, report.member, 'adopt');
+      if (claim === 'expire') return { status: 'expiring', stored: reportOf(put) };
+      if (claim === 'claimed') await this.adoptEarly(group, report.member);
+    }
     return { status: 'duplicate', stored: reportOf(put) };
   }
 
@@ -242,6 +248,40 @@ export class GroupStore {
     return (await this.memberItems(group)).filter((m) => m.early).map(earlyOf);
   }
 
+  /**
+   * Claims an early report for its adoption or its expiry: the first claim wins, the same claim
+   * again is granted (a retried step). `from`: take it over from that claim (an expiry that finds
+   * the group after all hands the report to adoption). Returns `claimed`, the other party's claim,
+   * or `gone` when the report is no longer early (adopted or deleted).
+   */
+  async claimEarly(
+    groupId: string,
+    member: string,
+    claim: EarlyClaim,
+    from?: EarlyClaim,
+  ): Promise<'claimed' | EarlyClaim | 'gone'> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.member(groupId, member),
+          UpdateExpression: 'SET #claim = :c',
+          ConditionExpression: from
+            ? '#early = :t AND (#claim = :c OR #claim = :from)'
+            : '#early = :t AND (attribute_not_exists(#claim) OR #claim = :c)',
+          ExpressionAttributeNames: { '#early': 'early', '#claim': 'claim' },
+          ExpressionAttributeValues: { ':t': true, ':c': claim, ...(from ? { ':from': from } : {}) },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return 'claimed';
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const old = error.Item ? (unmarshall(error.Item) as MemberItem) : undefined;
+      return old?.early && old.claim ? old.claim : 'gone';
+    }
+  }
+
   /** An early report whose group has arrived: it now lives as long as the group's data. */
   async adoptEarly(group: Group, member: string): Promise<void> {
     try {
@@ -250,9 +290,9 @@ export class GroupStore {
           TableName: this.tableName,
           Key: keys.member(group.definition.id, member),
           UpdateExpression:
-            'SET expiresAt = :e REMOVE #early, #raw, rawKey, rawHeaders, srcTopic, srcPartition, srcOffset, dlShard, dlAt',
+            'SET expiresAt = :e REMOVE #early, #claim, #raw, rawKey, rawHeaders, srcTopic, srcPartition, srcOffset, dlShard, dlAt',
           ConditionExpression: '#early = :t',
-          ExpressionAttributeNames: { '#early': 'early', '#raw': 'raw' },
+          ExpressionAttributeNames: { '#early': 'early', '#claim': 'claim', '#raw': 'raw' },
           ExpressionAttributeValues: { ':e': this.dataExpiresAt(group), ':t': true },
         }),
       );
@@ -261,16 +301,19 @@ export class GroupStore {
     }
   }
 
-  /** Deletes an early report once it has been dead-lettered (only if it is still early). */
-  async discardEarly(groupId: string, member: string): Promise<void> {
+  /**
+   * Deletes an early report (only while it is still early): once dead-lettered (by the expiry that
+   * claimed it), or, with `late`, whatever its claim, because its group is already decided.
+   */
+  async discardEarly(groupId: string, member: string, late = false): Promise<void> {
     try {
       await this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: keys.member(groupId, member),
-          ConditionExpression: '#early = :t',
-          ExpressionAttributeNames: { '#early': 'early' },
-          ExpressionAttributeValues: { ':t': true },
+          ConditionExpression: late ? '#early = :t' : '#early = :t AND #claim = :expire',
+          ExpressionAttributeNames: late ? { '#early': 'early' } : { '#early': 'early', '#claim': 'claim' },
+          ExpressionAttributeValues: late ? { ':t': true } : { ':t': true, ':expire': 'expire' },
         }),
       );
     } catch (error) {

@@ -2,7 +2,15 @@
  * The stored items of a group and their conversion to and from the domain (#core/model.ts).
  * Private to functions/store.
  */
-import type { EarlyReport, Group, GroupState, GroupStatus, RawRecord, StoredReport } from '#core/model.ts';
+import type {
+  EarlyClaim,
+  EarlyReport,
+  Group,
+  GroupState,
+  GroupStatus,
+  RawRecord,
+  StoredReport,
+} from '#core/model.ts';
 import { deadlineShard, ITEM_KINDS, keys, shardCount } from './layout.ts';
 
 export interface DefinitionItem {
@@ -53,6 +61,8 @@ export interface MemberItem {
   atMs: number;
   expiresAt: number;
   early?: boolean;
+  /** Who is handling the early report: the group's adoption, or its expiry (first to claim wins). */
+  claim?: EarlyClaim;
   raw?: Uint8Array;
   rawKey?: Uint8Array;
   /** JSON text of `[name, base64 value][]`: header order and repeated names kept. */
@@ -161,4 +171,5 @@ export const earlyOf = (item: MemberItem): EarlyReport => ({
   report: { group: item.gid, member: item.member, result: item.result, error: item.error },
   atMs: item.atMs,
   raw: rawOfItem(item),
+  claim: item.claim,
 });

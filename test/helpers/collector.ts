@@ -154,7 +154,12 @@ export async function drainTopic(topic: string, maxMs = 60_000): Promise<ReadMes
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new Error(`drainTopic(${topic}): partitions ${[...pending].join(',')} not read to their end in ${maxMs} ms`)),
+        () =>
+          reject(
+            new Error(
+              `drainTopic(${topic}): partitions ${[...pending].join(',')} not read to their end in ${maxMs} ms`,
+            ),
+          ),
         maxMs,
       );
     });

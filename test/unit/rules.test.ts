@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { GroupDefinition } from '#core/events.ts';
 import type { StoredReport } from '#core/model.ts';
@@ -107,6 +108,78 @@ describe('outcomeInput', () => {
     expect(input.missing).toEqual(['c', 'b']);
     expect(input).toMatchObject({ kind: 'timeout', ttlSeconds: 60, resolvedMs: deadlineMs + 700 });
     expect(input).not.toHaveProperty('entity');
+  });
+
+  it('at the deadline, every member stored before it without error is a success, not a timeout with nothing missing (issue 17 item 4)', () => {
+    // Prepare: the last report started 1 ms before the deadline and was stored before the sweeper read the reports
+    const members = [member('a', deadlineMs - 30), member('b', deadlineMs - 5), member('c', deadlineMs - 1)];
+
+    // Act
+    const input = outcomeInput({
+      kind: 'timeout',
+      definition,
+      createdMs,
+      deadlineMs,
+      nowMs: deadlineMs + 3,
+      members,
+    });
+
+    // Assess
+    expect(input.kind).toBe('success');
+    expect(input.results.map(([m]) => m)).toEqual(['c', 'a', 'b']);
+    expect(input).not.toHaveProperty('missing');
+  });
+
+  it('at the deadline, a stored error fails the group with the earliest stored error, not as a timeout', () => {
+    // Prepare
+    const members = [
+      member('a', deadlineMs - 30),
+      member('b', deadlineMs - 5, { error: 'second', result: 'null' }),
+      member('c', deadlineMs - 9, { error: 'first', result: 'null' }),
+    ];
+
+    // Act
+    const input = outcomeInput({
+      kind: 'timeout',
+      definition,
+      createdMs,
+      deadlineMs,
+      nowMs: deadlineMs + 3,
+      members,
+    });
+
+    // Assess
+    expect(input).toMatchObject({ kind: 'member-failure', entity: 'c', error: 'first' });
+    expect(input.results).toEqual([
+      ['c', 'null'],
+      ['a', '{"by":"a"}'],
+      ['b', 'null'],
+    ]);
+  });
+
+  it('a timeout always names at least one missing member', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.integer({ min: -50, max: 50 }), fc.boolean()), {
+          maxLength: 6,
+        }),
+        (reports) => {
+          const members = reports.map(([id, offset, failed]) =>
+            member(id, deadlineMs + offset, failed ? { error: 'e', result: 'null' } : {}),
+          );
+          const input = outcomeInput({
+            kind: 'timeout',
+            definition,
+            createdMs,
+            deadlineMs,
+            nowMs: deadlineMs + 60,
+            members,
+          });
+          if (input.kind === 'timeout') expect(input.missing?.length).toBeGreaterThan(0);
+          if (input.kind === 'success') expect(input.results).toHaveLength(definition.expected.length);
+        },
+      ),
+    );
   });
 
   it('ignores stored reports of members the group does not expect', () => {
