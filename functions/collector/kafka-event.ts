@@ -18,16 +18,30 @@ const KafkaRecordSchema = z.object({
   timestampType: z.string().optional(),
   key: z.string().nullish(),
   value: z.string().nullish(),
-  headers: z.array(z.record(z.string(), z.array(z.number().int()))).optional(),
+  // Kafka allows a header without a value: kept with an empty value.
+  headers: z.array(z.record(z.string(), z.array(z.number().int().min(0).max(255)).nullable())).optional(),
 });
 
+/** Where a record sits: enough to report it as a batch item failure or to dead-letter it. */
+const RecordPositionSchema = z.object({
+  topic: z.string(),
+  partition: z.number().int(),
+  offset: z.number().int(),
+});
+
+/**
+ * The envelope is checked as a whole, each record on its own: one oddly shaped record is
+ * dead-lettered alone instead of failing every record of the batch.
+ */
 export const KafkaEventSchema = z.object({
   eventSource: z.enum(['aws:kafka', 'SelfManagedKafka']),
   eventSourceArn: z.string().optional(),
   bootstrapServers: z.string().optional(),
-  records: z.record(z.string(), z.array(KafkaRecordSchema)),
+  records: z.record(z.string(), z.array(RecordPositionSchema.loose())),
 });
-export type KafkaEvent = z.infer<typeof KafkaEventSchema>;
+export type KafkaEvent = z.infer<typeof KafkaEventSchema> & {
+  records: Record<string, z.input<typeof KafkaRecordSchema>[]>;
+};
 
 export class InvalidEventError extends Error {
   override name = 'InvalidEventError';
@@ -47,13 +61,30 @@ export function recordsOf(event: unknown): InputRecord[] {
     });
   }
   return Object.values(parsed.data.records).flatMap((records) =>
-    records.map((r) => ({
-      origin: { topic: r.topic, partition: r.partition, offset: r.offset },
-      key: r.key == null ? undefined : Buffer.from(r.key, 'base64'),
-      value: r.value == null ? null : Buffer.from(r.value, 'base64'),
-      headers: (r.headers ?? []).flatMap((h) =>
-        Object.entries(h).map(([name, bytes]) => ({ name, value: Buffer.from(bytes) })),
-      ),
-    })),
+    records.map((position): InputRecord => {
+      const origin = { topic: position.topic, partition: position.partition, offset: position.offset };
+      const record = KafkaRecordSchema.safeParse(position);
+      if (!record.success) {
+        const raw = position as { key?: unknown; value?: unknown };
+        return {
+          origin,
+          key: typeof raw.key === 'string' ? Buffer.from(raw.key, 'base64') : undefined,
+          value: typeof raw.value === 'string' ? Buffer.from(raw.value, 'base64') : null,
+          headers: [],
+          malformed: record.error.issues[0]
+            ? `${record.error.issues[0].path.join('.') || '(record)'}: ${record.error.issues[0].message}`
+            : 'unreadable record',
+        };
+      }
+      const r = record.data;
+      return {
+        origin,
+        key: r.key == null ? undefined : Buffer.from(r.key, 'base64'),
+        value: r.value == null ? null : Buffer.from(r.value, 'base64'),
+        headers: (r.headers ?? []).flatMap((h) =>
+          Object.entries(h).map(([name, bytes]) => ({ name, value: Buffer.from(bytes ?? []) })),
+        ),
+      };
+    }),
   );
 }

@@ -85,6 +85,24 @@ export type Decoded =
   | { kind: 'ignored'; reason: 'outcome-type'; type: string };
 
 const MAX_DEPTH = 64;
+
+/** The exact first bytes of every outcome the collector writes (`buildOutcome` puts `type` first). */
+const OWN_OUTCOME_PREFIXES = OUTCOME_TYPES.map((type) => ({
+  type,
+  bytes: Buffer.from(`{"type":${JSON.stringify(type)},`, 'utf8'),
+}));
+
+function ownOutcomeType(value: Uint8Array): string | undefined {
+  for (const { type, bytes } of OWN_OUTCOME_PREFIXES) {
+    if (
+      value.length >= bytes.length &&
+      Buffer.from(value.buffer, value.byteOffset, bytes.length).equals(bytes)
+    ) {
+      return type;
+    }
+  }
+  return undefined;
+}
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
@@ -95,6 +113,10 @@ export function decodeValue(value: Uint8Array | null | undefined, limits: Decode
   if (!value || value.length === 0) {
     throw new DeadLetterError(DLQ_REASONS.emptyValue, 'record has no value');
   }
+  // The collector's own outcomes (on the input topic by default) may be larger or deeper than any
+  // input: recognised by the prefix the collector writes, before the size and depth checks.
+  const own = ownOutcomeType(value);
+  if (own) return { kind: 'ignored', reason: 'outcome-type', type: own };
   if (value.length > LIMITS.maxInputBytes) {
     throw new DeadLetterError(
       DLQ_REASONS.valueTooLarge,

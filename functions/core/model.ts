@@ -58,6 +58,8 @@ export interface RawRecord {
   /** In record order; a name may repeat (Kafka allows it). */
   headers: { name: string; value: Uint8Array }[];
   origin: RecordOrigin | undefined;
+  /** Set when the event source delivered the record in a shape the collector cannot read (why). */
+  malformed?: string;
 }
 
 /**

@@ -43,6 +43,9 @@ export class Collector {
   /** Decodes one record and applies it. Dead letters are published here; transient faults throw. */
   async handleRecord(raw: RawRecord, nowMs: number): Promise<RecordResult> {
     try {
+      if (raw.malformed) {
+        throw new DeadLetterError(DLQ_REASONS.invalidField, `record not readable: ${raw.malformed}`);
+      }
       const decoded = decodeValue(raw.value, this.settings);
       if (decoded.kind === 'ignored') return { status: 'ignored', reason: 'outcome-type' };
       if (decoded.kind === 'create') return await this.create(decoded.definition, nowMs);
@@ -71,6 +74,13 @@ export class Collector {
       deadlineMs: nowMs + definition.ttlSeconds * 1000,
     };
     const created = await this.store.createGroup(proposed);
+    if (!created.created && created.existing === undefined) {
+      // Retrying would never succeed: the id's old state stays until DynamoDB's TTL removes it.
+      throw new DeadLetterError(
+        DLQ_REASONS.createConflict,
+        `group "${definition.id}" was used by an earlier group whose records are still being removed; use a new id`,
+      );
+    }
     if (!created.created && created.existing.defHash !== proposed.defHash) {
       throw new DeadLetterError(
         DLQ_REASONS.createConflict,
@@ -133,7 +143,7 @@ export class Collector {
       group = await this.store.getGroup(report.group);
       if (!group) {
         this.observer.count('EarlyReports');
-        return { status: 'accepted', action: kept ? 'early' : 'duplicate-report' };
+        return { status: 'accepted', action: kept === 'kept' ? 'early' : 'duplicate-report' };
       }
     }
     if (!state) {

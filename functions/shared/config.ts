@@ -46,6 +46,15 @@ export const LIMITS = {
   defaultTtlSeconds: 30,
   /** Largest outcome published: Kafka's default `max.message.bytes` (1 MiB + 12) less headroom for the batch. */
   maxOutcomeBytes: 1_000_000,
+  /**
+   * Highest COLLECTOR_MAX_OUTCOME_BYTES accepted: the decision stores the outcome in the same
+   * transaction as the state change, and DynamoDB caps a transaction at 4 MB.
+   */
+  maxOutcomeBytesCeiling: 3_500_000,
+  /** Largest dead letter published whole; above it the value is cut (CONTRACT.md "Dead letters"). */
+  maxDeadLetterBytes: 900_000,
+  /** Bytes of the original value a cut dead letter keeps. */
+  deadLetterKeepBytes: 64 * 1024,
 } as const;
 
 /** Environment variable names read by the functions. */
@@ -95,6 +104,12 @@ export const DLQ_HEADERS = {
   topic: 'collector-source-topic',
   partition: 'collector-source-partition',
   offset: 'collector-source-offset',
+  /** Present (`true`) when the dead letter was too large to publish whole: the value is cut. */
+  truncated: 'collector-truncated',
+  /** With `truncated`: the original value's size in bytes and its SHA-256 (hex), and how many headers it had. */
+  originalSize: 'collector-original-size',
+  originalSha256: 'collector-original-sha256',
+  originalHeaders: 'collector-original-header-count',
 } as const;
 
 export interface Settings {
@@ -126,6 +141,10 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     }
     return value;
   };
+  const ceiling = (name: string, value: number, max: number): number => {
+    if (value > max) throw new ConfigurationError(`${name} must be at most ${max}, got ${value}`);
+    return value;
+  };
   const bool = (name: string, fallback: boolean): boolean => {
     const raw = env[name];
     return raw === undefined || raw === '' ? fallback : raw === 'true' || raw === '1';
@@ -141,7 +160,11 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     retentionSeconds: num(ENV.retentionSeconds, DEFAULTS.retentionSeconds),
     earlyReportWaitSeconds: num(ENV.earlyReportWaitSeconds, DEFAULTS.earlyReportWaitSeconds),
     maxTtlSeconds: num(ENV.maxTtlSeconds, LIMITS.maxTtlSeconds),
-    maxOutcomeBytes: num(ENV.maxOutcomeBytes, LIMITS.maxOutcomeBytes),
+    maxOutcomeBytes: ceiling(
+      ENV.maxOutcomeBytes,
+      num(ENV.maxOutcomeBytes, LIMITS.maxOutcomeBytes),
+      LIMITS.maxOutcomeBytesCeiling,
+    ),
     reportBatchItemFailures: bool(ENV.reportBatchItemFailures, false),
     logPayloads: bool(ENV.logPayloads, false),
     dynamodbEndpoint: env[ENV.dynamodbEndpoint] || env[ENV.awsEndpoint] || undefined,

@@ -107,7 +107,11 @@ export class GroupStore {
    * Creates the group (definition and open state) in one transaction, each only if absent.
    * Returns the stored group when it already existed (the caller compares hashes).
    */
-  async createGroup(group: Group): Promise<{ created: true } | { created: false; existing: Group }> {
+  async createGroup(
+    group: Group,
+  ): Promise<
+    { created: true } | { created: false; existing: Group } | { created: false; existing: undefined }
+  > {
     const def = definitionItem(group, this.dataExpiresAt(group));
     const state = openStateItem(group, epochSeconds(group.deadlineMs));
     try {
@@ -206,7 +210,12 @@ export class GroupStore {
    * Keeps a report whose group does not exist yet, with its original record, for `waitMs`.
    * Returns false when a report of this member was already kept (the first one wins).
    */
-  async keepEarly(report: MemberReport, raw: RawRecord, nowMs: number, waitMs: number): Promise<boolean> {
+  async keepEarly(
+    report: MemberReport,
+    raw: RawRecord,
+    nowMs: number,
+    waitMs: number,
+  ): Promise<'kept' | 'duplicate' | 'too-large'> {
     const item: MemberItem = {
       ...memberItem(report, nowMs, epochSeconds(nowMs + waitMs)),
       early: true,
@@ -219,7 +228,9 @@ export class GroupStore {
       dlShard: deadlineShard(`${report.group}/${report.member}`),
       dlAt: nowMs + waitMs,
     };
-    return (await this.putMember(item)) === undefined;
+    // The raw record and its parsed report together can exceed an item's 400 KB: refused before writing.
+    if (itemBytes(item) > LAYOUT.maxItemBytes) return 'too-large';
+    return (await this.putMember(item)) === undefined ? 'kept' : 'duplicate';
   }
 
   /** A report still waiting for its group, if any. */
@@ -628,6 +639,21 @@ export class GroupStore {
     );
     return pages.flat();
   }
+}
+
+/** An item's size as DynamoDB counts it (attribute names plus values), rounded up for numbers. */
+export function itemBytes(item: object): number {
+  let total = 0;
+  for (const [name, value] of Object.entries(item)) {
+    if (value === undefined) continue;
+    total += Buffer.byteLength(name);
+    if (typeof value === 'string') total += Buffer.byteLength(value);
+    else if (value instanceof Uint8Array) total += value.length;
+    else if (typeof value === 'number') total += 21;
+    else if (typeof value === 'boolean') total += 1;
+    else total += Buffer.byteLength(JSON.stringify(value));
+  }
+  return total;
 }
 
 function memberItem(report: MemberReport, nowMs: number, expiresAt: number): MemberItem {

@@ -46,15 +46,24 @@ export const LAYOUT = {
   counterShardSize: 64,
   /** A decided group's definition and members outlive its STATE by this margin, seconds. */
   definitionMarginSeconds: 86_400,
+  /** DynamoDB's item size limit (400 KB) less a margin for the estimate. */
+  maxItemBytes: 400 * 1024 - 1024,
   /** Outcome bytes are stored in chunks of this size (DynamoDB items are at most 400 KB). */
   outcomeChunkBytes: 300 * 1024,
 } as const;
 
+/**
+ * The group's part of a partition key: its id prefixed with its length, so that no id can spell
+ * another group's key (without it, group `g#M3`'s items would share a partition with group `g`'s
+ * member bucket 3).
+ */
+const groupKey = (groupId: string) => `G#${groupId.length}:${groupId}`;
+
 export const keys = {
-  definition: (groupId: string) => ({ pk: `G#${groupId}`, sk: 'DEF' }),
-  state: (groupId: string) => ({ pk: `G#${groupId}`, sk: 'STATE' }),
-  outcome: (groupId: string, chunk: number) => ({ pk: `G#${groupId}`, sk: `OUT#${chunk}` }),
-  counter: (groupId: string, shard: number) => ({ pk: `G#${groupId}#C${shard}`, sk: 'C' }),
+  definition: (groupId: string) => ({ pk: groupKey(groupId), sk: 'DEF' }),
+  state: (groupId: string) => ({ pk: groupKey(groupId), sk: 'STATE' }),
+  outcome: (groupId: string, chunk: number) => ({ pk: groupKey(groupId), sk: `OUT#${chunk}` }),
+  counter: (groupId: string, shard: number) => ({ pk: `${groupKey(groupId)}#C${shard}`, sk: 'C' }),
   member: (groupId: string, member: string) => ({
     pk: memberPartition(groupId, fnv1a(member) % LAYOUT.memberBuckets),
     sk: `M#${member}`,
@@ -67,14 +76,22 @@ export function entryOf(key: {
   pk: string;
   sk: string;
 }): { kind: 'group'; groupId: string } | { kind: 'early'; groupId: string; member: string } | undefined {
-  if (key.sk === 'STATE' && key.pk.startsWith('G#')) return { kind: 'group', groupId: key.pk.slice(2) };
-  if (key.sk.startsWith('M#') && key.pk.startsWith('G#')) {
-    return { kind: 'early', groupId: key.pk.slice(2, key.pk.lastIndexOf('#M')), member: key.sk.slice(2) };
-  }
+  const groupId = groupIdOf(key.pk);
+  if (groupId === undefined) return undefined;
+  if (key.sk === 'STATE') return { kind: 'group', groupId };
+  if (key.sk.startsWith('M#')) return { kind: 'early', groupId, member: key.sk.slice(2) };
   return undefined;
 }
 
-export const memberPartition = (groupId: string, bucket: number) => `G#${groupId}#M${bucket}`;
+/** The group id a partition key belongs to (reads the length prefix). */
+function groupIdOf(pk: string): string | undefined {
+  const match = /^G#(\d+):/.exec(pk);
+  if (!match?.[1]) return undefined;
+  const start = match[0].length;
+  return pk.slice(start, start + Number(match[1]));
+}
+
+export const memberPartition = (groupId: string, bucket: number) => `${groupKey(groupId)}#M${bucket}`;
 export const memberBuckets = () => Array.from({ length: LAYOUT.memberBuckets }, (_, b) => b);
 /** The buckets that can hold reports of these members: a group of 3 reads at most 3 partitions, not 8. */
 export const bucketsOf = (members: readonly string[]) =>

@@ -14,6 +14,7 @@ import { type KafkaNode, startKafka } from '#local/services/kafka.ts';
 import { freePort } from '#local/services/process.ts';
 import { EVENT_TYPES } from '#shared/config.ts';
 import { createRuntime } from '#shared/runtime.ts';
+import { keys } from '#store/layout.ts';
 import { soakProblems } from '../../bench/soak.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import { sweepOnce } from '../../functions/sweeper/handler.ts';
@@ -336,7 +337,7 @@ describe('the timeouts (stream) function fails for a while', () => {
       const state = await dynamo.send(
         new GetItemCommand({
           TableName: table.tableName,
-          Key: { pk: { S: `G#${id}` }, sk: { S: 'STATE' } },
+          Key: { pk: { S: keys.state(id).pk }, sk: { S: keys.state(id).sk } },
         }),
       );
       if (problem.endsWith('no outcome') && state.Item?.status?.S === 'open') notRemoved.push(id);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCollector, startLocalCollector } from '#local/collector.ts';
+import { keys } from '#store/layout.ts';
 import { GroupCollectorClient } from '../../client/index.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import { sweepOnce } from '../../functions/sweeper/handler.ts';
@@ -100,8 +101,8 @@ describe('the timeouts handler on stream records', () => {
     );
     const before = (await drainTopic(runtime.settings.outcomeTopic)).filter((m) => m.key === group);
     const image = {
-      pk: { S: `G#${group}` },
-      sk: { S: 'STATE' },
+      pk: { S: keys.state(group).pk },
+      sk: { S: keys.state(group).sk },
       kind: { S: 'state' },
       gid: { S: group },
       status: { S: 'open' },

@@ -10,6 +10,7 @@ import {
   keys,
   LAYOUT,
   memberBuckets,
+  memberPartition,
   shardCapacity,
   shardCount,
   shardOf,
@@ -19,12 +20,27 @@ import {
 describe('keys and shards', () => {
   it('puts DEF, STATE and outcome chunks in the group partition, counters and members beside it', () => {
     // Act / Assess
-    expect(keys.definition('g')).toEqual({ pk: 'G#g', sk: 'DEF' });
-    expect(keys.state('g')).toEqual({ pk: 'G#g', sk: 'STATE' });
-    expect(keys.outcome('g', 2)).toEqual({ pk: 'G#g', sk: 'OUT#2' });
-    expect(keys.counter('g', 3)).toEqual({ pk: 'G#g#C3', sk: 'C' });
+    expect(keys.definition('g')).toEqual({ pk: 'G#1:g', sk: 'DEF' });
+    expect(keys.state('g')).toEqual({ pk: 'G#1:g', sk: 'STATE' });
+    expect(keys.outcome('g', 2)).toEqual({ pk: 'G#1:g', sk: 'OUT#2' });
+    expect(keys.counter('g', 3)).toEqual({ pk: 'G#1:g#C3', sk: 'C' });
     expect(keys.member('g', 'm').sk).toBe('M#m');
-    expect(keys.member('g', 'm').pk).toMatch(/^G#g#M[0-7]$/);
+    expect(keys.member('g', 'm').pk).toMatch(/^G#1:g#M[0-7]$/);
+  });
+
+  it('no group id spells another group\'s partition (issue 17 item 13: "g#M3" is not group "g"\'s bucket 3)', () => {
+    // Prepare
+    const tricky = ['g#M3', 'g#C0', '1:g', 'g'];
+
+    // Act
+    const partitions = tricky.flatMap((id) => [
+      keys.state(id).pk,
+      keys.counter(id, 0).pk,
+      ...memberBuckets().map((b) => memberPartition(id, b)),
+    ]);
+
+    // Assess
+    expect(new Set(partitions).size).toBe(partitions.length);
   });
 
   it('spreads members over every bucket, always the same bucket for the same member', () => {
@@ -36,7 +52,7 @@ describe('keys and shards', () => {
     const again = members.map((m) => keys.member('g', m).pk);
 
     // Assess
-    expect(partitions).toEqual(new Set(memberBuckets().map((b) => `G#g#M${b}`)));
+    expect(partitions).toEqual(new Set(memberBuckets().map((b) => `G#1:g#M${b}`)));
     expect(again).toEqual(members.map((m) => keys.member('g', m).pk));
     expect(memberBuckets()).toHaveLength(LAYOUT.memberBuckets);
   });
