@@ -42,8 +42,6 @@ export interface Discarded<T> {
   condition: FailureCondition;
   /** Invocations made for these records (`approximateInvokeCount`). */
   invokeCount: number;
-  /** The last invocation's error, when the function failed. */
-  lastError: unknown;
   lastResult: InvocationResult | undefined;
 }
 
@@ -96,7 +94,6 @@ export async function deliverBatch<T>(
           records: expired,
           condition: 'RecordAgeExceeded',
           invokeCount,
-          lastError: undefined,
           lastResult: undefined,
         });
         await driver.checkpoint(expired.at(-1) as T);
@@ -136,7 +133,6 @@ export async function deliverBatch<T>(
         records: pending,
         condition: 'RetryAttemptsExhausted',
         invokeCount,
-        lastError: result.ok ? undefined : result.error,
         lastResult: result,
       });
       await driver.checkpoint(pending.at(-1) as T);
@@ -145,41 +141,6 @@ export async function deliverBatch<T>(
     retries++;
     driver.onRetry?.(pending, retries, result);
     await driver.sleep(backoffDelay(retries, backoff));
-  }
-}
-
-/** A sleep that a stop interrupts (rejecting with EventSourceStoppedError). */
-export class Stopper {
-  #stopped = false;
-  readonly #waiters = new Set<() => void>();
-
-  get stopped(): boolean {
-    return this.#stopped;
-  }
-
-  stop(): void {
-    this.#stopped = true;
-    for (const wake of this.#waiters) wake();
-    this.#waiters.clear();
-  }
-
-  /** Resolves after `ms`, or early (without error) on stop; returns whether it was stopped. */
-  async wait(ms: number): Promise<boolean> {
-    if (this.#stopped) return true;
-    await new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.#waiters.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.#waiters.add(wake);
-    });
-    return this.#stopped;
-  }
-
-  async sleep(ms: number): Promise<void> {
-    if (await this.wait(ms)) throw new EventSourceStoppedError('event source stopped');
   }
 }
 

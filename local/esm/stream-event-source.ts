@@ -14,14 +14,8 @@ import { FUNCTIONS, LOCAL, STREAM_ESM } from '#shared/config.ts';
 import { functionArn, type InvocationResult, invokeHandler } from './context.ts';
 import { EventSourceConfigurationError, EventSourceStoppedError } from './errors.ts';
 import { type FilterPattern, matchesAnyFilter, validatePattern } from './filter.ts';
-import {
-  type Backoff,
-  backoffDelay,
-  DEFAULT_BACKOFF,
-  type Discarded,
-  deliverBatch,
-  Stopper,
-} from './retry.ts';
+import { type Backoff, backoffDelay, DEFAULT_BACKOFF, type Discarded, deliverBatch } from './retry.ts';
+import { Stopper } from './stopper.ts';
 import { lowestStreamFailure, streamFailureRecord, toLambdaStreamRecord } from './stream-event.ts';
 
 /**
