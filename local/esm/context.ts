@@ -12,7 +12,6 @@ export interface ContextOptions {
   timeoutMs?: number;
   memoryMb?: number;
   region?: string;
-  accountId?: string;
   now?: () => number;
 }
 
@@ -44,7 +43,7 @@ export function createLambdaContext(options: ContextOptions): Context {
     callbackWaitsForEmptyEventLoop: true,
     functionName: options.functionName,
     functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:${region}:${options.accountId ?? LOCAL_ACCOUNT_ID}:function:${options.functionName}`,
+    invokedFunctionArn: functionArn(options.functionName, region),
     memoryLimitInMB: String(options.memoryMb ?? 128),
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${options.functionName}`,

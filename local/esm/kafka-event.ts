@@ -1,5 +1,5 @@
 import type { IHeaders, KafkaMessage } from 'kafkajs';
-import { lowestReportedFailure } from './retry.ts';
+import { lowestReportedFailure } from './batch-response.ts';
 
 /**
  * The Kafka event Lambda builds for MSK and self-managed Apache Kafka:

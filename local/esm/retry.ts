@@ -42,8 +42,6 @@ export interface Discarded<T> {
   condition: FailureCondition;
   /** Invocations made for these records (`approximateInvokeCount`). */
   invokeCount: number;
-  /** The last invocation's error, when the function failed. */
-  lastError: unknown;
   lastResult: InvocationResult | undefined;
 }
 
@@ -96,7 +94,6 @@ export async function deliverBatch<T>(
           records: expired,
           condition: 'RecordAgeExceeded',
           invokeCount,
-          lastError: undefined,
           lastResult: undefined,
         });
         await driver.checkpoint(expired.at(-1) as T);
@@ -136,7 +133,6 @@ export async function deliverBatch<T>(
         records: pending,
         condition: 'RetryAttemptsExhausted',
         invokeCount,
-        lastError: result.ok ? undefined : result.error,
         lastResult: result,
       });
       await driver.checkpoint(pending.at(-1) as T);
@@ -146,61 +142,4 @@ export async function deliverBatch<T>(
     driver.onRetry?.(pending, retries, result);
     await driver.sleep(backoffDelay(retries, backoff));
   }
-}
-
-/** A sleep that a stop interrupts (rejecting with EventSourceStoppedError). */
-export class Stopper {
-  #stopped = false;
-  readonly #waiters = new Set<() => void>();
-
-  get stopped(): boolean {
-    return this.#stopped;
-  }
-
-  stop(): void {
-    this.#stopped = true;
-    for (const wake of this.#waiters) wake();
-    this.#waiters.clear();
-  }
-
-  /** Resolves after `ms`, or early (without error) on stop; returns whether it was stopped. */
-  async wait(ms: number): Promise<boolean> {
-    if (this.#stopped) return true;
-    await new Promise<void>((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.#waiters.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.#waiters.add(wake);
-    });
-    return this.#stopped;
-  }
-
-  async sleep(ms: number): Promise<void> {
-    if (await this.wait(ms)) throw new EventSourceStoppedError('event source stopped');
-  }
-}
-
-/**
- * Index of the lowest record a partial batch response (`{"batchItemFailures":[{"itemIdentifier":…}]}`)
- * reports as failed. -1 = success (no response, null or empty list); 0 = the whole batch failed (a
- * malformed response, or an identifier that `indexOf` cannot place in the batch, where it returns -1).
- */
-export function lowestReportedFailure(
-  response: unknown,
-  indexOf: (itemIdentifier: unknown) => number,
-): number {
-  if (response == null || typeof response !== 'object') return -1;
-  const failures = (response as { batchItemFailures?: unknown }).batchItemFailures;
-  if (failures == null) return -1;
-  if (!Array.isArray(failures)) return 0;
-  let lowest = -1;
-  for (const failure of failures) {
-    const index = indexOf((failure as { itemIdentifier?: unknown } | null)?.itemIdentifier);
-    if (index < 0) return 0;
-    if (lowest < 0 || index < lowest) lowest = index;
-  }
-  return lowest;
 }

@@ -1,6 +1,6 @@
 import type { _Record, AttributeValue } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBRecord, AttributeValue as LambdaAttributeValue } from 'aws-lambda';
-import { lowestReportedFailure } from './retry.ts';
+import { lowestReportedFailure } from './batch-response.ts';
 
 /**
  * DynamoDB Streams records (as the AWS SDK returns them from GetRecords) in the

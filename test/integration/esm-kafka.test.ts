@@ -140,7 +140,12 @@ describe('Kafka event source emulator on the real broker', () => {
     await waitUntil('invocation', () => invoked);
     const whileRunning = await committed(source.groupId, topic);
     release();
-    await waitUntil('commit', async () => (await committed(source.groupId, topic))[0] === 2);
+    // The broker can answer a fetch before kafkajs resolves the commit: wait for both to show it.
+    await waitUntil(
+      'commit',
+      async () =>
+        (await committed(source.groupId, topic))[0] === 2 && source.stats().committed[`${topic}-0`] === 2,
+    );
 
     // Assess
     expect(whileRunning[0]).toBe(-1);
@@ -288,6 +293,40 @@ describe('Kafka event source emulator on the real broker', () => {
       [2, 3, 4],
     ]);
     expect(commitsAfterFirst).toEqual([2]);
+  });
+
+  it('pauses fetching while a partition is held and resumes it: every record arrives once, in order', async () => {
+    // Prepare: more records than the batcher buffers (200) before it pauses the partition.
+    const topic = await freshTopic('esm-pause', 1);
+    const total = 450;
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: Array.from({ length: total }, (_, i) => ({ value: String(i) })),
+    });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const offsets: number[] = [];
+
+    // Act
+    const source = await start({
+      topics: [topic],
+      batchSize: 10,
+      handler: async (event) => {
+        offsets.push(...recordsOf(event).map((r) => r.offset));
+        await gate;
+      },
+    });
+    await waitUntil('the first batch held', () => offsets.length > 0);
+    // Produced while the partition is paused: these arrive only if fetching resumes.
+    await producer.send({ topic, acks: -1, messages: [{ value: 'late-1' }, { value: 'late-2' }] });
+    release();
+    await waitUntil('all committed', async () => (await committed(source.groupId, topic))[0] === total + 2);
+
+    // Assess
+    expect(offsets).toEqual(Array.from({ length: total + 2 }, (_, i) => i));
   });
 
   it('stops cleanly while a batch is being retried', async () => {
