@@ -32,11 +32,6 @@ export class DeadLetterError extends Error {
   }
 }
 
-/** A fault worth retrying (throttling, an unreachable broker): the event source mapping redelivers. */
-export class TransientError extends Error {
-  override name = 'TransientError';
-}
-
 /** The state in DynamoDB is not what the rules allow; retried, and logged loudly. */
 export class InconsistentStateError extends Error {
   override name = 'InconsistentStateError';

@@ -139,6 +139,12 @@ export class Collector {
         nowMs,
         this.settings.earlyReportWaitSeconds * 1000,
       );
+      if (kept === 'too-large') {
+        throw new DeadLetterError(
+          DLQ_REASONS.valueTooLarge,
+          "the report arrived before its group and, kept with its original record, would exceed DynamoDB's 400 KB item limit",
+        );
+      }
       // The group may have been created meanwhile; its Create may have listed early reports before this write.
       group = await this.store.getGroup(report.group);
       if (!group) {

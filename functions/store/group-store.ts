@@ -142,12 +142,15 @@ export class GroupStore {
       return { created: true };
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
-      const old = error.CancellationReasons?.[0]?.Item;
+      const [defReason, stateReason] = error.CancellationReasons ?? [];
+      const old = defReason?.Item;
       const existing = old
         ? groupOf(unmarshall(old) as DefinitionItem)
         : await this.getGroup(group.definition.id);
-      if (!existing) throw error;
-      return { created: false, existing };
+      if (existing) return { created: false, existing };
+      // A state without its definition: an earlier group of this id whose items TTL is still removing.
+      if (stateReason?.Code === 'ConditionalCheckFailed') return { created: false, existing: undefined };
+      throw error;
     }
   }
 

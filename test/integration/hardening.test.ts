@@ -1,0 +1,102 @@
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DLQ_HEADERS } from '#shared/config.ts';
+import type { Runtime } from '#shared/runtime.ts';
+import { keys } from '#store/layout.ts';
+import { processKafkaEvent } from '../../functions/collector/handler.ts';
+import { drainTopic, kafkaEvent, newGroupId, testRuntime } from '../helpers/collector.ts';
+import { dynamoClient, services } from '../helpers/services.ts';
+
+const json = (value: unknown) => JSON.stringify(value);
+const create = (id: string, expected: string[], extra: Record<string, unknown> = {}) =>
+  json({ id, type: 'EventGroupCollectorCreate', expected, ttl: 300, ...extra });
+const done = (group: string, id: string, extra: Record<string, unknown> = {}) =>
+  json({ id, type: 'EventGroupCollectorEntityDone', group, result: { by: id }, ...extra });
+
+/** Issue 17: inputs that used to end in retries (and the failure destination) are dead letters at once. */
+describe('hardening on the real services (issue 17)', () => {
+  let runtime: Runtime & { close(): Promise<void> };
+  const deadLetters = async () => drainTopic(runtime.settings.deadLetterTopic);
+
+  beforeAll(async () => {
+    runtime = await testRuntime();
+  });
+  afterAll(() => runtime.close());
+
+  it('item 5: a report before its group too large to keep with its original record is dead-lettered value-too-large', async () => {
+    // Prepare: an unknown extra field of 298 KB passes the schema; raw + parsed copies exceed 400 KB
+    const group = newGroupId();
+    const value = done(group, 'a', { extra: 'x'.repeat(298_000), result: 'r'.repeat(60_000) });
+
+    // Act
+    const response = await processKafkaEvent(kafkaEvent([{ key: 'big', value }]), runtime);
+    const dead = (await deadLetters()).filter((m) => m.key === 'big');
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]?.headers[DLQ_HEADERS.reason]).toBe('value-too-large');
+    expect(await runtime.store.readReport(group, 'a')).toBeUndefined();
+  });
+
+  it('item 7: a record the mapping delivers in an odd shape is dead-lettered alone; the rest of the batch is applied', async () => {
+    // Prepare
+    const group = newGroupId();
+    const event = kafkaEvent([
+      { value: create(group, ['a']) },
+      { key: 'odd', value: 'x' },
+      { value: done(group, 'a') },
+    ]);
+    const records = Object.values(event.records)[0] as Record<string, unknown>[];
+    (records[1] as Record<string, unknown>).value = 42; // not base64 text
+    (records[2] as Record<string, unknown>).headers = [{ empty: null }]; // Kafka allows a header without value
+
+    // Act
+    const response = await processKafkaEvent(event, runtime);
+    const dead = (await deadLetters()).filter((m) => m.key === 'odd');
+    const state = await runtime.store.getState(group);
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]?.headers[DLQ_HEADERS.reason]).toBe('invalid-field');
+    expect(state?.status).toBe('succeeded');
+  });
+
+  it('item 9: a Create whose id still has a state without definition (TTL lagging) is dead-lettered, not retried forever', async () => {
+    // Prepare: an earlier group's state, its definition already removed by TTL
+    const group = newGroupId();
+    const client = dynamoClient();
+    await client.send(
+      new PutItemCommand({
+        TableName: services().tableName,
+        Item: {
+          pk: { S: keys.state(group).pk },
+          sk: { S: keys.state(group).sk },
+          kind: { S: 'state' },
+          gid: { S: group },
+          status: { S: 'succeeded' },
+          createdMs: { N: '1' },
+          deadlineMs: { N: '2' },
+          ttlSeconds: { N: '1' },
+          shards: { N: '1' },
+          published: { BOOL: true },
+          expiresAt: { N: '10' },
+        },
+      }),
+    );
+    client.destroy();
+
+    // Act
+    const response = await processKafkaEvent(
+      kafkaEvent([{ key: 'reuse', value: create(group, ['a']) }]),
+      runtime,
+    );
+    const dead = (await deadLetters()).filter((m) => m.key === 'reuse');
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]?.headers[DLQ_HEADERS.reason]).toBe('create-conflict');
+  });
+});
