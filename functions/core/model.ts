@@ -83,4 +83,7 @@ export type DueEntry =
   | { kind: 'early'; groupId: string; member: string };
 
 /** What the TTL stream handler can be told by a TTL deletion. */
-export type ExpiredItem = { kind: 'group'; state: GroupState } | { kind: 'early'; early: EarlyReport };
+export type ExpiredItem =
+  | { kind: 'group'; state: GroupState }
+  | { kind: 'early'; early: EarlyReport }
+  | { kind: 'unpublished'; state: GroupState };

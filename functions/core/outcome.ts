@@ -57,10 +57,15 @@ export function buildOutcome(input: OutcomeInput): string {
 export function buildBoundedOutcome(
   input: OutcomeInput,
   maxBytes: number,
+  /**
+   * Bytes of results the caller did not load (they stand as `null` in `input`): counted in the
+   * size, so that a group far over the limit is decided "too large" without holding its results.
+   */
+  unloadedBytes = 0,
 ): { text: string; kind: OutcomeKind } {
   const text = buildOutcome(input);
-  const size = utf8Bytes(text);
-  if (size <= maxBytes) return { text, kind: input.kind };
+  const size = utf8Bytes(text) + unloadedBytes;
+  if (size <= maxBytes && unloadedBytes === 0) return { text, kind: input.kind };
   const tooLarge = buildOutcome({
     ...input,
     kind: 'member-failure',

@@ -197,7 +197,11 @@ export class Collector {
     failure?: { entity: string; error: string },
     removedState?: GroupState,
   ): Promise<void> {
-    const members = await this.store.reports(group);
+    // At most the outcome limit of results is held in memory; past it the outcome is too large anyway.
+    const { reports: members, unloadedBytes } = await this.store.boundedReports(
+      group,
+      this.settings.maxOutcomeBytes,
+    );
     if (kind === 'success' && !allReported(group.definition, members)) {
       throw new InconsistentStateError(
         `group ${group.definition.id} counted complete but a member report is missing`,
@@ -213,7 +217,7 @@ export class Collector {
       ...failure,
     });
     // At the deadline the stored reports decide the kind (a timeout names at least one missing member).
-    const outcome = buildBoundedOutcome(input, this.settings.maxOutcomeBytes);
+    const outcome = buildBoundedOutcome(input, this.settings.maxOutcomeBytes, unloadedBytes);
     const bytes = Buffer.from(outcome.text, 'utf8');
     const won = await this.store.decide({
       group,

@@ -50,4 +50,9 @@ export const SWEEPER = {
    * (a slow one still running when the next minute starts one) skips its sweeps until the lease lapses.
    */
   leaseMs: 10_000,
+  /** A due entry whose handling failed waits this long before the next try, doubling up to maxBackoffMs. */
+  firstBackoffMs: 2_000,
+  /** Due entries read per index shard and sweep (paged). */
+  maxDuePerShard: 2_000,
+  maxBackoffMs: 300_000,
 } as const;

@@ -43,6 +43,10 @@ export const METRIC_NAMES = {
   streamRecords: 'StreamRecords',
   sweeps: 'Sweeps',
   dueEntries: 'DueEntries',
+  /** Due entries whose handling failed (each retried later with back-off): alarm on it. */
+  sweepFailures: 'SweepFailures',
+  /** TTL removed a decided group's state before its outcome was published: published then (or alarmed). */
+  unpublishedAtExpiry: 'UnpublishedAtExpiry',
 } as const;
 
 export interface Observer {

@@ -259,7 +259,9 @@ export class GroupStore {
 
   /** The early reports kept where the group's expected members live. */
   async earlyReports(group: Group): Promise<EarlyReport[]> {
-    return (await this.memberItems(group)).filter((m) => m.early).map(earlyOf);
+    return (await this.memberItems(group, (m) => (m.early ? earlyOf(m) : undefined))).filter(
+      (e): e is EarlyReport => e !== undefined,
+    );
   }
 
   /**
@@ -390,7 +392,31 @@ export class GroupStore {
 
   /** Every report stored for the group's expected members (early ones included), strongly consistent. */
   async reports(group: Group): Promise<StoredReport[]> {
-    return (await this.memberItems(group)).map(reportOf);
+    return this.memberItems(group, reportOf);
+  }
+
+  /**
+   * The stored reports, holding at most `budgetBytes` of result text in memory: past the budget a
+   * result stands as `null` and its bytes (less the 4 of `null`) are added to `unloadedBytes`. A
+   * decision over a huge group thus needs memory for one page and the budget, not for every result.
+   */
+  async boundedReports(
+    group: Group,
+    budgetBytes: number,
+  ): Promise<{ reports: StoredReport[]; unloadedBytes: number }> {
+    let loaded = 0;
+    let unloadedBytes = 0;
+    const reports = await this.memberItems(group, (item) => {
+      const report = reportOf(item);
+      const bytes = Buffer.byteLength(report.result);
+      if (loaded + bytes <= budgetBytes) {
+        loaded += bytes;
+        return report;
+      }
+      unloadedBytes += bytes - 4;
+      return { ...report, result: 'null' };
+    });
+    return { reports, unloadedBytes };
   }
 
   /**
@@ -526,28 +552,62 @@ export class GroupStore {
     this.meter.add(out?.ConsumedCapacity, 'write');
   }
 
-  /** Groups whose deadline passed and early reports whose wait ran out, from every shard of the index. */
-  async dueEntries(nowMs: number, limitPerShard = 500): Promise<DueEntry[]> {
+  /**
+   * Groups whose deadline passed and early reports whose wait ran out, from every shard of the
+   * index, page after page (up to `maxPerShard` each): no number of due entries hides another.
+   */
+  async dueEntries(nowMs: number, maxPerShard = 2_000): Promise<DueEntry[]> {
     const { name, partitionKey, sortKey } = TABLE.deadlineIndex;
     const pages = await Promise.all(
       deadlineShards().map(async (shard) => {
-        const out = await this.doc.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            IndexName: name,
-            KeyConditionExpression: '#p = :shard AND #s <= :now',
-            ExpressionAttributeNames: { '#p': partitionKey, '#s': sortKey },
-            ExpressionAttributeValues: { ':shard': shard, ':now': nowMs },
-            Limit: limitPerShard,
-          }),
-        );
-        return (out.Items ?? []) as { pk: string; sk: string }[];
+        const keys: { pk: string; sk: string }[] = [];
+        let start: Record<string, unknown> | undefined;
+        do {
+          const out = await this.doc.send(
+            new QueryCommand({
+              TableName: this.tableName,
+              IndexName: name,
+              KeyConditionExpression: '#p = :shard AND #s <= :now',
+              ExpressionAttributeNames: { '#p': partitionKey, '#s': sortKey },
+              ExpressionAttributeValues: { ':shard': shard, ':now': nowMs },
+              Limit: Math.min(500, maxPerShard - keys.length),
+              ExclusiveStartKey: start,
+            }),
+          );
+          keys.push(...((out.Items ?? []) as { pk: string; sk: string }[]));
+          start = out.LastEvaluatedKey;
+        } while (start && keys.length < maxPerShard);
+        return keys;
       }),
     );
     return pages.flat().flatMap((key) => {
       const entry = entryOf(key);
       return entry ? [entry] : [];
     });
+  }
+
+  /**
+   * Moves a due entry that failed out of the sweep's way until `untilMs` (its place in the index
+   * only: deadlines and expiries do not change). Returns how many times it has failed so far.
+   */
+  async deferDue(entry: DueEntry, untilMs: number): Promise<number> {
+    const key = entry.kind === 'group' ? keys.state(entry.groupId) : keys.member(entry.groupId, entry.member);
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: key,
+          UpdateExpression: 'SET dlAt = :until ADD sweepFailures :one',
+          ConditionExpression: 'attribute_exists(dlShard)',
+          ExpressionAttributeValues: { ':until': untilMs, ':one': 1 },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      return Number(out.Attributes?.sweepFailures ?? 1);
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return 0;
+      throw error;
+    }
   }
 
   /**
@@ -616,11 +676,11 @@ export class GroupStore {
   }
 
   /** Member items in the buckets the group's expected members hash to (a group of 3 reads at most 3 partitions). */
-  private async memberItems(group: Group): Promise<MemberItem[]> {
+  private async memberItems<T>(group: Group, map: (item: MemberItem) => T): Promise<T[]> {
     const gid = group.definition.id;
     const pages = await Promise.all(
       bucketsOf(group.definition.expected).map(async (bucket) => {
-        const items: MemberItem[] = [];
+        const items: T[] = [];
         let start: Record<string, unknown> | undefined;
         do {
           const out = await this.doc.send(
@@ -634,7 +694,8 @@ export class GroupStore {
             }),
           );
           this.meter.add(out.ConsumedCapacity, 'read');
-          items.push(...((out.Items ?? []) as MemberItem[]));
+          // Mapped page by page: the raw page (results, early records' bytes) is let go at once.
+          for (const item of (out.Items ?? []) as MemberItem[]) items.push(map(item));
           start = out.LastEvaluatedKey;
         } while (start);
         return items;

@@ -134,4 +134,17 @@ export const TTL_STREAM_FILTERS: readonly Record<string, unknown>[] = [
     userIdentity: { type: ['Service'], principalId: ['dynamodb.amazonaws.com'] },
     dynamodb: { OldImage: { kind: { S: [ITEM_KINDS.member] }, early: { BOOL: [true] } } },
   },
+  {
+    // A decided group whose outcome was never published (its destination kept refusing it):
+    // published from the stored bytes now, or the stream's retries end in its failure destination.
+    eventName: ['REMOVE'],
+    userIdentity: { type: ['Service'], principalId: ['dynamodb.amazonaws.com'] },
+    dynamodb: {
+      OldImage: {
+        kind: { S: [ITEM_KINDS.state] },
+        status: { S: [{ 'anything-but': [OPEN] }] },
+        published: { BOOL: [{ exists: false }] },
+      },
+    },
+  },
 ];

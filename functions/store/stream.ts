@@ -16,5 +16,6 @@ export function expiredItemOf(record: DynamoDBRecord): ExpiredItem | undefined {
   );
   if (old?.kind === ITEM_KINDS.state && old.status === OPEN) return { kind: 'group', state: stateOf(old) };
   if (old?.kind === ITEM_KINDS.member && old.early) return { kind: 'early', early: earlyOf(old) };
+  if (old?.kind === ITEM_KINDS.state && !old.published) return { kind: 'unpublished', state: stateOf(old) };
   return undefined;
 }

@@ -18,20 +18,40 @@ export interface SweepResult {
 }
 
 /** One pass over the deadline index: times out due groups, expires early reports whose wait ran out. */
-export async function sweepOnce(runtime: Runtime, now: () => number = Date.now): Promise<SweepResult> {
+export async function sweepOnce(
+  runtime: Runtime,
+  now: () => number = Date.now,
+  options: { maxPerShard?: number } = {},
+): Promise<SweepResult> {
   const { store, collector, logger } = runtime;
-  const due = await store.dueEntries(now());
+  const due = await store.dueEntries(now(), options.maxPerShard ?? SWEEPER.maxDuePerShard);
   const results = await settleAll(due, SWEEPER.concurrency, async (entry) => {
-    if (entry.kind === 'group') {
-      await collector.timeoutGroup(entry.groupId, now());
-      return;
+    try {
+      if (entry.kind === 'group') {
+        await collector.timeoutGroup(entry.groupId, now());
+        return;
+      }
+      const early = await store.getEarly(entry.groupId, entry.member);
+      if (early) await collector.expireEarly(early, now(), false);
+    } catch (error) {
+      // Out of the way for a while (doubling, up to SWEEPER.maxBackoffMs), so that an entry that keeps
+      // failing (an outcome its destination refuses) never holds back the others.
+      const failures = await store.deferDue(entry, now() + SWEEPER.firstBackoffMs).catch(() => 0);
+      if (failures > 1) {
+        await store
+          .deferDue(
+            entry,
+            now() + Math.min(SWEEPER.firstBackoffMs * 2 ** (failures - 1), SWEEPER.maxBackoffMs),
+          )
+          .catch(() => 0);
+      }
+      logger.error('sweep item failed; retried later', { error, entry, failures });
+      throw error;
     }
-    const early = await store.getEarly(entry.groupId, entry.member);
-    if (early) await collector.expireEarly(early, now(), false);
   });
-  const failed = results.filter((r) => r.status === 'rejected');
-  for (const f of failed) logger.error('sweep item failed; the next sweep retries it', { error: f.reason });
-  return { due: due.length, failed: failed.length };
+  const failed = results.filter((r) => r.status === 'rejected').length;
+  if (failed > 0) runtime.metrics.addMetric(METRIC_NAMES.sweepFailures, MetricUnit.Count, failed);
+  return { due: due.length, failed };
 }
 
 /**

@@ -31,6 +31,12 @@ export async function processStreamEvent(
       if (expired?.kind === 'group') {
         logger.info('TTL removed an open group', { group: expired.state.groupId });
         await collector.timeoutGroup(expired.state.groupId, now(), expired.state);
+      } else if (expired?.kind === 'unpublished') {
+        logger.error('TTL removed a decided group whose outcome was never published; publishing it now', {
+          group: expired.state.groupId,
+        });
+        runtime.metrics.addMetric(METRIC_NAMES.unpublishedAtExpiry, MetricUnit.Count, 1);
+        await collector.ensurePublished(expired.state);
       } else if (expired?.kind === 'early') {
         const { group, member } = expired.early.report;
         logger.info('TTL removed an early report', { group, member });
