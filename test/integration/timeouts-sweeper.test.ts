@@ -86,9 +86,11 @@ describe('punctual deadlines: the sweeper', () => {
       expect(new Set(mine.map((m) => m.value)).size).toBe(1);
       const outcome = JSON.parse(mine[0]?.value ?? '');
       if (outcome.type === 'EventGroupCollectorSuccess') {
-        expect(Date.parse(outcome.resolved)).toBeLessThan(t0 + 1_000);
+        expect(Object.keys(outcome.results).sort()).toEqual(['a', 'b']);
       } else {
+        // Issue 17 item 4: a timeout always names a member whose report was not stored before the deadline.
         expect(outcome.error).toBe('Operation timed out after 1 seconds');
+        expect(outcome.missing).toEqual(['b']);
       }
     }
   });
