@@ -45,6 +45,7 @@ describe('Lambda event filtering (local/esm/filter.ts)', () => {
       // Prepare
       const decided = ttlRemoval();
       decided.dynamodb.OldImage.status = { S: 'succeeded' };
+      (decided.dynamodb.OldImage as Record<string, unknown>).published = { BOOL: true };
       const definition = ttlRemoval();
       definition.dynamodb.OldImage.kind = { S: 'def' };
       const lateMember = ttlRemoval();
@@ -55,6 +56,15 @@ describe('Lambda event filtering (local/esm/filter.ts)', () => {
 
       // Assess
       expect(results).toEqual([false, false, false]);
+    });
+
+    it('pass the TTL deletion of a decided group whose outcome was never published (issue 17 item 3)', () => {
+      // Prepare
+      const unpublished = ttlRemoval();
+      unpublished.dynamodb.OldImage.status = { S: 'timedout' };
+
+      // Act / Assess
+      expect(matchesAnyFilter(unpublished, TTL_STREAM_FILTERS)).toBe(true);
     });
 
     it('drop INSERT and MODIFY records', () => {
