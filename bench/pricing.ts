@@ -1,7 +1,7 @@
 /**
  * 6. Cost per million groups on AWS, from the capacity units and invocations
  * measured in this run, next to Step Functions Standard and Express doing the
- * same fan-in job. Prices: /work/shared/spec/AWS-FACTS.md section D (us-east-1).
+ * same fan-in job. Prices: docs/AWS-FACTS.md section D (us-east-1).
  */
 import { FUNCTIONS, KAFKA_ESM } from '#shared/aws.ts';
 import type { ThroughputRow } from './throughput.ts';
@@ -9,7 +9,7 @@ import type { WriteCostRow } from './write-cost.ts';
 
 export const PRICES = {
   source:
-    'shared/spec/AWS-FACTS.md section D (us-east-1): Lambda [40] cloudchipr.com/blog/aws-lambda-pricing; DynamoDB on-demand after the Nov 2024 cut [41]; Step Functions [42] aws.amazon.com/step-functions/pricing/, [43]',
+    'docs/AWS-FACTS.md section D (us-east-1): Lambda [40] cloudchipr.com/blog/aws-lambda-pricing; DynamoDB on-demand after the Nov 2024 cut [41]; Step Functions [42] aws.amazon.com/step-functions/pricing/, [43]',
   asOf: 'prices as collected in AWS-FACTS.md (DynamoDB: after the November 2024 cut); free tiers ignored',
   lambdaPerRequest: 0.2 / 1e6,
   lambdaArmPerGbSecond: 0.0000133334,

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import { drainTopic, kafkaEvent, newGroupId, sample, testRuntime } from '../helpers/collector.ts';
 
-describe('the sample events (shared/spec/samples)', () => {
+describe('the sample events (events/samples)', () => {
   let runtime: Awaited<ReturnType<typeof testRuntime>>;
   beforeAll(async () => {
     runtime = await testRuntime();

@@ -7,7 +7,7 @@ import { asyncApiDocument, asyncApiPath } from '#local/asyncapi.ts';
 import pkg from '../../package.json' with { type: 'json' };
 
 const doc = JSON.parse(readFileSync(asyncApiPath, 'utf8'));
-const samples = join(import.meta.dirname, '..', '..', '..', 'shared', 'spec', 'samples');
+const samples = join(import.meta.dirname, '..', '..', 'events', 'samples');
 const sample = (name: string) => JSON.parse(readFileSync(join(samples, `${name}.json`), 'utf8'));
 const validator = (message: string) =>
   new Ajv({ strict: false }).compile(doc.components.messages[message].payload as object);
