@@ -300,8 +300,8 @@ export class GroupStore {
 
   /** An early report whose group has arrived: it now lives as long as the group's data. */
   async adoptEarly(group: Group, member: string): Promise<void> {
-    try {
-      await this.doc.send(
+    await ifConditionHolds(
+      this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.member(group.definition.id, member),
@@ -311,10 +311,8 @@ export class GroupStore {
           ExpressionAttributeNames: { '#early': 'early', '#claim': 'claim', '#raw': 'raw' },
           ExpressionAttributeValues: { ':e': this.dataExpiresAt(group), ':t': true },
         }),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+      ),
+    );
   }
 
   /**
@@ -322,8 +320,8 @@ export class GroupStore {
    * claimed it), or, with `late`, whatever its claim, because its group is already decided.
    */
   async discardEarly(groupId: string, member: string, late = false): Promise<void> {
-    try {
-      await this.doc.send(
+    await ifConditionHolds(
+      this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: keys.member(groupId, member),
@@ -331,10 +329,8 @@ export class GroupStore {
           ExpressionAttributeNames: late ? { '#early': 'early' } : { '#early': 'early', '#claim': 'claim' },
           ExpressionAttributeValues: late ? { ':t': true } : { ':t': true, ':expire': 'expire' },
         }),
-      );
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-    }
+      ),
+    );
   }
 
   /**
@@ -532,8 +528,8 @@ export class GroupStore {
 
   /** Records that the outcome was published; the group then leaves the deadline index. */
   async markPublished(groupId: string): Promise<void> {
-    const out = await this.doc
-      .send(
+    const out = await ifConditionHolds(
+      this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.state(groupId),
@@ -544,11 +540,8 @@ export class GroupStore {
           ExpressionAttributeValues: { ':t': true },
           ReturnConsumedCapacity: 'TOTAL',
         }),
-      )
-      .catch((error: unknown) => {
-        if (error instanceof ConditionalCheckFailedException) return undefined;
-        throw error;
-      });
+      ),
+    );
     this.meter.add(out?.ConsumedCapacity, 'write');
   }
 
@@ -592,8 +585,8 @@ export class GroupStore {
    */
   async deferDue(entry: DueEntry, untilMs: number): Promise<number> {
     const key = entry.kind === 'group' ? keys.state(entry.groupId) : keys.member(entry.groupId, entry.member);
-    try {
-      const out = await this.doc.send(
+    const out = await ifConditionHolds(
+      this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: key,
@@ -602,12 +595,9 @@ export class GroupStore {
           ExpressionAttributeValues: { ':until': untilMs, ':one': 1 },
           ReturnValues: 'UPDATED_NEW',
         }),
-      );
-      return Number(out.Attributes?.sweepFailures ?? 1);
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return 0;
-      throw error;
-    }
+      ),
+    );
+    return out ? Number(out.Attributes?.sweepFailures ?? 1) : 0;
   }
 
   /**
@@ -615,8 +605,8 @@ export class GroupStore {
    * or expired, renewed by its holder. Returns whether `owner` holds it until `nowMs + leaseMs`.
    */
   async acquireSweeperLease(owner: string, nowMs: number, leaseMs: number): Promise<boolean> {
-    try {
-      await this.doc.send(
+    const taken = await ifConditionHolds(
+      this.doc.send(
         new PutCommand({
           TableName: this.tableName,
           Item: {
@@ -630,18 +620,15 @@ export class GroupStore {
           ExpressionAttributeNames: { '#o': 'owner' },
           ExpressionAttributeValues: { ':now': nowMs, ':me': owner },
         }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
-    }
+      ),
+    );
+    return taken !== undefined;
   }
 
   /** Gives the lease up so that another sweeper can take over at once. */
   async releaseSweeperLease(owner: string): Promise<void> {
-    await this.doc
-      .send(
+    await ifConditionHolds(
+      this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: keys.sweeperLease(),
@@ -649,10 +636,8 @@ export class GroupStore {
           ExpressionAttributeNames: { '#o': 'owner' },
           ExpressionAttributeValues: { ':me': owner },
         }),
-      )
-      .catch((error: unknown) => {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      });
+      ),
+    );
   }
 
   /** Stores a member item if none is stored; returns the stored one when it exists (first report wins). */
@@ -705,8 +690,18 @@ export class GroupStore {
   }
 }
 
+/** The reply of a conditional write, or undefined when its condition did not hold (any other fault throws). */
+async function ifConditionHolds<T>(request: Promise<T>): Promise<T | undefined> {
+  try {
+    return await request;
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException) return undefined;
+    throw error;
+  }
+}
+
 /** An item's size as DynamoDB counts it (attribute names plus values), rounded up for numbers. */
-export function itemBytes(item: object): number {
+function itemBytes(item: object): number {
   let total = 0;
   for (const [name, value] of Object.entries(item)) {
     if (value === undefined) continue;
