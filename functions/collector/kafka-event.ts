@@ -3,7 +3,7 @@ import type { RawRecord, RecordOrigin } from '#core/model.ts';
 
 /**
  * The one definition of the event Lambda's Kafka event source mapping delivers (the local
- * emulator, the tests and the benchmarks build theirs from `KafkaEvent`), for Amazon MSK
+ * emulator builds its events with `LambdaKafkaEvent`, below), for Amazon MSK
  * (`aws:kafka`, with `eventSourceArn`) and self-managed Kafka (`SelfManagedKafka`).
  * `key` is absent on keyless records; `value` is base64; headers are byte arrays.
  * Not Powertools' Kafka schemas: they decode `value` and `key` to UTF-8 text and header bytes code
@@ -39,9 +39,52 @@ export const KafkaEventSchema = z.object({
   bootstrapServers: z.string().optional(),
   records: z.record(z.string(), z.array(RecordPositionSchema.loose())),
 });
-export type KafkaEvent = z.infer<typeof KafkaEventSchema> & {
-  records: Record<string, z.input<typeof KafkaRecordSchema>[]>;
-};
+
+/**
+ * The Kafka event Lambda builds for MSK and self-managed Apache Kafka:
+ * https://docs.aws.amazon.com/lambda/latest/dg/with-msk.html (event example),
+ * https://docs.aws.amazon.com/lambda/latest/dg/with-kafka.html,
+ * Powertools parser types KafkaMskEvent / KafkaSelfManagedEvent.
+ */
+export type TimestampType = 'CREATE_TIME' | 'LOG_APPEND_TIME';
+
+export interface LambdaKafkaRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  timestamp: number;
+  timestampType: TimestampType;
+  /** Base64; absent when the record has no key (powertools-lambda-python #6508). */
+  key?: string;
+  /**
+   * Base64; absent for a tombstone (null value). Lambda's documentation does not
+   * show this case; events observed by Powertools users carry no `value` for a
+   * tombstone (powertools-lambda-typescript #5016, fixed by PR #5017), the same
+   * way a keyless record carries no `key`.
+   */
+  value?: string;
+  /** One single-entry object per header, the value as a list of byte values. */
+  headers: Record<string, number[]>[];
+}
+
+export interface MskEvent {
+  eventSource: 'aws:kafka';
+  eventSourceArn: string;
+  bootstrapServers: string;
+  records: Record<string, LambdaKafkaRecord[]>;
+}
+
+export interface SelfManagedKafkaEvent {
+  eventSource: 'SelfManagedKafka';
+  bootstrapServers: string;
+  records: Record<string, LambdaKafkaRecord[]>;
+}
+
+export type LambdaKafkaEvent = MskEvent | SelfManagedKafkaEvent;
+
+// The types above are what Lambda sends; the schema below must accept every one of them.
+const acceptsLambdaRecords: z.input<typeof KafkaRecordSchema> = {} as LambdaKafkaRecord;
+void acceptsLambdaRecords;
 
 export class InvalidEventError extends Error {
   override name = 'InvalidEventError';

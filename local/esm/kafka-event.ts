@@ -1,48 +1,15 @@
 import type { IHeaders, KafkaMessage } from 'kafkajs';
+// The event's shape has one definition, beside the collector's schema that reads it.
+import type {
+  LambdaKafkaEvent,
+  LambdaKafkaRecord,
+  MskEvent,
+  SelfManagedKafkaEvent,
+  TimestampType,
+} from '../../functions/collector/kafka-event.ts';
 import { lowestReportedFailure } from './batch-response.ts';
 
-/**
- * The Kafka event Lambda builds for MSK and self-managed Apache Kafka:
- * https://docs.aws.amazon.com/lambda/latest/dg/with-msk.html (event example),
- * https://docs.aws.amazon.com/lambda/latest/dg/with-kafka.html,
- * Powertools parser types KafkaMskEvent / KafkaSelfManagedEvent.
- * Pure: no I/O.
- */
-export type TimestampType = 'CREATE_TIME' | 'LOG_APPEND_TIME';
-
-export interface LambdaKafkaRecord {
-  topic: string;
-  partition: number;
-  offset: number;
-  timestamp: number;
-  timestampType: TimestampType;
-  /** Base64; absent when the record has no key (powertools-lambda-python #6508). */
-  key?: string;
-  /**
-   * Base64; absent for a tombstone (null value). Lambda's documentation does not
-   * show this case; events observed by Powertools users carry no `value` for a
-   * tombstone (powertools-lambda-typescript #5016, fixed by PR #5017), the same
-   * way a keyless record carries no `key`.
-   */
-  value?: string;
-  /** One single-entry object per header, the value as a list of byte values. */
-  headers: Record<string, number[]>[];
-}
-
-export interface MskEvent {
-  eventSource: 'aws:kafka';
-  eventSourceArn: string;
-  bootstrapServers: string;
-  records: Record<string, LambdaKafkaRecord[]>;
-}
-
-export interface SelfManagedKafkaEvent {
-  eventSource: 'SelfManagedKafka';
-  bootstrapServers: string;
-  records: Record<string, LambdaKafkaRecord[]>;
-}
-
-export type LambdaKafkaEvent = MskEvent | SelfManagedKafkaEvent;
+export type { LambdaKafkaEvent, LambdaKafkaRecord, MskEvent, SelfManagedKafkaEvent, TimestampType };
 
 export type KafkaEventForm = 'msk' | 'self-managed';
 
