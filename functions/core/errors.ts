@@ -15,6 +15,7 @@ export const DLQ_REASONS = {
   memberNotExpected: 'member-not-expected',
   createConflict: 'create-conflict',
   groupNeverCreated: 'group-never-created',
+  tooManyEarlyReports: 'too-many-early-reports',
   replyTopicUnknown: 'reply-topic-unknown',
   emptyValue: 'empty-value',
 } as const;

@@ -142,7 +142,13 @@ export class Collector {
       if (kept === 'too-large') {
         throw new DeadLetterError(
           DLQ_REASONS.valueTooLarge,
-          "the report arrived before its group and, kept with its original record, would exceed DynamoDB's 400 KB item limit",
+          `the report arrived before its group and, kept with its original record, would exceed the ${this.store.earlyLimits.maxBytes} bytes an early report may take`,
+        );
+      }
+      if (kept === 'too-many') {
+        throw new DeadLetterError(
+          DLQ_REASONS.tooManyEarlyReports,
+          `group "${report.group}" does not exist yet and already has ${this.store.earlyLimits.maxPerGroup} reports waiting for it`,
         );
       }
       // The group may have been created meanwhile; its Create may have listed early reports before this write.

@@ -40,6 +40,16 @@ export const LIMITS = {
   maxPayloadBytes: 64 * 1024,
   /** Largest input record value accepted, in bytes. The definition item must fit DynamoDB's 400 KB. */
   maxInputBytes: 350 * 1024,
+  /**
+   * Reports kept for one group id before its Create (early reports): at most as many as a group
+   * can have members. Beyond it a report is dead-lettered `too-many-early-reports`.
+   */
+  maxEarlyReportsPerGroup: 10_000,
+  /**
+   * Largest early report kept, in bytes, counting its original record (value, key, headers) and
+   * its parsed form together. Larger → dead-lettered `value-too-large` at once.
+   */
+  maxEarlyReportBytes: 160 * 1024,
   /** Largest `ttl`, seconds (default; configurable). */
   maxTtlSeconds: 7 * 24 * 3600,
   /** Default `ttl`, seconds (CONTRACT.md). */

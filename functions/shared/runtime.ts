@@ -10,7 +10,7 @@ import type { KafkaConfig } from 'kafkajs';
 import { KafkaPublisher } from '#publish/kafka.ts';
 import type { Publisher } from '#publish/publisher.ts';
 import { Collector, type CollectorSettings } from '#service/collector.ts';
-import { GroupStore } from '#store/group-store.ts';
+import { GroupStore, type StoreOptions } from '#store/group-store.ts';
 import { loadSettings, type Settings } from './config.ts';
 import { kafkaConnectionConfig } from './kafka-auth.ts';
 import { METRICS, metricsObserver } from './metrics.ts';
@@ -85,6 +85,8 @@ export function createRuntime(parts: {
   publisher?: Publisher;
   logger?: Logger;
   metrics?: Metrics;
+  /** Bounds on early reports (tests use small ones; the contract's by default). */
+  earlyReports?: StoreOptions['earlyReports'];
 }): Runtime {
   const { settings, functionName } = parts;
   const made = parts.logger && parts.metrics ? undefined : observability(functionName, settings);
@@ -97,6 +99,7 @@ export function createRuntime(parts: {
   const store = new GroupStore(dynamo, {
     tableName: settings.tableName,
     retentionSeconds: settings.retentionSeconds,
+    earlyReports: parts.earlyReports,
   });
   const collector = new Collector(store, publisher, collectorSettings(settings), metricsObserver(metrics));
   return { settings, store, publisher, collector, logger, metrics };

@@ -30,6 +30,7 @@ import type {
   RawRecord,
   StoredReport,
 } from '#core/model.ts';
+import { LIMITS } from '#shared/config.ts';
 import { CapacityMeter } from './capacity.ts';
 import {
   type DefinitionItem,
@@ -64,6 +65,8 @@ export interface StoreOptions {
   tableName: string;
   /** How long a decided group is remembered (late reports recognised), seconds. */
   retentionSeconds: number;
+  /** Bounds on reports kept before their group's Create (default: the contract's, LIMITS). */
+  earlyReports?: { maxPerGroup: number; maxBytes: number };
 }
 
 /** How a decision is conditioned: see `decide`. */
@@ -77,12 +80,17 @@ export class GroupStore {
   readonly meter = new CapacityMeter();
   readonly tableName: string;
   private readonly retentionSeconds: number;
+  readonly earlyLimits: { maxPerGroup: number; maxBytes: number };
   private readonly groups = new Map<string, Group>();
   private readonly indexes = new WeakMap<Group, Map<string, number>>();
 
   constructor(client: DynamoDBClient, options: StoreOptions) {
     this.tableName = options.tableName;
     this.retentionSeconds = options.retentionSeconds;
+    this.earlyLimits = options.earlyReports ?? {
+      maxPerGroup: LIMITS.maxEarlyReportsPerGroup,
+      maxBytes: LIMITS.maxEarlyReportBytes,
+    };
     this.doc = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true },
     });
@@ -218,7 +226,7 @@ export class GroupStore {
     raw: RawRecord,
     nowMs: number,
     waitMs: number,
-  ): Promise<'kept' | 'duplicate' | 'too-large'> {
+  ): Promise<'kept' | 'duplicate' | 'too-large' | 'too-many'> {
     const item: MemberItem = {
       ...memberItem(report, nowMs, epochSeconds(nowMs + waitMs)),
       early: true,
@@ -231,9 +239,48 @@ export class GroupStore {
       dlShard: deadlineShard(`${report.group}/${report.member}`),
       dlAt: nowMs + waitMs,
     };
-    // The raw record and its parsed report together can exceed an item's 400 KB: refused before writing.
-    if (itemBytes(item) > LAYOUT.maxItemBytes) return 'too-large';
-    return (await this.putMember(item)) === undefined ? 'kept' : 'duplicate';
+    // The raw record and its parsed report together are bounded (and always under an item's 400 KB).
+    if (itemBytes(item) > Math.min(this.earlyLimits.maxBytes, LAYOUT.maxItemBytes)) return 'too-large';
+    // Kept and counted in one transaction: a retry of an applied write (lost reply, redelivery)
+    // finds the report stored and cancels, so it never counts twice.
+    try {
+      const out = await this.doc.send(
+        new TransactWriteCommand({
+          ReturnConsumedCapacity: 'TOTAL',
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: item,
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: keys.earlyCount(report.group),
+                UpdateExpression: 'SET kind = :kind, expiresAt = :e ADD n :one',
+                ConditionExpression: 'attribute_not_exists(n) OR n < :max',
+                ExpressionAttributeValues: {
+                  ':kind': ITEM_KINDS.earlyCount,
+                  ':e': item.expiresAt,
+                  ':one': 1,
+                  ':max': this.earlyLimits.maxPerGroup,
+                },
+              },
+            },
+          ],
+        }),
+      );
+      this.meter.add(out.ConsumedCapacity, 'write');
+      return 'kept';
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const [memberReason, countReason] = error.CancellationReasons ?? [];
+      if (memberReason?.Code === 'ConditionalCheckFailed') return 'duplicate';
+      if (countReason?.Code === 'ConditionalCheckFailed') return 'too-many';
+      throw error;
+    }
   }
 
   /** A report still waiting for its group, if any. */

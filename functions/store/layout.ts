@@ -33,6 +33,7 @@ export const ITEM_KINDS = {
   counter: 'count',
   member: 'member',
   lease: 'lease',
+  earlyCount: 'early-count',
 } as const;
 
 /** Stored value of the STATE item's `status` while a group is open. */
@@ -62,6 +63,8 @@ const groupKey = (groupId: string) => `G#${groupId.length}:${groupId}`;
 export const keys = {
   definition: (groupId: string) => ({ pk: groupKey(groupId), sk: 'DEF' }),
   state: (groupId: string) => ({ pk: groupKey(groupId), sk: 'STATE' }),
+  /** How many early reports a group id not yet created has kept (bounded: LIMITS.maxEarlyReportsPerGroup). */
+  earlyCount: (groupId: string) => ({ pk: groupKey(groupId), sk: 'EARLY' }),
   outcome: (groupId: string, chunk: number) => ({ pk: groupKey(groupId), sk: `OUT#${chunk}` }),
   counter: (groupId: string, shard: number) => ({ pk: `${groupKey(groupId)}#C${shard}`, sk: 'C' }),
   member: (groupId: string, member: string) => ({

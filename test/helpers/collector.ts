@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import type { KafkaMessage } from 'kafkajs';
 import { loadSettings, type Settings } from '#shared/config.ts';
 import { createRuntime, kafkaPublisher, type Runtime } from '#shared/runtime.ts';
+import type { StoreOptions } from '#store/group-store.ts';
 import { dynamoClient, freshTopic, kafka, services } from './services.ts';
 
 /** A collector runtime on the real services, with its own outcome and dead-letter topics. */
 export async function testRuntime(
   overrides: Partial<Settings> = {},
+  parts: { earlyReports?: StoreOptions['earlyReports'] } = {},
 ): Promise<Runtime & { close(): Promise<void> }> {
   const [outcomeTopic, deadLetterTopic] = await Promise.all([
     freshTopic('outcomes', 3),
@@ -24,7 +26,7 @@ export async function testRuntime(
   };
   const dynamo = dynamoClient();
   const publisher = kafkaPublisher({ clientId: 'collector-test', brokers: services().brokers });
-  const runtime = createRuntime({ settings, dynamo, publisher, functionName: 'collector-test' });
+  const runtime = createRuntime({ settings, dynamo, publisher, functionName: 'collector-test', ...parts });
   runtime.logger.setLogLevel('SILENT');
   return {
     ...runtime,

@@ -1,6 +1,6 @@
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DLQ_HEADERS } from '#shared/config.ts';
+import { DLQ_HEADERS, LIMITS } from '#shared/config.ts';
 import type { Runtime } from '#shared/runtime.ts';
 import { keys } from '#store/layout.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
@@ -98,5 +98,60 @@ describe('hardening on the real services (issue 17)', () => {
     expect(response.batchItemFailures).toEqual([]);
     expect(dead).toHaveLength(1);
     expect(dead[0]?.headers[DLQ_HEADERS.reason]).toBe('create-conflict');
+  });
+});
+
+/** Issue 17 item 11: reports for a group that does not exist yet are bounded, per group and in bytes. */
+describe('early reports are bounded (issue 17 item 11)', () => {
+  let runtime: Runtime & { close(): Promise<void> };
+  const deadLetters = async () => drainTopic(runtime.settings.deadLetterTopic);
+
+  beforeAll(async () => {
+    runtime = await testRuntime(
+      {},
+      { earlyReports: { maxPerGroup: 3, maxBytes: LIMITS.maxEarlyReportBytes } },
+    );
+  });
+  afterAll(() => runtime.close());
+
+  it('keeps at most the per-group bound; the rest are dead-lettered too-many-early-reports; a redelivery takes no slot', async () => {
+    // Prepare: five members report before the Create; the first is delivered twice
+    const group = newGroupId();
+    const early = (m: string) => ({ key: `early-${m}`, value: done(group, m) });
+
+    // Act
+    const first = await processKafkaEvent(
+      kafkaEvent([early('a'), early('a'), early('b'), early('c')]),
+      runtime,
+    );
+    const over = await processKafkaEvent(kafkaEvent([early('d'), early('a'), early('e')]), runtime);
+    const dead = (await deadLetters()).filter((m) => m.key?.startsWith('early-'));
+    const created = await processKafkaEvent(kafkaEvent([{ value: create(group, ['a', 'b', 'c']) }]), runtime);
+    const state = await runtime.store.getState(group);
+
+    // Assess
+    expect(first.batchItemFailures).toEqual([]);
+    expect(over.batchItemFailures).toEqual([]);
+    expect(dead.map((m) => [m.key, m.headers[DLQ_HEADERS.reason]]).sort()).toEqual([
+      ['early-d', 'too-many-early-reports'],
+      ['early-e', 'too-many-early-reports'],
+    ]);
+    expect(created.batchItemFailures).toEqual([]);
+    expect(state?.status).toBe('succeeded');
+  });
+
+  it('keeps an early report only up to its byte bound (original record and parsed report together)', async () => {
+    // Prepare: a 60 KB result and a 50 KB unknown field: under the 400 KB item limit, over the early bound
+    const group = newGroupId();
+    const value = done(group, 'a', { extra: 'x'.repeat(50_000), result: 'r'.repeat(60_000) });
+
+    // Act
+    const response = await processKafkaEvent(kafkaEvent([{ key: 'early-big', value }]), runtime);
+    const dead = (await deadLetters()).filter((m) => m.key === 'early-big');
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(dead.map((m) => m.headers[DLQ_HEADERS.reason])).toEqual(['value-too-large']);
+    expect(await runtime.store.readReport(group, 'a')).toBeUndefined();
   });
 });

@@ -8,6 +8,13 @@ import { deadLetterMessage } from '../../functions/service/dead-letters.ts';
 
 /** Issue 17: inputs that used to block a partition or slip the contract, each decided without I/O. */
 describe('hardening (issue 17)', () => {
+  it('item 11: a group keeps at most as many early reports as it may have members, and a valid early report fits its byte bound', () => {
+    // Assess: the largest valid report (result and ids at their limits) kept twice (raw and parsed) fits
+    const largestValidReport = LIMITS.maxResultBytes + 3 * LIMITS.maxIdBytes + 200;
+    expect(LIMITS.maxEarlyReportsPerGroup).toBe(LIMITS.maxMembers);
+    expect(2 * largestValidReport).toBeLessThan(LIMITS.maxEarlyReportBytes);
+  });
+
   it('item 8: an outcome limit above what one DynamoDB transaction holds is refused when the settings load', () => {
     // Act / Assess
     expect(() => loadSettings({ COLLECTOR_MAX_OUTCOME_BYTES: '4000000' })).toThrow(ConfigurationError);
