@@ -133,10 +133,10 @@ export async function punctuality(
   const sweeper = await benchRuntime(services, 'to-sweeper', overrides);
   const timeoutGroupMs: number[] = [];
   const original = sweeper.collector.timeoutGroup.bind(sweeper.collector);
-  sweeper.collector.timeoutGroup = async (groupId, nowMs, removed) => {
+  sweeper.collector.timeoutGroup = async (groupId, nowMs, removed, owner) => {
     const t = performance.now();
     try {
-      return await original(groupId, nowMs, removed);
+      return await original(groupId, nowMs, removed, owner);
     } finally {
       timeoutGroupMs.push(performance.now() - t);
     }

@@ -32,6 +32,18 @@ export interface GroupState {
   resolvedMs?: number;
   /** Set once decided: how many parts the store keeps the outcome bytes in (read back by the store only). */
   outcomeParts?: number;
+  /**
+   * Set once decided: who may publish the outcome (the decider, or a later claimer) and until when
+   * (epoch ms). Anyone else publishes only once the claim has lapsed unpublished.
+   */
+  publishClaim?: PublishClaim;
+}
+
+/** A lease on publishing a decided outcome: one publisher in the normal path. */
+export interface PublishClaim {
+  /** Who holds it: the origin of the record being handled, `sweeper`, or `ttl` (a retry of the same work takes it back). */
+  by: string;
+  untilMs: number;
 }
 
 /** A member's report as stored (the first one wins). */

@@ -4,6 +4,7 @@
  * decide what the record is, one or two store operations, publish.
  * Rules come from #core (pure); reads and writes from the store; messages go through the publisher.
  */
+import { randomUUID } from 'node:crypto';
 import { canonicalJson, sha256 } from '#core/canonical.ts';
 import { DeadLetterError, DLQ_REASONS, InconsistentStateError } from '#core/errors.ts';
 import { type DecodeLimits, decodeValue, type GroupDefinition, type MemberReport } from '#core/events.ts';
@@ -48,7 +49,7 @@ export class Collector {
       }
       const decoded = decodeValue(raw.value, this.settings);
       if (decoded.kind === 'ignored') return { status: 'ignored', reason: 'outcome-type' };
-      if (decoded.kind === 'create') return await this.create(decoded.definition, nowMs);
+      if (decoded.kind === 'create') return await this.create(decoded.definition, nowMs, ownerOf(raw));
       return await this.report(decoded.report, nowMs, raw);
     } catch (error) {
       if (!(error instanceof DeadLetterError)) throw error;
@@ -57,7 +58,11 @@ export class Collector {
     }
   }
 
-  async create(definition: GroupDefinition, nowMs: number): Promise<RecordResult> {
+  async create(
+    definition: GroupDefinition,
+    nowMs: number,
+    owner: string = ownerOf(undefined),
+  ): Promise<RecordResult> {
     const replyTo = definition.replyTo;
     if (replyTo && this.publisher.destinationExists && !(await this.publisher.destinationExists(replyTo))) {
       // Refused now rather than failing the publish of its outcome on every retry later.
@@ -89,11 +94,11 @@ export class Collector {
     }
     const group = created.created ? proposed : created.existing;
     if (created.created) this.observer.count('GroupsCreated');
-    await this.adoptEarlyReports(group, nowMs);
+    await this.adoptEarlyReports(group, nowMs, owner);
     if (!created.created) {
       // A redelivered Create: finish a publish that an earlier delivery may not have completed.
       const state = await this.store.getState(definition.id);
-      if (state) await this.ensurePublished(state);
+      if (state) await this.ensurePublished(state, nowMs, { owner });
     }
     return { status: 'accepted', action: created.created ? 'created' : 'duplicate-create' };
   }
@@ -103,7 +108,7 @@ export class Collector {
    * Each is claimed first, so that an expiry running at the same moment and this adoption never
    * both act on it (a report is never both dead-lettered and counted).
    */
-  private async adoptEarlyReports(group: Group, nowMs: number): Promise<void> {
+  private async adoptEarlyReports(group: Group, nowMs: number, owner: string): Promise<void> {
     const expected = this.store.memberIndex(group);
     const groupId = group.definition.id;
     for (const early of await this.store.earlyReports(group)) {
@@ -116,12 +121,13 @@ export class Collector {
       }
       if ((await this.store.claimEarly(groupId, member, 'adopt')) !== 'claimed') continue;
       // Count first, then adopt: a Create retried in between still finds the report early (and claimed).
-      await this.progress(group, { ...early.report, atMs: early.atMs }, nowMs);
+      await this.progress(group, { ...early.report, atMs: early.atMs }, nowMs, owner);
       await this.store.adoptEarly(group, member);
     }
   }
 
   async report(report: MemberReport, nowMs: number, raw: RawRecord): Promise<RecordResult> {
+    const owner = ownerOf(raw);
     const state = await this.store.getState(report.group);
     if (state && state.status !== 'open') {
       // A member the group never expected is bad input whenever it comes, not a late report.
@@ -129,7 +135,7 @@ export class Collector {
       if (decided && !this.store.memberIndex(decided).has(report.member)) {
         throw notExpected(report.member, report.group);
       }
-      return this.lateEvent(state);
+      return this.lateEvent(state, nowMs, owner);
     }
     let group = await this.store.getGroup(report.group);
     if (!group) {
@@ -161,12 +167,12 @@ export class Collector {
     if (!state) {
       // A group without state: TTL removed the expired group; its timeout is being published.
       const current = await this.store.getState(report.group);
-      if (current?.status !== 'open') return this.lateEvent(current);
+      if (current?.status !== 'open') return this.lateEvent(current, nowMs, owner);
     }
     if (!this.store.memberIndex(group).has(report.member)) throw notExpected(report.member, report.group);
     if (nowMs >= group.deadlineMs) {
       // Past the deadline the group can only time out: decide it now rather than wait for the sweeper.
-      await this.timeoutGroup(report.group, nowMs);
+      await this.timeoutGroup(report.group, nowMs, undefined, owner);
       this.observer.count('LateReports');
       return late;
     }
@@ -174,32 +180,37 @@ export class Collector {
     if (recorded.status !== 'new') this.observer.count('DuplicateReports');
     // An early copy of this report that its expiry claimed is being dead-lettered: it must not count.
     if (recorded.status === 'expiring') return { status: 'accepted', action: 'duplicate-report' };
-    await this.progress(group, recorded.stored, nowMs);
+    await this.progress(group, recorded.stored, nowMs, owner);
     return { status: 'accepted', action: recorded.status === 'new' ? 'reported' : 'duplicate-report' };
   }
 
   /** Counts a stored report and decides the group when the member failed or was the last one. */
-  private async progress(group: Group, stored: StoredReport, nowMs: number): Promise<void> {
+  private async progress(group: Group, stored: StoredReport, nowMs: number, owner: string): Promise<void> {
     if (stored.error !== undefined) {
-      await this.decide(group, 'member-failure', nowMs, { entity: stored.member, error: stored.error });
+      await this.decide(group, 'member-failure', nowMs, owner, {
+        entity: stored.member,
+        error: stored.error,
+      });
       return;
     }
     const count = await this.store.countReport(group, stored.member);
-    if (count === 'complete') await this.decide(group, 'success', nowMs);
+    if (count === 'complete') await this.decide(group, 'success', nowMs, owner);
     if (count === 'closed') {
       const state = await this.store.getState(group.definition.id);
-      if (state) await this.ensurePublished(state);
+      if (state) await this.ensurePublished(state, nowMs, { owner });
     }
   }
 
   /**
-   * Decides the outcome with the one conditional transition (store.decide), then publishes it.
-   * When another decision won, publishes the winner's stored bytes if nobody has yet.
+   * Decides the outcome with the one conditional transition (store.decide), which also gives the
+   * decider (`owner`) the publish lease; then publishes it. When another decision won, its decider
+   * publishes: this one publishes the stored bytes only if that lease lapsed unpublished.
    */
   private async decide(
     group: Group,
     kind: OutcomeKind,
     nowMs: number,
+    owner: string,
     failure?: { entity: string; error: string },
     removedState?: GroupState,
   ): Promise<void> {
@@ -225,17 +236,17 @@ export class Collector {
     // At the deadline the stored reports decide the kind (a timeout names at least one missing member).
     const outcome = buildBoundedOutcome(input, this.settings.maxOutcomeBytes, unloadedBytes);
     const bytes = Buffer.from(outcome.text, 'utf8');
-    const won = await this.store.decide({
+    const decision = await this.store.decideOutcome({
       group,
       status: STATUS_OF[outcome.kind],
       mode: removedState ? 'recreate' : kind === 'timeout' ? 'after-deadline' : 'before-deadline',
       nowMs,
       outcome: bytes,
+      owner,
     });
     const groupId = group.definition.id;
-    if (won) {
-      await this.publisher.publish([{ destination: group.outcomeTopic, key: groupId, value: bytes }]);
-      await this.store.markPublished(groupId);
+    if (decision.won) {
+      await this.publishClaimed(groupId, owner, group.outcomeTopic, bytes);
       this.observer.count(
         outcome.kind === 'success'
           ? 'GroupsSucceeded'
@@ -245,30 +256,67 @@ export class Collector {
       );
       return;
     }
-    const current = await this.store.getState(groupId);
+    // The winner's state, read from the failed condition (no second read).
+    const current = decision.current;
     if (!current) return; // TTL removed the expired group: the stream handler decides its timeout.
     if (current.status !== 'open') {
-      await this.ensurePublished(current);
+      await this.ensurePublished(current, nowMs, { owner });
     } else if (kind !== 'timeout' && nowMs >= current.deadlineMs) {
-      await this.decide(group, 'timeout', nowMs);
+      await this.decide(group, 'timeout', nowMs, owner);
     }
   }
 
-  /** Publishes a decided group's stored outcome if no copy has been published yet (identical bytes). */
-  async ensurePublished(state: GroupState): Promise<void> {
+  /**
+   * Publishes an outcome whose publish lease `owner` holds, then records it; a failed publish gives
+   * the lease back, so that the retry (by anyone) publishes at once.
+   */
+  private async publishClaimed(groupId: string, owner: string, topic: string, bytes: Uint8Array) {
+    try {
+      await this.publisher.publish([{ destination: topic, key: groupId, value: bytes }]);
+    } catch (error) {
+      await this.store.releasePublish(groupId, owner).catch(() => {});
+      throw error;
+    }
+    await this.store.markPublished(groupId);
+  }
+
+  /**
+   * Publishes a decided group's stored outcome (identical bytes) unless a copy was published or
+   * another process holds a live publish lease (it publishes; if it dies, the lease lapses and the
+   * sweeper, which finds every unpublished outcome in the deadline index, publishes). `removed`:
+   * the state is gone (TTL removed it unpublished), so no lease can be taken: publish at once.
+   */
+  async ensurePublished(
+    state: GroupState,
+    nowMs: number = Date.now(),
+    by: { owner?: string; removed?: boolean } = {},
+  ): Promise<void> {
     if (state.published || state.status === 'open') return;
     if (!state.outcomeTopic) {
       throw new InconsistentStateError(`decided group ${state.groupId} has no stored outcome`);
     }
+    const owner = by.owner ?? ownerOf(undefined);
+    const claim = state.publishClaim;
+    if (!by.removed) {
+      if (claim && claim.untilMs > nowMs && claim.by !== owner) return;
+      if (!(await this.store.claimPublish(state.groupId, owner, nowMs))) return;
+    }
     const bytes = await this.store.loadOutcome(state);
-    await this.publisher.publish([{ destination: state.outcomeTopic, key: state.groupId, value: bytes }]);
-    await this.store.markPublished(state.groupId);
+    if (by.removed) {
+      await this.publisher.publish([{ destination: state.outcomeTopic, key: state.groupId, value: bytes }]);
+    } else {
+      await this.publishClaimed(state.groupId, owner, state.outcomeTopic, bytes);
+    }
     this.observer.count('OutcomesRepublished');
   }
 
   /** A report for a decided (or TTL-removed) group: make sure its outcome went out, then ignore it. */
-  private async lateEvent(state: GroupState | undefined): Promise<RecordResult> {
-    if (state) await this.ensurePublished(state);
+  private async lateEvent(
+    state: GroupState | undefined,
+    nowMs: number,
+    owner: string,
+  ): Promise<RecordResult> {
+    if (state) await this.ensurePublished(state, nowMs, { owner });
     this.observer.count('LateReports');
     return late;
   }
@@ -277,11 +325,16 @@ export class Collector {
    * Times out an open group whose deadline has passed (sweeper, late report, or the TTL stream
    * handler with the removed state). For a decided group, only makes sure its outcome was published.
    */
-  async timeoutGroup(groupId: string, nowMs: number, removedState?: GroupState): Promise<void> {
+  async timeoutGroup(
+    groupId: string,
+    nowMs: number,
+    removedState?: GroupState,
+    owner: string = removedState ? 'ttl' : ownerOf(undefined),
+  ): Promise<void> {
     const state = await this.store.getState(groupId);
     if (state) {
       if (state.status !== 'open') {
-        await this.ensurePublished(state);
+        await this.ensurePublished(state, nowMs, { owner });
         return;
       }
       if (nowMs < state.deadlineMs) return;
@@ -290,7 +343,7 @@ export class Collector {
     }
     const group = await this.store.getGroup(groupId);
     if (!group) throw new InconsistentStateError(`group ${groupId} has a state but no definition`);
-    await this.decide(group, 'timeout', nowMs, undefined, state ? undefined : removedState);
+    await this.decide(group, 'timeout', nowMs, owner, undefined, state ? undefined : removedState);
   }
 
   /**
@@ -348,6 +401,15 @@ export class Collector {
     await this.publisher.publish([deadLetterMessage(raw, error, this.settings.deadLetterTopic)]);
     this.observer.count('DeadLetters', { reason: error.reason });
   }
+}
+
+/**
+ * Who takes a publish lease while handling this record: its origin, so that a redelivery of the same
+ * record (after a lost reply or a crash) takes back the lease its first delivery took.
+ */
+function ownerOf(raw: RawRecord | undefined): string {
+  const o = raw?.origin;
+  return o ? `${o.topic}/${o.partition}/${o.offset}` : `run/${randomUUID()}`;
 }
 
 /** Tells a redelivered Create (same hash) from a conflicting one. */

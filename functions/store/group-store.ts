@@ -67,7 +67,18 @@ export interface StoreOptions {
   retentionSeconds: number;
   /** Bounds on reports kept before their group's Create (default: the contract's, LIMITS). */
   earlyReports?: { maxPerGroup: number; maxBytes: number };
+  /** How long the decider (or a later claimer) alone may publish an outcome, ms (default PUBLISH_CLAIM_MS). */
+  publishClaimMs?: number;
 }
+
+/**
+ * The publish lease taken by a decision: long enough for a produce with its retries, short enough that
+ * the sweeper publishes an outcome whose publisher died within seconds of the lease lapsing.
+ */
+export const PUBLISH_CLAIM_MS = 15_000;
+
+/** Where a decision left the group: won by this call, or the state the winner left (undefined: TTL removed it). */
+export type DecisionResult = { won: true } | { won: false; current: GroupState | undefined };
 
 /** How a decision is conditioned: see `decide`. */
 export type DecisionMode = 'before-deadline' | 'after-deadline' | 'recreate';
@@ -80,6 +91,7 @@ export class GroupStore {
   readonly meter = new CapacityMeter();
   readonly tableName: string;
   private readonly retentionSeconds: number;
+  readonly publishClaimMs: number;
   readonly earlyLimits: { maxPerGroup: number; maxBytes: number };
   private readonly groups = new Map<string, Group>();
   private readonly indexes = new WeakMap<Group, Map<string, number>>();
@@ -87,6 +99,7 @@ export class GroupStore {
   constructor(client: DynamoDBClient, options: StoreOptions) {
     this.tableName = options.tableName;
     this.retentionSeconds = options.retentionSeconds;
+    this.publishClaimMs = options.publishClaimMs ?? PUBLISH_CLAIM_MS;
     this.earlyLimits = options.earlyReports ?? {
       maxPerGroup: LIMITS.maxEarlyReportsPerGroup,
       maxBytes: LIMITS.maxEarlyReportBytes,
@@ -470,14 +483,20 @@ export class GroupStore {
    * - `recreate` (timeout after TTL removed the state): only if the state is absent.
    * Returns false when another decision won (the caller reads the winner's).
    */
-  async decide(args: {
-    group: Group;
-    status: Exclude<GroupStatus, 'open'>;
-    mode: DecisionMode;
-    nowMs: number;
-    outcome: Uint8Array;
-  }): Promise<boolean> {
+  async decide(args: DecisionArgs): Promise<boolean> {
+    return (await this.decideOutcome(args)).won;
+  }
+
+  /**
+   * `decide`, telling the loser where the winner left the group (read from the failed condition, no
+   * second read). The winning write also claims the outcome's publish for `owner` (PublishClaim):
+   * in the normal path only the decider publishes. A lost reply retried by the SDK finds its own
+   * decision (same owner and time) and still wins.
+   */
+  async decideOutcome(args: DecisionArgs): Promise<DecisionResult> {
     const { group, nowMs } = args;
+    const owner = args.owner ?? '';
+    const claimUntil = nowMs + this.publishClaimMs;
     const gid = group.definition.id;
     const chunks = chunk(args.outcome);
     const expiresAt = Math.ceil(nowMs / 1000) + this.retentionSeconds;
@@ -498,6 +517,8 @@ export class GroupStore {
       outcomeChunks: chunks.length,
       outcomeTopic: group.outcomeTopic,
       expiresAt,
+      publishClaimBy: owner,
+      publishClaimUntil: claimUntil,
     };
     const stateWrite =
       args.mode === 'recreate'
@@ -505,8 +526,9 @@ export class GroupStore {
             Put: {
               TableName: this.tableName,
               // Back in the deadline index until published: the sweeper republishes an outcome whose publish failed.
-              Item: { ...openStateItem(group, expiresAt), ...decided, dlAt: nowMs },
+              Item: { ...openStateItem(group, expiresAt), ...decided, dlAt: claimUntil },
               ConditionExpression: 'attribute_not_exists(pk)',
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
             },
           }
         : {
@@ -514,7 +536,7 @@ export class GroupStore {
               TableName: this.tableName,
               Key: keys.state(gid),
               UpdateExpression:
-                'SET #st = :status, resolvedMs = :now, outcomeChunks = :chunks, outcomeTopic = :topic, expiresAt = :exp',
+                'SET #st = :status, resolvedMs = :now, outcomeChunks = :chunks, outcomeTopic = :topic, expiresAt = :exp, publishClaimBy = :by, publishClaimUntil = :until',
               ConditionExpression:
                 args.mode === 'before-deadline'
                   ? '#st = :open AND deadlineMs > :now'
@@ -527,7 +549,10 @@ export class GroupStore {
                 ':topic': group.outcomeTopic,
                 ':exp': expiresAt,
                 ':open': OPEN,
+                ':by': owner,
+                ':until': claimUntil,
               },
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
             },
           };
     try {
@@ -538,16 +563,64 @@ export class GroupStore {
         }),
       );
       this.meter.add(out.ConsumedCapacity, 'write');
-      return true;
+      return { won: true };
     } catch (error) {
-      if (
-        error instanceof TransactionCanceledException &&
-        error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed'
-      ) {
-        return false;
+      const reason =
+        error instanceof TransactionCanceledException ? error.CancellationReasons?.[0] : undefined;
+      if (reason?.Code !== 'ConditionalCheckFailed') throw error;
+      const old = reason.Item ? stateOf(unmarshall(reason.Item) as StateItem) : undefined;
+      // Our own decision, applied by an attempt whose reply was lost and retried by the SDK.
+      if (old && old.resolvedMs === nowMs && old.publishClaim?.by === owner && owner !== '') {
+        return { won: true };
       }
-      throw error;
+      // Recreate: a state exists; before/after deadline: the state is open (the other side of the
+      // deadline) or decided, or absent (TTL removed it).
+      return { won: false, current: old };
     }
+  }
+
+  /**
+   * Takes the publish lease of a decided, unpublished outcome: granted when it is free, lapsed, or
+   * already `owner`'s (a retry of the same work). Returns whether `owner` may publish now.
+   */
+  async claimPublish(groupId: string, owner: string, nowMs: number): Promise<boolean> {
+    const out = await ifConditionHolds(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.state(groupId),
+          UpdateExpression: 'SET publishClaimBy = :me, publishClaimUntil = :until',
+          ConditionExpression:
+            'attribute_exists(pk) AND #st <> :open AND attribute_not_exists(published) AND ' +
+            '(attribute_not_exists(publishClaimUntil) OR publishClaimUntil <= :now OR publishClaimBy = :me)',
+          ExpressionAttributeNames: { '#st': 'status' },
+          ExpressionAttributeValues: {
+            ':me': owner,
+            ':until': nowMs + this.publishClaimMs,
+            ':now': nowMs,
+            ':open': OPEN,
+          },
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      ),
+    );
+    this.meter.add(out?.ConsumedCapacity, 'write');
+    return out !== undefined;
+  }
+
+  /** Gives a publish lease back after a failed publish, so that a retry by anyone publishes at once. */
+  async releasePublish(groupId: string, owner: string): Promise<void> {
+    await ifConditionHolds(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.state(groupId),
+          UpdateExpression: 'SET publishClaimUntil = :zero',
+          ConditionExpression: 'publishClaimBy = :me AND attribute_not_exists(published)',
+          ExpressionAttributeValues: { ':zero': 0, ':me': owner },
+        }),
+      ),
+    );
   }
 
   /** The stored outcome bytes of a decided group. */
@@ -735,6 +808,16 @@ export class GroupStore {
     );
     return pages.flat();
   }
+}
+
+export interface DecisionArgs {
+  group: Group;
+  status: Exclude<GroupStatus, 'open'>;
+  mode: DecisionMode;
+  nowMs: number;
+  outcome: Uint8Array;
+  /** Who takes the publish lease with the decision (PublishClaim.by); '' when nobody can take it back. */
+  owner?: string;
 }
 
 /** The reply of a conditional write, or undefined when its condition did not hold (any other fault throws). */

@@ -48,6 +48,9 @@ export interface StateItem {
   outcomeChunks?: number;
   outcomeTopic?: string;
   published?: boolean;
+  /** Publish lease: who may publish the decided outcome until when (see GroupState.publishClaim). */
+  publishClaimBy?: string;
+  publishClaimUntil?: number;
 }
 
 export interface MemberItem {
@@ -139,6 +142,10 @@ export function stateOf(item: StateItem): GroupState {
     outcomeTopic: item.outcomeTopic,
     resolvedMs: item.resolvedMs,
     outcomeParts: item.outcomeChunks,
+    publishClaim:
+      item.publishClaimUntil !== undefined
+        ? { by: item.publishClaimBy ?? '', untilMs: item.publishClaimUntil }
+        : undefined,
   };
 }
 

@@ -28,7 +28,7 @@ export async function sweepOnce(
   const results = await settleAll(due, SWEEPER.concurrency, async (entry) => {
     try {
       if (entry.kind === 'group') {
-        await collector.timeoutGroup(entry.groupId, now());
+        await collector.timeoutGroup(entry.groupId, now(), undefined, 'sweeper');
         return;
       }
       const early = await store.getEarly(entry.groupId, entry.member);

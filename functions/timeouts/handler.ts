@@ -36,7 +36,7 @@ export async function processStreamEvent(
           group: expired.state.groupId,
         });
         runtime.metrics.addMetric(METRIC_NAMES.unpublishedAtExpiry, MetricUnit.Count, 1);
-        await collector.ensurePublished(expired.state);
+        await collector.ensurePublished(expired.state, now(), { removed: true });
       } else if (expired?.kind === 'early') {
         const { group, member } = expired.early.report;
         logger.info('TTL removed an early report', { group, member });
