@@ -12,6 +12,7 @@ import type { EarlyReport, Group, GroupState, RawRecord, StoredReport } from '#c
 import { buildBoundedOutcome, type OutcomeKind } from '#core/outcome.ts';
 import { allReported, outcomeInput } from '#core/rules.ts';
 import type { Publisher } from '#publish/publisher.ts';
+import { settleAll } from '#shared/batch.ts';
 import type { Observer } from '#shared/metrics.ts';
 import { silentObserver } from '#shared/metrics.ts';
 import type { GroupStore } from '#store/group-store.ts';
@@ -32,6 +33,9 @@ export type RecordResult =
 const late: RecordResult = { status: 'ignored', reason: 'late' };
 
 const STATUS_OF = { success: 'succeeded', 'member-failure': 'failed', timeout: 'timedout' } as const;
+
+/** Groups up to this size are read by key when timed out in bulk (larger ones by their member buckets). */
+const BATCH_READ_MEMBERS = 32;
 
 export class Collector {
   constructor(
@@ -224,18 +228,7 @@ export class Collector {
         `group ${group.definition.id} counted complete but a member report is missing`,
       );
     }
-    const input = outcomeInput({
-      kind,
-      definition: group.definition,
-      createdMs: group.createdMs,
-      deadlineMs: group.deadlineMs,
-      nowMs,
-      members,
-      ...failure,
-    });
-    // At the deadline the stored reports decide the kind (a timeout names at least one missing member).
-    const outcome = buildBoundedOutcome(input, this.settings.maxOutcomeBytes, unloadedBytes);
-    const bytes = Buffer.from(outcome.text, 'utf8');
+    const { outcome, bytes } = this.outcomeOf(group, kind, nowMs, members, unloadedBytes, failure);
     const decision = await this.store.decideOutcome({
       group,
       status: STATUS_OF[outcome.kind],
@@ -264,6 +257,29 @@ export class Collector {
     } else if (kind !== 'timeout' && nowMs >= current.deadlineMs) {
       await this.decide(group, 'timeout', nowMs, owner);
     }
+  }
+
+  /** The outcome's exact bytes from the stored reports (at the deadline they decide the kind). */
+  private outcomeOf(
+    group: Group,
+    kind: OutcomeKind,
+    nowMs: number,
+    members: StoredReport[],
+    unloadedBytes: number,
+    failure?: { entity: string; error: string },
+  ) {
+    const input = outcomeInput({
+      kind,
+      definition: group.definition,
+      createdMs: group.createdMs,
+      deadlineMs: group.deadlineMs,
+      nowMs,
+      members,
+      ...failure,
+    });
+    // A timeout names at least one missing member; otherwise the stored reports decide.
+    const outcome = buildBoundedOutcome(input, this.settings.maxOutcomeBytes, unloadedBytes);
+    return { outcome, bytes: Buffer.from(outcome.text, 'utf8') };
   }
 
   /**
@@ -344,6 +360,66 @@ export class Collector {
     const group = await this.store.getGroup(groupId);
     if (!group) throw new InconsistentStateError(`group ${groupId} has a state but no definition`);
     await this.decide(group, 'timeout', nowMs, owner, undefined, state ? undefined : removedState);
+  }
+
+  /**
+   * Times out many due groups at once (the sweeper), in as few calls as the store allows: the
+   * definitions and (for groups of at most BATCH_READ_MEMBERS) the reports are read by key in
+   * BatchGetItem calls of 100 keys, the decisions run `concurrency` at a time, the outcomes they won
+   * go out in one produce, then each is marked published. A group that is not due, or too large to read
+   * by key, goes through `timeoutGroup`. Settled per group, in `groupIds` order.
+   */
+  async timeoutGroups(
+    groupIds: readonly string[],
+    nowMs: number,
+    owner = 'sweeper',
+    concurrency = 16,
+  ): Promise<PromiseSettledResult<void>[]> {
+    const groups = await this.store.getGroups(groupIds);
+    const batched = [...groups.values()].filter(
+      (g) => nowMs >= g.deadlineMs && g.definition.expected.length <= BATCH_READ_MEMBERS,
+    );
+    const reports = await this.store.reportsOfGroups(batched);
+    const won: { index: number; groupId: string; topic: string; bytes: Buffer; kind: OutcomeKind }[] = [];
+    const results = await settleAll(groupIds, concurrency, async (groupId, index) => {
+      const group = groups.get(groupId);
+      const members = reports.get(groupId);
+      if (!group || !members) return this.timeoutGroup(groupId, nowMs, undefined, owner);
+      const { outcome, bytes } = this.outcomeOf(group, 'timeout', nowMs, members, 0);
+      const decision = await this.store.decideOutcome({
+        group,
+        status: STATUS_OF[outcome.kind],
+        mode: 'after-deadline',
+        nowMs,
+        outcome: bytes,
+        owner,
+      });
+      if (decision.won) {
+        won.push({ index, groupId, topic: group.outcomeTopic, bytes, kind: outcome.kind });
+        return;
+      }
+      const current = decision.current;
+      if (current && current.status !== 'open') await this.ensurePublished(current, nowMs, { owner });
+    });
+    if (won.length === 0) return results;
+    const message = (w: (typeof won)[number]) => ({ destination: w.topic, key: w.groupId, value: w.bytes });
+    const published = await this.publisher.publish(won.map(message)).then(
+      () => settleAll(won, concurrency, (w) => this.store.markPublished(w.groupId)),
+      // One destination refusing its outcome fails the whole produce: publish one by one, so that only
+      // that group fails (and gives its lease back); the others go out now.
+      () => settleAll(won, concurrency, (w) => this.publishClaimed(w.groupId, owner, w.topic, w.bytes)),
+    );
+    won.forEach((w, i) => {
+      const result = published[i];
+      if (result?.status === 'rejected') {
+        results[w.index] = result;
+        return;
+      }
+      this.observer.count(
+        w.kind === 'success' ? 'GroupsSucceeded' : w.kind === 'timeout' ? 'GroupsTimedOut' : 'GroupsFailed',
+      );
+    });
+    return results;
   }
 
   /**

@@ -45,6 +45,8 @@ export const SWEEPER = {
   intervalMs: 1_000,
   /** Groups decided concurrently by one sweep. */
   concurrency: 16,
+  /** Due groups handled together: definitions and reports read in batches, outcomes produced at once. */
+  decisionChunk: 100,
   /**
    * One sweeper at a time holds a lease item, renewed on every sweep; an overlapping invocation
    * (a slow one still running when the next minute starts one) skips its sweeps until the lease lapses.

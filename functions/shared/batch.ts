@@ -2,7 +2,7 @@
 export async function settleAll<T, R>(
   items: readonly T[],
   limit: number,
-  work: (item: T) => Promise<R>,
+  work: (item: T, index: number) => Promise<R>,
 ): Promise<PromiseSettledResult<R>[]> {
   const results: PromiseSettledResult<R>[] = new Array(items.length);
   let next = 0;
@@ -10,7 +10,7 @@ export async function settleAll<T, R>(
     while (next < items.length) {
       const i = next++;
       try {
-        results[i] = { status: 'fulfilled', value: await work(items[i] as T) };
+        results[i] = { status: 'fulfilled', value: await work(items[i] as T, i) };
       } catch (reason) {
         results[i] = { status: 'rejected', reason };
       }

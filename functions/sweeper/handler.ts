@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { DueEntry } from '#core/model.ts';
 import { FUNCTIONS, SWEEPER } from '#shared/aws.ts';
 import { settleAll } from '#shared/batch.ts';
 import { lambdaHandler } from '#shared/lambda.ts';
@@ -25,31 +26,51 @@ export async function sweepOnce(
 ): Promise<SweepResult> {
   const { store, collector, logger } = runtime;
   const due = await store.dueEntries(now(), options.maxPerShard ?? SWEEPER.maxDuePerShard);
-  const results = await settleAll(due, SWEEPER.concurrency, async (entry) => {
+  const groups = due.filter((e) => e.kind === 'group');
+  const earlies = due.filter((e) => e.kind === 'early');
+  // Out of the way for a while (doubling, up to SWEEPER.maxBackoffMs), so that an entry that keeps
+  // failing (an outcome its destination refuses) never holds back the others.
+  const deferFailed = async (entry: DueEntry, error: unknown) => {
+    const failures = await store.deferDue(entry, now() + SWEEPER.firstBackoffMs).catch(() => 0);
+    if (failures > 1) {
+      await store
+        .deferDue(entry, now() + Math.min(SWEEPER.firstBackoffMs * 2 ** (failures - 1), SWEEPER.maxBackoffMs))
+        .catch(() => 0);
+    }
+    logger.error('sweep item failed; retried later', { error, entry, failures });
+  };
+  let failed = 0;
+  // Due groups in chunks: their reads are batched and each chunk's outcomes go out in one produce.
+  for (let i = 0; i < groups.length; i += SWEEPER.decisionChunk) {
+    const chunk = groups.slice(i, i + SWEEPER.decisionChunk);
+    const settled = await collector
+      .timeoutGroups(
+        chunk.map((e) => e.groupId),
+        now(),
+        'sweeper',
+        SWEEPER.concurrency,
+      )
+      .catch((error: unknown) =>
+        chunk.map((): PromiseSettledResult<void> => ({ status: 'rejected', reason: error })),
+      );
+    const rejected = chunk.flatMap((entry, j) => {
+      const result = settled[j];
+      return result?.status === 'rejected' ? [{ entry, error: result.reason as unknown }] : [];
+    });
+    failed += rejected.length;
+    await settleAll(rejected, SWEEPER.concurrency, (r) => deferFailed(r.entry, r.error));
+  }
+  const results = await settleAll(earlies, SWEEPER.concurrency, async (entry) => {
+    if (entry.kind !== 'early') return;
     try {
-      if (entry.kind === 'group') {
-        await collector.timeoutGroup(entry.groupId, now(), undefined, 'sweeper');
-        return;
-      }
       const early = await store.getEarly(entry.groupId, entry.member);
       if (early) await collector.expireEarly(early, now(), false);
     } catch (error) {
-      // Out of the way for a while (doubling, up to SWEEPER.maxBackoffMs), so that an entry that keeps
-      // failing (an outcome its destination refuses) never holds back the others.
-      const failures = await store.deferDue(entry, now() + SWEEPER.firstBackoffMs).catch(() => 0);
-      if (failures > 1) {
-        await store
-          .deferDue(
-            entry,
-            now() + Math.min(SWEEPER.firstBackoffMs * 2 ** (failures - 1), SWEEPER.maxBackoffMs),
-          )
-          .catch(() => 0);
-      }
-      logger.error('sweep item failed; retried later', { error, entry, failures });
+      await deferFailed(entry, error);
       throw error;
     }
   });
-  const failed = results.filter((r) => r.status === 'rejected').length;
+  failed += results.filter((r) => r.status === 'rejected').length;
   if (failed > 0) runtime.metrics.addMetric(METRIC_NAMES.sweepFailures, MetricUnit.Count, failed);
   return { due: due.length, failed };
 }

@@ -55,7 +55,9 @@ describe('one publish per outcome in the normal path', () => {
       processKafkaEvent(kafkaEvent(lastTwo(1)), first),
       processKafkaEvent(kafkaEvent(lastTwo(2)), second),
     ]);
-    const outcomes = (await drainTopic(first.settings.outcomeTopic)).filter((m) => m.key !== null && groups.includes(m.key));
+    const outcomes = (await drainTopic(first.settings.outcomeTopic)).filter(
+      (m) => m.key !== null && groups.includes(m.key),
+    );
     const states = await Promise.all(groups.map((g) => first.store.getState(g)));
 
     // Assess
