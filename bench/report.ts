@@ -474,8 +474,8 @@ export function resultsMarkdown(r: RunResults, jsonName: string, chartDir: strin
         ]),
       ),
       '',
-      `One timeout decided by the sweeper (\`collector.timeoutGroup\`): p50 ${to.timeoutGroupMs.p50} ms, p99 ${to.timeoutGroupMs.p99} ms; ` +
-        `${to.sweeperCallsPerGroup} DynamoDB calls per timed-out group (incl. index queries) at ${to.sweeperMeanCallMs} ms mean per call under this load; ` +
+      `One chunk of due groups decided by the sweeper (\`collector.timeoutGroups\`: definitions and reports by BatchGetItem, decisions ${to.concurrency} at once, one produce, marks; ${to.chunkGroups} groups per chunk on average): p50 ${to.timeoutGroupMs.p50} ms, p99 ${to.timeoutGroupMs.p99} ms; ` +
+        `${to.sweeperCallsPerGroup} DynamoDB calls per timed-out group (all the sweeper's calls, index queries included, ÷ groups published) at ${to.sweeperMeanCallMs} ms mean per call under this load; ` +
         `outcome publish ${to.sweeperPublishMeanMs} ms mean.`,
       '',
       `![timeouts](${chartDir}timeouts.svg)`,

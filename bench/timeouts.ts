@@ -63,8 +63,10 @@ export interface PunctualityResult {
   sweeps: number;
   /** How the groups were created: all of them before the first deadline of either scenario. */
   creation: { groups: number; seconds: number; msPerCreate: number; marginMs: number; pollers: number };
-  /** Wall time of one `collector.timeoutGroup` call in the sweeper (DynamoDB + publish). */
+  /** Wall time of one `collector.timeoutGroups` chunk in the sweeper (reads, decisions, one produce, marks). */
   timeoutGroupMs: ReturnType<typeof summary>;
+  /** Groups per chunk, mean. */
+  chunkGroups: number;
   /** DynamoDB calls of the sweeper per timed-out group (incl. the index queries), and their mean latency. */
   sweeperCallsPerGroup: number;
   sweeperMeanCallMs: number;
@@ -132,13 +134,15 @@ export async function punctuality(
   const collector = await benchRuntime(services, 'to-collector', overrides);
   const sweeper = await benchRuntime(services, 'to-sweeper', overrides);
   const timeoutGroupMs: number[] = [];
-  const original = sweeper.collector.timeoutGroup.bind(sweeper.collector);
-  sweeper.collector.timeoutGroup = async (groupId, nowMs, removed, owner) => {
+  let chunkedGroups = 0;
+  const original = sweeper.collector.timeoutGroups.bind(sweeper.collector);
+  sweeper.collector.timeoutGroups = async (groupIds, nowMs, owner, concurrency) => {
     const t = performance.now();
     try {
-      return await original(groupId, nowMs, removed, owner);
+      return await original(groupIds, nowMs, owner, concurrency);
     } finally {
       timeoutGroupMs.push(performance.now() - t);
+      chunkedGroups += groupIds.length;
     }
   };
   const seen = new Map<string, { deadline: number; timestamp: number; receivedAt: number }>();
@@ -256,13 +260,17 @@ export async function punctuality(
     await collector.close();
     await sweeper.close();
   }
-  const decided = Math.max(1, timeoutGroupMs.length);
+  const decided = Math.max(
+    1,
+    scenarios.reduce((n, s) => n + s.published, 0),
+  );
   return {
     intervalMs: SWEEPER.intervalMs,
     concurrency: SWEEPER.concurrency,
     sweeps,
     creation: creation ?? { groups: 0, seconds: 0, msPerCreate: 0, marginMs: 0, pollers: CREATE_POLLERS },
     timeoutGroupMs: summary(timeoutGroupMs),
+    chunkGroups: round(chunkedGroups / Math.max(1, timeoutGroupMs.length), 1),
     sweeperCallsPerGroup: round(sweeper.trace.calls / decided, 2),
     sweeperMeanCallMs: round(sweeper.trace.ms / Math.max(1, sweeper.trace.calls), 2),
     sweeperPublishMeanMs: round(sweeper.timed.publishMs / Math.max(1, sweeper.timed.publishes), 2),
