@@ -81,6 +81,8 @@ export function traceCalls(client: DynamoDBClient): CallTrace {
 export class TimedPublisher implements Publisher {
   readonly ackedAt = new Map<string, number>();
   publishes = 0;
+  /** Messages produced (a publish may carry several). */
+  messages = 0;
   publishMs = 0;
 
   constructor(private readonly inner: Publisher) {}
@@ -92,6 +94,7 @@ export class TimedPublisher implements Publisher {
     } finally {
       const ms = performance.now() - started;
       this.publishes += 1;
+      this.messages += messages.length;
       this.publishMs += ms;
       const at = Date.now();
       for (const m of messages) if (m.key !== null) this.ackedAt.set(String(m.key), at);

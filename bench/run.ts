@@ -17,7 +17,7 @@ import { latency } from './latency.ts';
 import { log } from './lib.ts';
 import { pricing } from './pricing.ts';
 import { type RunResults, resultsMarkdown, writeCharts } from './report.ts';
-import { throughput } from './throughput.ts';
+import { copiesPerGroup, throughput } from './throughput.ts';
 import { punctuality } from './timeouts.ts';
 import { writeCost } from './write-cost.ts';
 
@@ -45,6 +45,7 @@ const PLAN = quick
   ? {
       hardLimitMs: 8 * 60_000,
       coldRuns: 3,
+      copiesGroups: 20,
       throughput: {
         sizes: [
           { groupSize: 3, groups: 60 },
@@ -61,7 +62,8 @@ const PLAN = quick
   : {
       // The target is < 15 min; the limit leaves room to finish and write the results on a loaded machine.
       hardLimitMs: 30 * 60_000,
-      coldRuns: 7,
+      coldRuns: 15,
+      copiesGroups: 60,
       throughput: {
         sizes: [
           { groupSize: 3, groups: 600 },
@@ -143,7 +145,13 @@ async function main() {
     }
   };
   try {
-    results.throughput = await section('throughput', () => fresh((s) => throughput(s, PLAN.throughput)));
+    results.throughput = await section('throughput', () =>
+      fresh(async (s) => {
+        const rows = await throughput(s, PLAN.throughput);
+        results.copies = await copiesPerGroup(s, PLAN.copiesGroups);
+        return rows;
+      }),
+    );
     results.latency = await section('latency', () => fresh((s) => latency(s, PLAN.latency)));
     results.timeouts = await section('timeouts', () => fresh((s) => punctuality(s, PLAN.timeouts)));
     results.writeCost = await section('write-cost', () => fresh((s) => writeCost(s, PLAN.writeCost)));
@@ -151,7 +159,7 @@ async function main() {
       const wc = results.writeCost.rows;
       const tp = results.throughput;
       results.pricing = await section('pricing', async () =>
-        pricing(wc, tp, { groupSizes: [3, 100], resultBytes: 100, openSeconds: 10 }),
+        pricing(wc, tp, { groupSizes: [3, 100, 1000], resultBytes: 100, openSeconds: 10 }),
       );
     }
   } finally {

@@ -193,3 +193,49 @@ export async function throughput(
   }
   return rows;
 }
+
+export interface CopiesResult {
+  groups: number;
+  /** Outcome messages produced for those groups, by both invocations together. */
+  outcomes: number;
+  copiesPerGroup: number;
+}
+
+/**
+ * Copies per group without any fault (issue 21 item 1): groups of 3 whose first member has reported;
+ * the last two reports of every group, each sent twice, reach two invocations (two execution
+ * environments, different partitions) at the same moment. Counts the outcome messages produced.
+ */
+export async function copiesPerGroup(services: Services, groupCount: number): Promise<CopiesResult> {
+  const first = await benchRuntime(services, 'copies-1');
+  const second = await benchRuntime(services, 'copies-2', {
+    outcomeTopic: first.settings.outcomeTopic,
+    deadLetterTopic: first.settings.deadLetterTopic,
+  });
+  try {
+    const groups = Array.from({ length: groupCount }, () => ({ id: newId(), members: ['a', 'b', 'c'] }));
+    await createGroups(first, groups);
+    await processKafkaEvent(
+      kafkaEvent(groups.map((g) => ({ key: g.id, value: doneValue(g.id, 'a', { by: 'a' }) }))),
+      first,
+    );
+    const lastTwo = (partition: number): BenchRecord[] =>
+      groups.flatMap((g) => [
+        { key: g.id, partition, value: doneValue(g.id, 'b', { by: 'b' }) },
+        { key: g.id, partition, value: doneValue(g.id, 'c', { by: 'c' }) },
+      ]);
+    const m1 = first.timed.messages;
+    const m2 = second.timed.messages;
+    await Promise.all([
+      processKafkaEvent(kafkaEvent(lastTwo(1)), first),
+      processKafkaEvent(kafkaEvent(lastTwo(2)), second),
+    ]);
+    const outcomes = first.timed.messages - m1 + (second.timed.messages - m2);
+    const result = { groups: groupCount, outcomes, copiesPerGroup: round(outcomes / groupCount, 3) };
+    log(`copies: ${outcomes} outcomes for ${groupCount} groups (${result.copiesPerGroup} per group)`);
+    return result;
+  } finally {
+    await first.close();
+    await second.close();
+  }
+}

@@ -69,6 +69,8 @@ export interface PunctualityResult {
   chunkGroups: number;
   /** DynamoDB calls of the sweeper per timed-out group (incl. the index queries), and their mean latency. */
   sweeperCallsPerGroup: number;
+  /** The same without the deadline-index Queries (16 per sweep, whatever is due): the calls the groups cause. */
+  sweeperCallsPerGroupBesidesIndex: number;
   sweeperMeanCallMs: number;
   sweeperPublishMeanMs: number;
   scenarios: PunctualityScenario[];
@@ -272,6 +274,11 @@ export async function punctuality(
     timeoutGroupMs: summary(timeoutGroupMs),
     chunkGroups: round(chunkedGroups / Math.max(1, timeoutGroupMs.length), 1),
     sweeperCallsPerGroup: round(sweeper.trace.calls / decided, 2),
+    // Groups of 3 are read by key (BatchGetItem): the sweeper's only Queries are the index's.
+    sweeperCallsPerGroupBesidesIndex: round(
+      (sweeper.trace.calls - (sweeper.trace.byCommand.Query ?? 0)) / decided,
+      2,
+    ),
     sweeperMeanCallMs: round(sweeper.trace.ms / Math.max(1, sweeper.trace.calls), 2),
     sweeperPublishMeanMs: round(sweeper.timed.publishMs / Math.max(1, sweeper.timed.publishes), 2),
     scenarios,

@@ -32,6 +32,8 @@ export interface GroupState {
   resolvedMs?: number;
   /** Set once decided: how many parts the store keeps the outcome bytes in (read back by the store only). */
   outcomeParts?: number;
+  /** Set once decided: which decision's stored bytes are the outcome (read back by the store only). */
+  outcomeKey?: string;
   /**
    * Set once decided: who may publish the outcome (the decider, or a later claimer) and until when
    * (epoch ms). Anyone else publishes only once the claim has lapsed unpublished.

@@ -15,7 +15,7 @@ import type { Publisher } from '#publish/publisher.ts';
 import { settleAll } from '#shared/batch.ts';
 import type { Observer } from '#shared/metrics.ts';
 import { silentObserver } from '#shared/metrics.ts';
-import type { GroupStore } from '#store/group-store.ts';
+import { type GroupStore, READ_BY_KEY_MEMBERS } from '#store/group-store.ts';
 import { deadLetterMessage } from './dead-letters.ts';
 
 export interface CollectorSettings extends DecodeLimits {
@@ -33,9 +33,6 @@ export type RecordResult =
 const late: RecordResult = { status: 'ignored', reason: 'late' };
 
 const STATUS_OF = { success: 'succeeded', 'member-failure': 'failed', timeout: 'timedout' } as const;
-
-/** Groups up to this size are read by key when timed out in bulk (larger ones by their member buckets). */
-const BATCH_READ_MEMBERS = 32;
 
 export class Collector {
   constructor(
@@ -364,7 +361,7 @@ export class Collector {
 
   /**
    * Times out many due groups at once (the sweeper), in as few calls as the store allows: the
-   * definitions and (for groups of at most BATCH_READ_MEMBERS) the reports are read by key in
+   * definitions and (for groups of at most READ_BY_KEY_MEMBERS) the reports are read by key in
    * BatchGetItem calls of 100 keys, the decisions run `concurrency` at a time, the outcomes they won
    * go out in one produce, then each is marked published. A group that is not due, or too large to read
    * by key, goes through `timeoutGroup`. Settled per group, in `groupIds` order.
@@ -377,7 +374,7 @@ export class Collector {
   ): Promise<PromiseSettledResult<void>[]> {
     const groups = await this.store.getGroups(groupIds);
     const batched = [...groups.values()].filter(
-      (g) => nowMs >= g.deadlineMs && g.definition.expected.length <= BATCH_READ_MEMBERS,
+      (g) => nowMs >= g.deadlineMs && g.definition.expected.length <= READ_BY_KEY_MEMBERS,
     );
     const reports = await this.store.reportsOfGroups(batched);
     const won: { index: number; groupId: string; topic: string; bytes: Buffer; kind: OutcomeKind }[] = [];

@@ -4,6 +4,7 @@
  * conditional or idempotent and safe to repeat (DESIGN.md "Writes and their conditions").
  * No rule lives here: the service decides, the store reads and writes.
  */
+import { randomUUID } from 'node:crypto';
 import {
   ConditionalCheckFailedException,
   type DynamoDBClient,
@@ -77,6 +78,12 @@ export interface StoreOptions {
  * the sweeper publishes an outcome whose publisher died within seconds of the lease lapsing.
  */
 export const PUBLISH_CLAIM_MS = 15_000;
+
+/**
+ * Groups up to this size have their reports read by key (BatchGetItem, 100 keys a call: one call for a
+ * group of 3); larger ones by member bucket (a Query per bucket, paged).
+ */
+export const READ_BY_KEY_MEMBERS = 32;
 
 /** Where a decision left the group: won by this call, or the state the winner left (undefined: TTL removed it). */
 export type DecisionResult = { won: true } | { won: false; current: GroupState | undefined };
@@ -523,6 +530,24 @@ export class GroupStore {
     group: Group,
     budgetBytes: number,
   ): Promise<{ reports: StoredReport[]; unloadedBytes: number }> {
+    if (group.definition.expected.length <= READ_BY_KEY_MEMBERS) {
+      // A small group: every expected member's item by key in one BatchGetItem, not a Query per bucket.
+      const reports = (await this.reportsOfGroups([group])).get(group.definition.id) ?? [];
+      let loaded = 0;
+      let unloadedBytes = 0;
+      return {
+        reports: reports.map((report) => {
+          const bytes = Buffer.byteLength(report.result);
+          if (loaded + bytes <= budgetBytes) {
+            loaded += bytes;
+            return report;
+          }
+          unloadedBytes += bytes - 4;
+          return { ...report, result: 'null' };
+        }),
+        unloadedBytes,
+      };
+    }
     let loaded = 0;
     let unloadedBytes = 0;
     const reports = await this.memberItems(group, (item) => {
@@ -563,18 +588,29 @@ export class GroupStore {
     const gid = group.definition.id;
     const chunks = chunk(args.outcome);
     const expiresAt = Math.ceil(nowMs / 1000) + this.retentionSeconds;
-    const outcomeItems = chunks.map((data, n) => ({
-      Put: {
-        TableName: this.tableName,
-        Item: {
-          ...keys.outcome(gid, n),
-          kind: ITEM_KINDS.outcome,
-          data,
-          expiresAt: this.dataExpiresAt(group),
-        },
-      },
-    }));
+    // This decision's own outcome items, written first and unconditionally: the state names the winner's,
+    // so a losing decision's bytes are never read (they expire with the group's data). No transaction:
+    // single-item writes cost half as much.
+    const decision = `${nowMs}-${randomUUID().slice(0, 8)}`;
+    await Promise.all(
+      chunks.map(async (data, n) => {
+        const out = await this.doc.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: {
+              ...keys.outcome(gid, n, decision),
+              kind: ITEM_KINDS.outcome,
+              data,
+              expiresAt: this.dataExpiresAt(group),
+            },
+            ReturnConsumedCapacity: 'TOTAL',
+          }),
+        );
+        this.meter.add(out.ConsumedCapacity, 'write');
+      }),
+    );
     const decided = {
+      outcomeKey: decision,
       status: args.status,
       resolvedMs: nowMs,
       outcomeChunks: chunks.length,
@@ -585,57 +621,48 @@ export class GroupStore {
     };
     const stateWrite =
       args.mode === 'recreate'
-        ? {
-            Put: {
-              TableName: this.tableName,
-              // Back in the deadline index until published: the sweeper republishes an outcome whose publish failed.
-              Item: { ...openStateItem(group, expiresAt), ...decided, dlAt: claimUntil },
-              ConditionExpression: 'attribute_not_exists(pk)',
-              ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
+        ? new PutCommand({
+            TableName: this.tableName,
+            // Back in the deadline index until published: the sweeper republishes an outcome whose publish failed.
+            Item: { ...openStateItem(group, expiresAt), ...decided, dlAt: claimUntil },
+            ConditionExpression: 'attribute_not_exists(pk)',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            ReturnConsumedCapacity: 'TOTAL',
+          })
+        : new UpdateCommand({
+            TableName: this.tableName,
+            Key: keys.state(gid),
+            UpdateExpression:
+              'SET #st = :status, resolvedMs = :now, outcomeChunks = :chunks, outcomeKey = :key, outcomeTopic = :topic, expiresAt = :exp, publishClaimBy = :by, publishClaimUntil = :until',
+            ConditionExpression:
+              args.mode === 'before-deadline'
+                ? '#st = :open AND deadlineMs > :now'
+                : '#st = :open AND deadlineMs <= :now',
+            ExpressionAttributeNames: { '#st': 'status' },
+            ExpressionAttributeValues: {
+              ':status': args.status,
+              ':now': nowMs,
+              ':chunks': chunks.length,
+              ':key': decision,
+              ':topic': group.outcomeTopic,
+              ':exp': expiresAt,
+              ':open': OPEN,
+              ':by': owner,
+              ':until': claimUntil,
             },
-          }
-        : {
-            Update: {
-              TableName: this.tableName,
-              Key: keys.state(gid),
-              UpdateExpression:
-                'SET #st = :status, resolvedMs = :now, outcomeChunks = :chunks, outcomeTopic = :topic, expiresAt = :exp, publishClaimBy = :by, publishClaimUntil = :until',
-              ConditionExpression:
-                args.mode === 'before-deadline'
-                  ? '#st = :open AND deadlineMs > :now'
-                  : '#st = :open AND deadlineMs <= :now',
-              ExpressionAttributeNames: { '#st': 'status' },
-              ExpressionAttributeValues: {
-                ':status': args.status,
-                ':now': nowMs,
-                ':chunks': chunks.length,
-                ':topic': group.outcomeTopic,
-                ':exp': expiresAt,
-                ':open': OPEN,
-                ':by': owner,
-                ':until': claimUntil,
-              },
-              ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const,
-            },
-          };
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            ReturnConsumedCapacity: 'TOTAL',
+          });
     try {
-      const out = await this.doc.send(
-        new TransactWriteCommand({
-          TransactItems: [stateWrite, ...outcomeItems],
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
+      const out =
+        stateWrite instanceof PutCommand ? await this.doc.send(stateWrite) : await this.doc.send(stateWrite);
       this.meter.add(out.ConsumedCapacity, 'write');
       return { won: true };
     } catch (error) {
-      const reason =
-        error instanceof TransactionCanceledException ? error.CancellationReasons?.[0] : undefined;
-      if (reason?.Code !== 'ConditionalCheckFailed') throw error;
-      const old = reason.Item ? stateOf(unmarshall(reason.Item) as StateItem) : undefined;
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const old = error.Item ? stateOf(unmarshall(error.Item) as StateItem) : undefined;
       // Our own decision, applied by an attempt whose reply was lost and retried by the SDK.
-      if (old && old.resolvedMs === nowMs && old.publishClaim?.by === owner && owner !== '') {
-        return { won: true };
-      }
+      if (old?.outcomeKey === decision) return { won: true };
       // Recreate: a state exists; before/after deadline: the state is open (the other side of the
       // deadline) or decided, or absent (TTL removed it).
       return { won: false, current: old };
@@ -697,7 +724,7 @@ export class GroupStore {
         const out = await this.doc.send(
           new GetCommand({
             TableName: this.tableName,
-            Key: keys.outcome(state.groupId, n),
+            Key: keys.outcome(state.groupId, n, state.outcomeKey),
             ConsistentRead: true,
           }),
         );

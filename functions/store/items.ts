@@ -46,6 +46,8 @@ export interface StateItem {
   doneShards?: Set<number>;
   resolvedMs?: number;
   outcomeChunks?: number;
+  /** The winning decision's id: its outcome chunks are `OUT#<id>#<n>`. */
+  outcomeKey?: string;
   outcomeTopic?: string;
   published?: boolean;
   /** Publish lease: who may publish the decided outcome until when (see GroupState.publishClaim). */
@@ -142,6 +144,7 @@ export function stateOf(item: StateItem): GroupState {
     outcomeTopic: item.outcomeTopic,
     resolvedMs: item.resolvedMs,
     outcomeParts: item.outcomeChunks,
+    outcomeKey: item.outcomeKey,
     publishClaim:
       item.publishClaimUntil !== undefined
         ? { by: item.publishClaimBy ?? '', untilMs: item.publishClaimUntil }

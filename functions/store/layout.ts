@@ -65,7 +65,11 @@ export const keys = {
   state: (groupId: string) => ({ pk: groupKey(groupId), sk: 'STATE' }),
   /** How many early reports a group id not yet created has kept (bounded: LIMITS.maxEarlyReportsPerGroup). */
   earlyCount: (groupId: string) => ({ pk: groupKey(groupId), sk: 'EARLY' }),
-  outcome: (groupId: string, chunk: number) => ({ pk: groupKey(groupId), sk: `OUT#${chunk}` }),
+  /** A decision's outcome chunk: written before the conditional decision names `decision` as the winner. */
+  outcome: (groupId: string, chunk: number, decision?: string) => ({
+    pk: groupKey(groupId),
+    sk: decision === undefined ? `OUT#${chunk}` : `OUT#${decision}#${chunk}`,
+  }),
   counter: (groupId: string, shard: number) => ({ pk: `${groupKey(groupId)}#C${shard}`, sk: 'C' }),
   member: (groupId: string, member: string) => ({
     pk: memberPartition(groupId, fnv1a(member) % LAYOUT.memberBuckets),

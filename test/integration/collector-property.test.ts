@@ -462,7 +462,7 @@ describe('guarantee 8 with guarantee 4: a transient DynamoDB fault while a Creat
     );
     await processKafkaEvent(kafkaEvent([{ partition: 2, value: report(group, 'good') }]), healthy);
     const dynamo = dynamoClient();
-    const fault = throttleOnce(dynamo, 'TransactWriteItems', '"OUT#0"');
+    const fault = throttleOnce(dynamo, 'UpdateItem', 'outcomeKey');
     const faulty = runtimeWith(dynamo);
 
     // Act

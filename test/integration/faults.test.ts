@@ -81,7 +81,7 @@ describe('guarantee 2: the function dies between the decision and the publish, a
   });
 
   it.each([
-    ['the decide transaction', 'TransactWriteItems', 'OUT#0'],
+    ['the decision (conditional STATE update)', 'UpdateItem', 'outcomeKey'],
     ['markPublished', 'UpdateItem', 'SET published'],
   ])('the DynamoDB reply to %s is lost after it applied (every 2nd)', async (_, target, body) => {
     // Prepare

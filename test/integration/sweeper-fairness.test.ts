@@ -100,6 +100,7 @@ describe('the sweeper is fair and loses nothing', () => {
       ttlSeconds: { N: '1' },
       shards: { N: '1' },
       outcomeChunks: { N: '1' },
+      outcomeKey: { S: decided?.outcomeKey ?? '' },
       outcomeTopic: { S: runtime.settings.outcomeTopic },
       resolvedMs: { N: String(t0 + 5_000) },
       expiresAt: { N: String(Math.floor(t0 / 1000)) },

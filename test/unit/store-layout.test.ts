@@ -23,6 +23,7 @@ describe('keys and shards', () => {
     expect(keys.definition('g')).toEqual({ pk: 'G#1:g', sk: 'DEF' });
     expect(keys.state('g')).toEqual({ pk: 'G#1:g', sk: 'STATE' });
     expect(keys.outcome('g', 2)).toEqual({ pk: 'G#1:g', sk: 'OUT#2' });
+    expect(keys.outcome('g', 2, 'd1')).toEqual({ pk: 'G#1:g', sk: 'OUT#d1#2' });
     expect(keys.counter('g', 3)).toEqual({ pk: 'G#1:g#C3', sk: 'C' });
     expect(keys.member('g', 'm').sk).toBe('M#m');
     expect(keys.member('g', 'm').pk).toMatch(/^G#1:g#M[0-7]$/);
