@@ -12,6 +12,9 @@ import {
 } from '../../client/index.ts';
 import { freshTopic, kafka, services } from '../helpers/services.ts';
 
+/** Waits assert what arrives, not how fast: generous, since a loaded machine can take seconds to rebalance a consumer. */
+const WAIT_MS = 60_000;
+
 /** The client's consumer groups on the cluster (by prefix), and their live members. */
 async function consumerFootprint(admin: Admin, prefix: string) {
   const { groups } = await admin.listGroups();
@@ -101,8 +104,8 @@ describe('the client against the real collector', () => {
     const seen = await waitForOutcomeOnTopic(outcomes, group);
 
     // Act
-    const own = await creator.awaitOutcome(group, 10_000);
-    const elsewhere = await other.awaitOutcome(group, { since, timeoutMs: 10_000 }); // …and reads back to `since`
+    const own = await creator.awaitOutcome(group, WAIT_MS);
+    const elsewhere = await other.awaitOutcome(group, { since, timeoutMs: WAIT_MS }); // …and reads back to `since`
     await Promise.all([creator.close(), other.close()]);
 
     // Assess
@@ -217,11 +220,11 @@ describe('the client on an outcome topic fed directly', () => {
       [first, failureOutcome(first)],
       [second, failureOutcome(second)],
     );
-    await client.awaitOutcome(second, 10_000); // read up to the second: the first was read and evicted
+    await client.awaitOutcome(second, WAIT_MS); // read up to the second: the first was read and evicted
 
     // Act
     const buffered = client.buffered.outcomes;
-    const outcome = await client.awaitOutcome(first, { since, timeoutMs: 10_000 });
+    const outcome = await client.awaitOutcome(first, { since, timeoutMs: WAIT_MS });
     await client.close();
 
     // Assess
@@ -242,8 +245,8 @@ describe('the client on an outcome topic fed directly', () => {
     const [x, y] = [`g-${randomUUID()}`, `g-${randomUUID()}`];
 
     // Act: the wait on the second topic restarts the consumer while x is published on the first
-    const waitX = client.awaitOutcome(x, 10_000);
-    const waitY = client.awaitOutcome(y, { topic: second, timeoutMs: 10_000 });
+    const waitX = client.awaitOutcome(x, WAIT_MS);
+    const waitY = client.awaitOutcome(y, { topic: second, timeoutMs: WAIT_MS });
     await publish([x, failureOutcome(x)]);
     await publishTo(second, [y, failureOutcome(y)]);
     const [ox, oy] = await Promise.all([waitX, waitY]);
@@ -272,11 +275,11 @@ describe('the client on an outcome topic fed directly', () => {
       [own, failureOutcome(own)],
       ...others.map((id): [string, string] => [id, failureOutcome(id)]),
     );
-    await client.awaitOutcome(others.at(-1) ?? '', 10_000); // everything read
+    await client.awaitOutcome(others.at(-1) ?? '', WAIT_MS); // everything read
 
     // Act
     const buffered = client.buffered.outcomes;
-    const outcome = await client.awaitOutcome(own, 10_000);
+    const outcome = await client.awaitOutcome(own, WAIT_MS);
     await client.close();
 
     // Assess: two others and the own one were kept

@@ -1,5 +1,7 @@
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildOutcome } from '#core/outcome.ts';
+import { outcomeInput } from '#core/rules.ts';
 import { DLQ_HEADERS, LIMITS } from '#shared/config.ts';
 import type { Runtime } from '#shared/runtime.ts';
 import { keys } from '#store/layout.ts';
@@ -153,5 +155,57 @@ describe('early reports are bounded (issue 17 item 11)', () => {
     expect(response.batchItemFailures).toEqual([]);
     expect(dead.map((m) => m.headers[DLQ_HEADERS.reason])).toEqual(['value-too-large']);
     expect(await runtime.store.readReport(group, 'a')).toBeUndefined();
+  });
+});
+
+/** Issue 17 item 2: a decision over a group whose results exceed the outcome limit loads at most the limit. */
+describe('bounded decisions (issue 17 item 2)', () => {
+  const limit = 8_000;
+  let runtime: Runtime & { close(): Promise<void> };
+
+  beforeAll(async () => {
+    runtime = await testRuntime({ maxOutcomeBytes: limit });
+  });
+  afterAll(() => runtime.close());
+
+  it('fails the group Outcome too large with the size of the whole outcome, holding at most the limit of results', async () => {
+    // Prepare: 30 members with 1,000-byte results: 30 KB of results against an 8,000-byte limit
+    const group = newGroupId();
+    const members = Array.from({ length: 30 }, (_, i) => `m${String(i).padStart(2, '0')}`);
+    const result = { data: 'x'.repeat(989) };
+    await processKafkaEvent(kafkaEvent([{ value: create(group, members) }]), runtime);
+
+    // Act
+    const response = await processKafkaEvent(
+      kafkaEvent(members.map((m) => ({ value: done(group, m, { result }) }))),
+      runtime,
+    );
+    const outcomes = (await drainTopic(runtime.settings.outcomeTopic)).filter((m) => m.key === group);
+    const stored = await runtime.store.getGroup(group);
+    if (!stored) throw new Error('group not stored');
+    const bounded = await runtime.store.boundedReports(stored, limit);
+    const whole = buildOutcome(
+      outcomeInput({
+        kind: 'success',
+        definition: stored.definition,
+        createdMs: stored.createdMs,
+        deadlineMs: stored.deadlineMs,
+        nowMs: Date.now(),
+        members: await runtime.store.reports(stored),
+      }),
+    );
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(outcomes).toHaveLength(1);
+    expect(JSON.parse(outcomes[0]?.value ?? '{}').error).toBe(
+      `Outcome too large: ${Buffer.byteLength(whole)} bytes exceed the limit of ${limit} bytes`,
+    );
+    const loaded = bounded.reports.filter((r) => r.result !== 'null');
+    expect(loaded.reduce((sum, r) => sum + Buffer.byteLength(r.result), 0)).toBeLessThanOrEqual(limit);
+    expect(loaded.length).toBeLessThan(members.length);
+    expect(bounded.unloadedBytes).toBe(
+      (members.length - loaded.length) * (JSON.stringify(result).length - 4),
+    );
   });
 });

@@ -493,6 +493,7 @@ describe('decodeValue: every dead-letter reason it produces', () => {
       DLQ_REASONS.createConflict,
       DLQ_REASONS.groupNeverCreated,
       DLQ_REASONS.replyTopicUnknown,
+      DLQ_REASONS.tooManyEarlyReports,
     ];
     expect([...reasons].sort()).toEqual(
       Object.values(DLQ_REASONS)
