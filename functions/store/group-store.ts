@@ -468,20 +468,67 @@ export class GroupStore {
    * call never counts twice): the member's index joins its counter shard; a full shard joins the
    * open state's set of full shards. `complete` once every member is counted; `closed` when the
    * group was decided meanwhile.
+   *
+   * Reports of one shard counted while a write to that shard is in flight share the next write (one
+   * `ADD` of all their indexes): a batch carrying many reports of a large group pays a counter write
+   * per shard and round trip, not one per report. Of the callers sharing a write, the first is told
+   * what it found (`complete`: that one decides); the others `counting`. A failed write fails them all.
    */
   async countReport(group: Group, member: string): Promise<CountResult> {
     const index = this.memberIndex(group).get(member);
     if (index === undefined) throw new RangeError(`member "${member}" is not expected by this group`);
+    const shard = shardOf(index);
+    const key = `${group.definition.id}\u0000${shard}`;
+    return new Promise<CountResult>((resolve, reject) => {
+      const queue = this.countQueues.get(key) ?? { busy: false, waiting: [] };
+      this.countQueues.set(key, queue);
+      queue.waiting.push({ index, resolve, reject });
+      if (!queue.busy) void this.flushCounts(key, group, shard);
+    });
+  }
+
+  private readonly countQueues = new Map<
+    string,
+    {
+      busy: boolean;
+      waiting: { index: number; resolve: (r: CountResult) => void; reject: (e: unknown) => void }[];
+    }
+  >();
+
+  /** Writes the queued indexes of one shard in one `ADD`, then the next queued ones, until none wait. */
+  private async flushCounts(key: string, group: Group, shard: number): Promise<void> {
+    const queue = this.countQueues.get(key);
+    if (!queue) return;
+    queue.busy = true;
+    while (queue.waiting.length > 0) {
+      const sharing = queue.waiting.splice(0);
+      try {
+        const result = await this.countIndexes(
+          group,
+          shard,
+          sharing.map((w) => w.index),
+        );
+        sharing.forEach((w, i) => {
+          w.resolve(i === 0 ? result : 'counting');
+        });
+      } catch (error) {
+        for (const w of sharing) w.reject(error);
+      }
+    }
+    queue.busy = false;
+    this.countQueues.delete(key);
+  }
+
+  private async countIndexes(group: Group, shard: number, indexes: number[]): Promise<CountResult> {
     const gid = group.definition.id;
     const members = group.definition.expected.length;
-    const shard = shardOf(index);
     const out = await this.doc.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: keys.counter(gid, shard),
         UpdateExpression: 'ADD seen :i SET kind = :k, expiresAt = if_not_exists(expiresAt, :e)',
         ExpressionAttributeValues: {
-          ':i': new Set([index]),
+          ':i': new Set(indexes),
           ':k': ITEM_KINDS.counter,
           ':e': this.dataExpiresAt(group),
         },
