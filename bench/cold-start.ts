@@ -90,7 +90,8 @@ const probe = `
 const t0 = performance.now();
 const m = await import(process.argv[2]);
 const t1 = performance.now();
-await m.environmentRuntime(process.argv[3]);
+const settings = m.loadSettings();
+await m.environmentRuntime(process.argv[3], { ...m.observability(process.argv[3], settings), settings });
 const t2 = performance.now();
 process.stdout.write(JSON.stringify({ importMs: t1 - t0, clientsMs: t2 - t1 }));
 process.exit(0);
@@ -121,7 +122,7 @@ export async function coldStart(options: { runs: number }): Promise<ColdStartRes
       const entry = join(outDir, `${fn}-entry.ts`);
       writeFileSync(
         entry,
-        `export * from '../../functions/${fn}/handler.ts';\nexport { environmentRuntime } from '../../functions/shared/runtime.ts';\n`,
+        `export * from '../../functions/${fn}/handler.ts';\nexport { environmentRuntime, observability } from '../../functions/shared/runtime.ts';\nexport { loadSettings } from '../../functions/shared/config.ts';\n`,
       );
       const timedFile = join(outDir, `${fn}-${variant}-timed.mjs`);
       await bundle(entry, timedFile, variant, notes);
