@@ -12,6 +12,7 @@ import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type KafkaNode, startKafka } from '#local/services/kafka.ts';
 import { freePort } from '#local/services/process.ts';
+import { SWEEPER } from '#shared/aws.ts';
 import { EVENT_TYPES } from '#shared/config.ts';
 import { createRuntime } from '#shared/runtime.ts';
 import { keys } from '#store/layout.ts';
@@ -113,7 +114,8 @@ describe('guarantee 2: the function dies between the decision and the publish, a
     const healthy = await testRuntime();
     const outcomeTopic = healthy.settings.outcomeTopic;
     const dynamo = dynamoFor(services().dynamoEndpoint);
-    const crashing = new FaultyPublisher(healthy.publisher, 'before', (t) => t === outcomeTopic, 1, 1);
+    // Two faults: the sweep's one produce for its chunk of due groups, then its retry of this group alone.
+    const crashing = new FaultyPublisher(healthy.publisher, 'before', (t) => t === outcomeTopic, 1, 2);
     const sweeper = createRuntime({
       settings: healthy.settings,
       dynamo,
@@ -134,12 +136,14 @@ describe('guarantee 2: the function dies between the decision and the publish, a
 
       // Act: one sweep crashes at the publish; the following sweeps are healthy
       const first = await sweepOnce(sweeper);
+      // The failed entry was moved out of the sweep's way for SWEEPER.firstBackoffMs (issue 17 item 3).
+      await new Promise((r) => setTimeout(r, SWEEPER.firstBackoffMs + 200));
       for (let i = 0; i < 3; i++) await sweepOnce(healthy);
       const state = await healthy.store.getState(group);
       const outcomes = (await readToEnd(services().brokers, outcomeTopic)).filter((m) => m.key === group);
 
       // Assess
-      expect(crashing.injected).toBe(1);
+      expect(crashing.injected).toBe(2);
       expect(first.failed).toBeGreaterThanOrEqual(1);
       expect(state?.status).toBe('timedout');
       expect(outcomes).toHaveLength(1);
