@@ -276,7 +276,7 @@ export async function punctuality(
     sweeperCallsPerGroup: round(sweeper.trace.calls / decided, 2),
     // Groups of 3 are read by key (BatchGetItem): the sweeper's only Queries are the index's.
     sweeperCallsPerGroupBesidesIndex: round(
-      (sweeper.trace.calls - (sweeper.trace.byCommand.Query ?? 0)) / decided,
+      (sweeper.trace.calls - (sweeper.trace.byCommand.QueryCommand ?? 0)) / decided,
       2,
     ),
     sweeperMeanCallMs: round(sweeper.trace.ms / Math.max(1, sweeper.trace.calls), 2),

@@ -34,6 +34,8 @@ export interface GroupState {
   outcomeParts?: number;
   /** Set once decided: which decision's stored bytes are the outcome (read back by the store only). */
   outcomeKey?: string;
+  /** Set once decided when the outcome is small enough to live in the state itself (read back by the store only). */
+  outcomeInline?: Uint8Array;
   /**
    * Set once decided: who may publish the outcome (the decider, or a later claimer) and until when
    * (epoch ms). Anyone else publishes only once the claim has lapsed unpublished.

@@ -85,6 +85,9 @@ export const PUBLISH_CLAIM_MS = 15_000;
  */
 export const READ_BY_KEY_MEMBERS = 32;
 
+/** Room left in a decided STATE for attributes added later (`published`, `doneShards`) when inlining its outcome. */
+const INLINE_MARGIN_BYTES = 48;
+
 /** Where a decision left the group: won by this call, or the state the winner left (undefined: TTL removed it). */
 export type DecisionResult = { won: true } | { won: false; current: GroupState | undefined };
 
@@ -633,12 +636,29 @@ export class GroupStore {
     const owner = args.owner ?? '';
     const claimUntil = nowMs + this.publishClaimMs;
     const gid = group.definition.id;
-    const chunks = chunk(args.outcome);
     const expiresAt = Math.ceil(nowMs / 1000) + this.retentionSeconds;
-    // This decision's own outcome items, written first and unconditionally: the state names the winner's,
-    // so a losing decision's bytes are never read (they expire with the group's data). No transaction:
-    // single-item writes cost half as much.
     const decision = `${nowMs}-${randomUUID().slice(0, 8)}`;
+    const base = {
+      outcomeKey: decision,
+      status: args.status,
+      resolvedMs: nowMs,
+      outcomeTopic: group.outcomeTopic,
+      expiresAt,
+      publishClaimBy: owner,
+      publishClaimUntil: claimUntil,
+    };
+    // A small outcome lives in STATE itself when the decided STATE still fits one write unit (1 KB):
+    // the decision and the published mark then cost 1 WCU each and no OUT item is written.
+    const inline =
+      itemBytes({ ...openStateItem(group, expiresAt), ...base, outcomeChunks: 0 }) +
+        'outcome'.length +
+        args.outcome.length +
+        INLINE_MARGIN_BYTES <=
+      1024;
+    const chunks = inline ? [] : chunk(args.outcome);
+    // Otherwise this decision's own outcome items, written first and unconditionally: the state names the
+    // winner's, so a losing decision's bytes are never read (they expire with the group's data). No
+    // transaction: single-item writes cost half as much.
     await Promise.all(
       chunks.map(async (data, n) => {
         const out = await this.doc.send(
@@ -656,16 +676,7 @@ export class GroupStore {
         this.meter.add(out.ConsumedCapacity, 'write');
       }),
     );
-    const decided = {
-      outcomeKey: decision,
-      status: args.status,
-      resolvedMs: nowMs,
-      outcomeChunks: chunks.length,
-      outcomeTopic: group.outcomeTopic,
-      expiresAt,
-      publishClaimBy: owner,
-      publishClaimUntil: claimUntil,
-    };
+    const decided = { ...base, outcomeChunks: chunks.length, ...(inline ? { outcome: args.outcome } : {}) };
     const stateWrite =
       args.mode === 'recreate'
         ? new PutCommand({
@@ -679,8 +690,7 @@ export class GroupStore {
         : new UpdateCommand({
             TableName: this.tableName,
             Key: keys.state(gid),
-            UpdateExpression:
-              'SET #st = :status, resolvedMs = :now, outcomeChunks = :chunks, outcomeKey = :key, outcomeTopic = :topic, expiresAt = :exp, publishClaimBy = :by, publishClaimUntil = :until',
+            UpdateExpression: `SET #st = :status, resolvedMs = :now, outcomeChunks = :chunks, outcomeKey = :key, outcomeTopic = :topic, expiresAt = :exp, publishClaimBy = :by, publishClaimUntil = :until${inline ? ', outcome = :bytes' : ''}`,
             ConditionExpression:
               args.mode === 'before-deadline'
                 ? '#st = :open AND deadlineMs > :now'
@@ -696,6 +706,7 @@ export class GroupStore {
               ':open': OPEN,
               ':by': owner,
               ':until': claimUntil,
+              ...(inline ? { ':bytes': args.outcome } : {}),
             },
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             ReturnConsumedCapacity: 'TOTAL',
@@ -763,6 +774,7 @@ export class GroupStore {
   /** The stored outcome bytes of a decided group. */
   async loadOutcome(state: GroupState): Promise<Buffer> {
     const parts = state.outcomeParts;
+    if (state.status !== 'open' && state.outcomeInline) return Buffer.from(state.outcomeInline);
     if (state.status === 'open' || parts === undefined) {
       throw new RangeError(`group ${state.groupId} has no stored outcome`);
     }

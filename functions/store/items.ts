@@ -48,6 +48,8 @@ export interface StateItem {
   outcomeChunks?: number;
   /** The winning decision's id: its outcome chunks are `OUT#<id>#<n>`. */
   outcomeKey?: string;
+  /** A small outcome's exact bytes, kept in STATE itself (no OUT item; `outcomeChunks` is 0). */
+  outcome?: Uint8Array;
   outcomeTopic?: string;
   published?: boolean;
   /** Publish lease: who may publish the decided outcome until when (see GroupState.publishClaim). */
@@ -145,6 +147,7 @@ export function stateOf(item: StateItem): GroupState {
     resolvedMs: item.resolvedMs,
     outcomeParts: item.outcomeChunks,
     outcomeKey: item.outcomeKey,
+    outcomeInline: item.outcome,
     publishClaim:
       item.publishClaimUntil !== undefined
         ? { by: item.publishClaimBy ?? '', untilMs: item.publishClaimUntil }

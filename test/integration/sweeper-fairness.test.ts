@@ -99,8 +99,12 @@ describe('the sweeper is fair and loses nothing', () => {
       deadlineMs: { N: String(t0 + 1_000) },
       ttlSeconds: { N: '1' },
       shards: { N: '1' },
-      outcomeChunks: { N: '1' },
+      outcomeChunks: { N: String(decided?.outcomeParts ?? 1) },
       outcomeKey: { S: decided?.outcomeKey ?? '' },
+      // A small outcome is kept in the state itself (stream images carry binary values as base64).
+      ...(decided?.outcomeInline
+        ? { outcome: { B: Buffer.from(decided.outcomeInline).toString('base64') } }
+        : {}),
       outcomeTopic: { S: runtime.settings.outcomeTopic },
       resolvedMs: { N: String(t0 + 5_000) },
       expiresAt: { N: String(Math.floor(t0 / 1000)) },
