@@ -205,6 +205,8 @@ function describeOutcome(outcome: Outcome | undefined): string {
       return `member ${outcome.cause.entity} failed: ${outcome.cause.error}`;
     case 'timeout':
       return `timed out waiting for ${outcome.cause.missing.join(', ')}`;
+    case 'cancelled':
+      return `${outcome.cause.error}; never reported: ${outcome.cause.missing.join(', ')}`;
     case 'other':
       return `failed (${outcome.cause.reason}): ${outcome.cause.error}`;
   }
