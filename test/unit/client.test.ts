@@ -14,6 +14,8 @@ const create = (fields: Record<string, unknown>) =>
 const report = (fields: Record<string, unknown>) =>
   encodeChecked({ id: 'm', type: 'EventGroupCollectorEntityDone', group: 'g', ...fields }, limits);
 
+const command = (fields: Record<string, unknown>) => encodeChecked({ group: 'g', ...fields }, limits);
+
 function refusal(encode: () => unknown): { field: string; reason: string } | undefined {
   try {
     encode();
@@ -75,6 +77,31 @@ describe('client validation: the collector decoder, before sending', () => {
       'id-too-long',
     ],
     ['a lone surrogate in a member id', () => report({ id: '\ud800' }), 'id', 'invalid-field'],
+    // Issue 20: validated as the collector validates them; refused as not-supported until it acts on them
+    ['tolerate over the members', () => create({ tolerate: 2 }), 'tolerate', 'tolerate-out-of-range'],
+    ['quorum 0', () => create({ quorum: 0 }), 'quorum', 'invalid-field'],
+    ['quorum over the members', () => create({ quorum: 2 }), 'quorum', 'quorum-out-of-range'],
+    ['a valid tolerate, not yet acted on', () => create({ tolerate: 1 }), 'tolerate', 'not-supported'],
+    ['a valid quorum, not yet acted on', () => create({ quorum: 1 }), 'quorum', 'not-supported'],
+    [
+      'a Cancel message too large',
+      () => command({ type: 'EventGroupCollectorCancel', message: 'm'.repeat(LIMITS.maxErrorBytes + 1) }),
+      'message',
+      'message-too-large',
+    ],
+    [
+      'a lone surrogate in a Cancel message',
+      () => command({ type: 'EventGroupCollectorCancel', message: 'x\udc00' }),
+      'message',
+      'invalid-field',
+    ],
+    ['an Extend without ttl', () => command({ type: 'EventGroupCollectorExtend' }), 'ttl', 'invalid-field'],
+    [
+      'a valid Cancel, not yet acted on',
+      () => command({ type: 'EventGroupCollectorCancel' }),
+      'type',
+      'not-supported',
+    ],
   ])('refuses %s, naming the field', (_, encode, field, reason) => {
     expect(refusal(encode)).toEqual({ field, reason });
   });
@@ -101,6 +128,30 @@ describe('client outcomes: a discriminated union', () => {
       error: 'e',
     }),
     timeout: buildOutcome({ ...base, kind: 'timeout', results: [], missing: ['a', 'b'], ttlSeconds: 3 }),
+    // Issue 20's fields: errors and missing on a success, reason on every failure, a cancel
+    tolerated: buildOutcome({
+      ...base,
+      kind: 'success',
+      results: [['a', '1']],
+      errors: [['b', 'disk full']],
+      missing: ['c'],
+    }),
+    reasoned: buildOutcome({
+      ...base,
+      kind: 'member-failure',
+      results: [['a', 'null']],
+      entity: 'a',
+      error: 'e',
+      errors: [['a', 'e']],
+      reasons: true,
+    }),
+    cancelled: buildOutcome({
+      ...base,
+      kind: 'cancelled',
+      results: [],
+      error: 'Cancelled: stop',
+      missing: ['a'],
+    }),
   };
 
   it('parses what the collector builds, and says why a failure failed', () => {
@@ -119,11 +170,39 @@ describe('client outcomes: a discriminated union', () => {
     expect(describeOutcome(timeout)).toBe('timed out waiting for a, b');
   });
 
+  it('reads issue 20\u2019s fields: errors and missing on a success, reason on a failure, a cancel', () => {
+    // Act
+    const [tolerated, reasoned, cancelled] = [built.tolerated, built.reasoned, built.cancelled].map((o) =>
+      parseOutcome(o),
+    );
+
+    // Assess
+    expect(tolerated).toEqual({
+      type: 'EventGroupCollectorSuccess',
+      id: 'g',
+      created: '1970-01-01T00:00:00.000Z',
+      resolved: '1970-01-01T00:00:01.250Z',
+      results: { a: 1 },
+      errors: { b: 'disk full' },
+      missing: ['c'],
+      payload: { order: 7 },
+    });
+    expect(reasoned).toMatchObject({ reason: 'member-error', errors: { a: 'e' } });
+    expect(describeOutcome(reasoned)).toBe('member a failed: e');
+    expect(cancelled).toMatchObject({ reason: 'cancelled', entity: 'g', missing: ['a'] });
+    expect(describeOutcome(cancelled)).toBe('Cancelled: stop; never reported: a');
+  });
+
   it('uses the collector\u2019s `reason` when present', () => {
     const cancelled = JSON.stringify({ ...JSON.parse(built.memberError), reason: 'cancelled' });
+    const newer = JSON.stringify({ ...JSON.parse(built.memberError), reason: 'a-reason-from-the-future' });
     expect(parseOutcome(cancelled)).toMatchObject({
       reason: 'cancelled',
-      cause: { kind: 'other', reason: 'cancelled', error: 'e' },
+      cause: { kind: 'cancelled', error: 'e', missing: [] },
+    });
+    expect(parseOutcome(newer)).toMatchObject({
+      reason: 'a-reason-from-the-future',
+      cause: { kind: 'other', reason: 'a-reason-from-the-future', error: 'e' },
     });
     expect(failureCause({ entity: 'g', error: 'too big', reason: 'outcome-too-large' })).toEqual({
       kind: 'other',
