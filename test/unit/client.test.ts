@@ -4,7 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { buildOutcome } from '#core/outcome.ts';
 import { asyncApiPath } from '#local/asyncapi.ts';
 import { LIMITS } from '#shared/config.ts';
-import { failureCause, type Outcome, parseOutcome, ValidationError } from '../../client/index.ts';
+import {
+  failureCause,
+  GroupCollectorClient,
+  type Outcome,
+  parseOutcome,
+  ValidationError,
+} from '../../client/index.ts';
 import { BoundedLru } from '../../client/lru.ts';
 import { encodeChecked } from '../../client/validation.ts';
 
@@ -113,6 +119,42 @@ describe('client validation: the collector decoder, before sending', () => {
     expect(refusal(() => create({ id: 'x'.repeat(LIMITS.maxIdBytes) }))).toBeUndefined();
     expect(refusal(() => report({ result: { ok: true } }))).toBeUndefined();
     expect(refusal(() => report({ error: 'disk full' }))).toBeUndefined();
+  });
+});
+
+describe('client commands of issue 20, before the collector acts on them', () => {
+  it('createGroup with tolerate or quorum, cancelGroup and extendGroup are refused before anything is sent', async () => {
+    // Prepare: no broker at this address; a refusal never reaches it
+    const client = new GroupCollectorClient({ kafka: ['127.0.0.1:1'] });
+
+    // Act
+    const refusals = await Promise.all(
+      [
+        () => client.createGroup({ expected: ['a', 'b'], tolerate: 1 }),
+        () => client.createGroup({ expected: ['a', 'b'], quorum: 1 }),
+        () => client.createGroup({ expected: ['a', 'b'], tolerate: 5 }),
+        () => client.cancelGroup('g', 'stop'),
+        () => client.extendGroup('g', 60),
+        () => client.extendGroup('g', 0),
+      ].map((call) =>
+        call().then(
+          () => undefined,
+          (error: unknown) =>
+            error instanceof ValidationError ? { field: error.field, reason: error.reason } : error,
+        ),
+      ),
+    );
+    await client.close();
+
+    // Assess
+    expect(refusals).toEqual([
+      { field: 'tolerate', reason: 'not-supported' },
+      { field: 'quorum', reason: 'not-supported' },
+      { field: 'tolerate', reason: 'tolerate-out-of-range' },
+      { field: 'type', reason: 'not-supported' },
+      { field: 'type', reason: 'not-supported' },
+      { field: 'ttl', reason: 'invalid-field' },
+    ]);
   });
 });
 
