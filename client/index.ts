@@ -231,7 +231,7 @@ export class GroupCollectorClient {
 
   /**
    * Publishes an EventGroupCollectorExtend: the open group's deadline becomes at least the
-   * record's time + `ttl` seconds. Not yet acted on by the collector: refused with
+   * time the collector stores it + `ttl` seconds. Not yet acted on by the collector: refused with
    * ValidationError `not-supported` until it is.
    * @throws ValidationError (nothing published) when the collector would refuse the Extend.
    */

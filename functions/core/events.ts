@@ -50,7 +50,7 @@ export const CancelEventSchema = z.object({
   message: nonEmpty.optional(),
 });
 
-/** Moves an open group's deadline to the later of its current one and this record's time + `ttl`. */
+/** Moves an open group's deadline to the later of its current one and the Extend's stored time + `ttl`. */
 export const ExtendEventSchema = z.object({
   type: z.literal(COMMAND_TYPES.extend),
   group: nonEmpty,
@@ -134,7 +134,7 @@ export interface CancelRequest {
   message: string | undefined;
 }
 
-/** A validated Extend: the group's deadline becomes at least this record's time + `ttlSeconds`. */
+/** A validated Extend: the group's deadline becomes at least the Extend's stored time + `ttlSeconds`. */
 export interface ExtendRequest {
   group: string;
   ttlSeconds: number;
