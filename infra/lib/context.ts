@@ -172,7 +172,7 @@ export function stackPropsFromContext(get: ContextReader): ContextResult {
     startingPosition: oneOf('startingPosition', ['TRIM_HORIZON', 'LATEST'] as const),
     provisionedPollers: pollers(str('provisionedPollers'), str('pollerGroupName')),
     tableName: str('tableName'),
-    removalPolicy: removal(oneOf('removalPolicy', ['retain', 'destroy', 'snapshot'] as const)),
+    removalPolicy: removal(oneOf('removalPolicy', ['retain', 'destroy'] as const)),
     logRetentionDays: retentionDays(int('logRetentionDays')),
     alarmTopicArn: str('alarmTopicArn'),
     retentionSeconds: int('retentionSeconds'),
@@ -213,9 +213,8 @@ function pollers(
   };
 }
 
-function removal(raw: 'retain' | 'destroy' | 'snapshot' | undefined): RemovalPolicy | undefined {
+/** No `snapshot`: no resource of the stack supports it (docs/deploy.md, "Removal"). */
+function removal(raw: 'retain' | 'destroy' | undefined): RemovalPolicy | undefined {
   if (raw === undefined) return undefined;
-  return { retain: RemovalPolicy.RETAIN, destroy: RemovalPolicy.DESTROY, snapshot: RemovalPolicy.SNAPSHOT }[
-    raw
-  ];
+  return { retain: RemovalPolicy.RETAIN, destroy: RemovalPolicy.DESTROY }[raw];
 }

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { App } from 'aws-cdk-lib';
@@ -6,7 +6,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { FUNCTIONS } from '#shared/aws.ts';
 import { CollectorStack } from '../../infra/lib/collector-stack.ts';
-import { HANDLER_SIZE_LIMIT_BYTES, handlerSizes } from '../../infra/lib/handlers.ts';
+import { HANDLER_SIZE_LIMIT_BYTES, handlerSizes, handlersDir } from '../../infra/lib/handlers.ts';
 import { ACCOUNT, REGION, VARIANTS } from './stacks.ts';
 
 /** The synthesized asset directory of every function, by its description. */
@@ -34,16 +34,24 @@ describe('function bundles', () => {
   it('deploys the pre-bundled handlers: ES modules that load and export handler, without source maps', async () => {
     // Prepare: a real synth (the handlers were built by the infra global setup; no bundler runs here).
     const { dirs } = assets(false);
-    // Act
+    // Act: load the built modules (beside their maps, so that the test runner can read them).
     const modules = await Promise.all(
-      Object.values(dirs).map(
-        (dir) => import(pathToFileURL(join(dir, 'index.mjs')).href) as Promise<{ handler?: unknown }>,
+      Object.keys(dirs).map(
+        (name) =>
+          import(pathToFileURL(join(handlersDir(), name, 'index.mjs')).href) as Promise<{
+            handler?: unknown;
+          }>,
       ),
     );
-    // Assess
+    // Assess: the asset is the built file, byte for byte, and nothing else.
     expect(Object.keys(dirs).sort()).toEqual(Object.keys(FUNCTIONS).sort());
     for (const mod of modules) expect(typeof mod.handler).toBe('function');
-    for (const dir of Object.values(dirs)) expect(existsSync(join(dir, 'index.mjs.map'))).toBe(false);
+    for (const [name, dir] of Object.entries(dirs)) {
+      expect(readdirSync(dir)).toEqual(['index.mjs']);
+      expect(
+        readFileSync(join(dir, 'index.mjs')).equals(readFileSync(join(handlersDir(), name, 'index.mjs'))),
+      ).toBe(true);
+    }
   });
 
   it('weighs at most 1 MB per handler as deployed, with the AWS SDK left to the Lambda runtime', () => {
