@@ -24,6 +24,8 @@ export default defineConfig({
         test: {
           name: 'infra',
           include: ['test/infra/**/*.test.ts'],
+          // The construct loads the pre-bundled handlers (dist/handlers): built once, fresh, before the tests.
+          globalSetup: ['test/infra/global-setup.ts'],
           testTimeout: 120_000,
         },
       },
