@@ -3,6 +3,7 @@
  * exporting a {@link Command}. Add a subcommand by adding its entry to COMMANDS.
  */
 import { UsageError } from './errors.ts';
+import { inspectCommand } from './inspect.ts';
 import { produceCommand } from './produce.ts';
 import type { Command, Io } from './types.ts';
 
@@ -11,6 +12,7 @@ export type { Command, Io } from './types.ts';
 
 export const COMMANDS: Readonly<Record<string, Command>> = {
   produce: produceCommand,
+  inspect: inspectCommand,
 };
 
 function usage(): string {

@@ -4,7 +4,8 @@
  * - dist/handlers/<name>/index.mjs: the three Lambda handlers, pre-bundled (ES module, minified,
  *   AWS SDK v3 left to the Lambda runtime), each with its source map beside it (index.mjs.map),
  *   which the construct uploads only when asked (`sourceMaps: true`).
- * - dist/index.js (the GroupCollector construct), dist/client.js (the typed client), dist/cli.js
+ * - dist/index.js (the GroupCollector construct), dist/client.js (the typed client), dist/inspect.js
+ *   (inspectGroup, for operators' tools: reads the table, so apart from the client), dist/cli.js
  *   (the `group-collector` command): bundled ES modules whose dependencies stay imports.
  * - dist/types/**: declarations of the construct and the client (tsc -p tsconfig.build.json).
  *
@@ -24,6 +25,9 @@ const DIST = join(ROOT, 'dist');
 
 /** Left to the Lambda Node.js runtime, which ships AWS SDK for JavaScript v3 (docs/deploy.md, "Bundles"). */
 const RUNTIME_PROVIDED = ['@aws-sdk/*'];
+/** A `require` for CommonJS dependencies bundled into an ES module (kafkajs, the AWS SDK). */
+const REQUIRE_SHIM =
+  "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
 /** Imports the published construct, client and CLI keep: the package's dependencies and peers. */
 const PACKAGE_EXTERNALS = ['aws-cdk-lib', 'aws-cdk-lib/*', 'constructs', 'kafkajs', 'zod'];
 
@@ -45,9 +49,7 @@ export async function buildHandlers(outDir = join(DIST, 'handlers')): Promise<vo
         external: RUNTIME_PROVIDED,
         tsconfig: join(ROOT, 'tsconfig.json'),
         // CommonJS dependencies (kafkajs) call require(); give the ES module one.
-        banner: {
-          js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
-        },
+        banner: { js: REQUIRE_SHIM },
         logLevel: 'warning',
       }),
     ),
@@ -75,17 +77,23 @@ async function buildLibrary(): Promise<void> {
     external: PACKAGE_EXTERNALS,
     tsconfig: join(ROOT, 'tsconfig.json'),
     logLevel: 'warning',
+    // The AWS SDK bundled into inspect.js and cli.js is CommonJS and calls require(): give the ES module one.
+    banner: { js: REQUIRE_SHIM },
   } as const;
   await build({
     ...common,
-    entryPoints: { index: join(ROOT, 'infra', 'index.ts'), client: join(ROOT, 'client', 'index.ts') },
+    entryPoints: {
+      index: join(ROOT, 'infra', 'index.ts'),
+      client: join(ROOT, 'client', 'index.ts'),
+      inspect: join(ROOT, 'functions', 'service', 'inspect.ts'),
+    },
     outdir: DIST,
   });
   await build({
     ...common,
     entryPoints: { cli: join(ROOT, 'cli', 'bin.ts') },
     outdir: DIST,
-    banner: { js: '#!/usr/bin/env node' },
+    banner: { js: `#!/usr/bin/env node\n${REQUIRE_SHIM}` },
   });
 }
 
@@ -137,7 +145,7 @@ async function main(only: string | undefined): Promise<void> {
     await buildHandlers();
     await buildLibrary();
     buildTypes();
-    console.log('dist/ built: index.js, client.js, cli.js, handlers/, types/');
+    console.log('dist/ built: index.js, client.js, inspect.js, cli.js, handlers/, types/');
   } else {
     throw new Error(`usage: tsx scripts/build.ts [handlers]; got "${only}"`);
   }

@@ -34,6 +34,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { GroupCollector, HANDLER_SIZE_LIMIT_BYTES } from 'eventbus-group-collector';
 import { GroupCollectorClient, parseOutcome, ValidationError } from 'eventbus-group-collector/client';
+import { formatInspection, inspectGroup } from 'eventbus-group-collector/inspect';
 
 const check = (ok, what) => {
   if (!ok) throw new Error(`FAIL: ${what}`);
@@ -42,6 +43,7 @@ const check = (ok, what) => {
 
 check(typeof GroupCollectorClient === 'function', 'the client imports under plain node');
 check(typeof parseOutcome === 'function' && typeof ValidationError === 'function', 'its helpers and errors too');
+check(typeof inspectGroup === 'function' && typeof formatInspection === 'function', 'inspectGroup imports under plain node');
 
 const app = new App({ outdir: 'cdk.out' });
 const stack = new Stack(app, 'Smoke', { env: { account: '111122223333', region: 'eu-west-1' } });

@@ -1,4 +1,4 @@
-/** `group-collector produce` against the real broker: files, samples and standard input, in order. */
+/** The command line on the real services: `produce` (files, samples, standard input, in order) and `inspect`. */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,9 +6,10 @@ import { join, resolve } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../cli/index.ts';
-import { SAMPLES_DIR } from '../../cli/produce.ts';
+import { listSamples, SAMPLES_DIR } from '../../cli/produce.ts';
+import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import { ENV } from '../../functions/shared/config.ts';
-import { drainTopic } from '../helpers/collector.ts';
+import { drainTopic, kafkaEvent, newGroupId, testRuntime } from '../helpers/collector.ts';
 import { freshTopic, services } from '../helpers/services.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -71,7 +72,10 @@ describe('group-collector produce', () => {
     ];
     // Assess
     expect(codes).toEqual([2, 2]);
-    expect(unknown.err()).toMatch(/no sample "nope": choose one of create, done-a, done-b, done-c, error-c/);
+    expect(unknown.err()).toContain(`no sample "nope": choose one of ${listSamples().join(', ')}`);
+    expect(listSamples()).toEqual(
+      expect.arrayContaining(['create', 'done-a', 'done-b', 'done-c', 'error-c']),
+    );
     expect(empty.err()).toMatch(/nothing to send/);
     expect(await drainTopic(topic)).toEqual([]);
   });
@@ -100,5 +104,42 @@ describe('group-collector produce', () => {
     expect(code, stderr).toBe(0);
     expect(records.map((r) => r.value)).toEqual(['{"n":1}', '{"n":2}']);
     expect(records.map((r) => r.key)).toEqual([null, null]);
+  });
+});
+
+describe('group-collector inspect', () => {
+  it('prints an open group as one JSON object with its status, missing members and deadline; 3 for an unknown id', async () => {
+    // Prepare: a group of two, one member reported, through the real collector
+    const runtime = await testRuntime();
+    const group = newGroupId();
+    const json = (value: unknown) => JSON.stringify(value);
+    await processKafkaEvent(
+      kafkaEvent([
+        { value: json({ id: group, type: 'EventGroupCollectorCreate', expected: ['a', 'b'], ttl: 60 }) },
+        { value: json({ id: 'a', type: 'EventGroupCollectorEntityDone', group, result: 1 }) },
+      ]),
+      runtime,
+    );
+    await runtime.close();
+    const target = ['--table', services().tableName, '--endpoint', services().dynamoEndpoint];
+    const found = captured();
+    const unknown = captured();
+
+    // Act
+    const code = await main(['inspect', group, '--json', ...target], found.io);
+    const unknownCode = await main(['inspect', newGroupId(), ...target], unknown.io);
+    const view = JSON.parse(found.out());
+
+    // Assess
+    expect(code).toBe(0);
+    expect(view).toMatchObject({
+      group,
+      status: 'open',
+      missing: ['b'],
+      counts: { expected: 2, reported: 1 },
+    });
+    expect(Date.parse(view.deadline) - Date.parse(view.created)).toBe(60_000);
+    expect(unknownCode).toBe(3);
+    expect(unknown.out()).toContain('status     unknown');
   });
 });
