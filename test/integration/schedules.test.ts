@@ -11,7 +11,7 @@ import { freshTable, services } from '../helpers/services.ts';
 
 /** The fixed seeds npm test runs (about 20 s); `npm run explore` runs as many as asked. */
 const FIRST_SEED = 1;
-const SEEDS = Number(process.env.EXPLORE_SEEDS ?? 60);
+const SEEDS = Number(process.env.EXPLORE_SEEDS ?? 50);
 
 /**
  * Issue 17's randomized interleaving test: schedules of concurrent Creates, reports, duplicates,
