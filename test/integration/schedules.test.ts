@@ -17,6 +17,10 @@ const SEEDS = Number(process.env.EXPLORE_SEEDS ?? 50);
  * Issue 17's randomized interleaving test: schedules of concurrent Creates, reports, duplicates,
  * early reports, errors, sweeps, TTL stream records, publish failures and redeliveries on the real
  * store (DynamoDB Local) and the real handlers; each group checked against the reference model.
+ * The three targeted schedules fail on the code before their fixes (d0e429e; branch
+ * wip-explore-old carries this explorer unchanged on it): item 1 leaves the last report retrying
+ * (InconsistentStateError), item 4 publishes a timeout with `missing: []`, item 10 leaves the
+ * early report in the deadline index after every sweep.
  */
 describe('schedules of concurrent operations against the reference model (issue 17)', () => {
   let ex: Explorer;
