@@ -5,6 +5,7 @@ const LONG = [
   'test/integration/faults.test.ts',
   'test/integration/soak.test.ts',
   'test/integration/bench-smoke.test.ts',
+  'test/integration/schedules-long.test.ts',
 ];
 
 export default defineConfig({
