@@ -5,6 +5,7 @@ const LONG = [
   'test/integration/faults.test.ts',
   'test/integration/soak.test.ts',
   'test/integration/bench-smoke.test.ts',
+  'test/integration/schedules-long.test.ts',
 ];
 
 export default defineConfig({
@@ -24,6 +25,8 @@ export default defineConfig({
         test: {
           name: 'infra',
           include: ['test/infra/**/*.test.ts'],
+          // The construct loads the pre-bundled handlers (dist/handlers): built once, fresh, before the tests.
+          globalSetup: ['test/infra/global-setup.ts'],
           testTimeout: 120_000,
         },
       },

@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Kafka, type KafkaConfig, logLevel, type Producer } from 'kafkajs';
+import { COMMAND_TYPES } from '../functions/core/events.ts';
 import { EVENT_TYPES, LIMITS, TOPICS } from '../functions/shared/config.ts';
 import { ClientClosedError, OutcomeTimeoutError, WaitAbortedError } from './errors.ts';
 import { OutcomeListener, type Waiter } from './listener.ts';
@@ -89,6 +90,17 @@ export interface NewGroup {
   payload?: unknown;
   /** Topic for this group's outcome; the client then listens there for it. */
   replyTo?: string;
+  /**
+   * Members that may fail while the group still succeeds (0 to n; `n` is `Promise.allSettled`).
+   * Not yet acted on by the collector: refused with ValidationError `not-supported` until it is
+   * (CONTRACT.md "What is implemented").
+   */
+  tolerate?: number;
+  /**
+   * The group succeeds as soon as this many members succeeded (1 to n; `1` is `Promise.any`).
+   * Not yet acted on by the collector: refused with ValidationError `not-supported` until it is.
+   */
+  quorum?: number;
 }
 
 export interface AwaitOptions {
@@ -165,6 +177,8 @@ export class GroupCollectorClient {
         ...(group.ttl === undefined ? {} : { ttl: group.ttl }),
         ...(group.payload === undefined ? {} : { payload: group.payload }),
         ...(group.replyTo === undefined ? {} : { replyTo: group.replyTo }),
+        ...(group.tolerate === undefined ? {} : { tolerate: group.tolerate }),
+        ...(group.quorum === undefined ? {} : { quorum: group.quorum }),
       },
       { maxTtlSeconds: this.maxTtlSeconds },
     );
@@ -195,6 +209,36 @@ export class GroupCollectorClient {
     this.assertOpen('reportFailed');
     const value = encodeChecked(
       { id: member, type: EVENT_TYPES.done, group, error },
+      { maxTtlSeconds: this.maxTtlSeconds },
+    );
+    await this.send(group, value);
+  }
+
+  /**
+   * Publishes an EventGroupCollectorCancel: the open group fails at once (`reason: cancelled`).
+   * Not yet acted on by the collector: refused with ValidationError `not-supported` until it is
+   * (CONTRACT.md "What is implemented").
+   * @throws ValidationError (nothing published) when the collector would refuse the Cancel.
+   */
+  async cancelGroup(group: string, message?: string): Promise<void> {
+    this.assertOpen('cancelGroup');
+    const value = encodeChecked(
+      { type: COMMAND_TYPES.cancel, group, ...(message === undefined ? {} : { message }) },
+      { maxTtlSeconds: this.maxTtlSeconds },
+    );
+    await this.send(group, value);
+  }
+
+  /**
+   * Publishes an EventGroupCollectorExtend: the open group's deadline becomes at least the
+   * time the collector stores it + `ttl` seconds. Not yet acted on by the collector: refused with
+   * ValidationError `not-supported` until it is.
+   * @throws ValidationError (nothing published) when the collector would refuse the Extend.
+   */
+  async extendGroup(group: string, ttl: number): Promise<void> {
+    this.assertOpen('extendGroup');
+    const value = encodeChecked(
+      { type: COMMAND_TYPES.extend, group, ttl },
       { maxTtlSeconds: this.maxTtlSeconds },
     );
     await this.send(group, value);

@@ -1,22 +1,37 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import { FailureOutcomeSchema, SuccessOutcomeSchema } from '../functions/core/events.ts';
 import { EVENT_TYPES } from '../functions/shared/config.ts';
 
-/** `EventGroupCollectorSuccess` as published (CONTRACT.md "Outcome events"). */
+/**
+ * `EventGroupCollectorSuccess` as published (CONTRACT.md "Outcome events"): `errors` when a group
+ * with `tolerate` or `quorum` collected some, `missing` when a quorum decided it.
+ */
 export type SuccessOutcome = z.infer<typeof SuccessOutcomeSchema>;
 
-/** Why a group failed, when the collector says so (newer collectors); otherwise inferred, see {@link FailureCause}. */
-export type FailureReason = 'member-error' | 'timeout' | 'cancelled' | 'outcome-too-large';
+/**
+ * Why a group failed, when the collector says so (the contract's closed list); otherwise inferred,
+ * see {@link FailureCause}.
+ */
+export type { FailureReason } from '../functions/core/events.ts';
+
+/**
+ * The published failure schema, except that `reason` may be any string: a reason a newer collector
+ * adds must not make this client drop the outcome (it becomes `cause.kind: 'other'`).
+ */
+const ReadFailureSchema = FailureOutcomeSchema.extend({ reason: z.string().optional() });
 
 /**
  * Why a group failed, as a discriminated union to `switch` on:
  * - `member-error`: the member `entity` reported `error`;
  * - `timeout`: the group's ttl ran out; `missing` never reported;
- * - `other`: any other cause the collector names in `reason` (e.g. `cancelled`, `outcome-too-large`).
+ * - `cancelled`: an EventGroupCollectorCancel failed it; `error` is "Cancelled" and its message,
+ *   `missing` had not reported;
+ * - `other`: any other cause the collector names in `reason` (e.g. `outcome-too-large`).
  */
 export type FailureCause =
   | { kind: 'member-error'; entity: string; error: string }
   | { kind: 'timeout'; missing: string[] }
+  | { kind: 'cancelled'; error: string; missing: string[] }
   | { kind: 'other'; reason: string | undefined; error: string };
 
 /**
@@ -24,9 +39,7 @@ export type FailureCause =
  * from `reason` when the collector sends it, otherwise from the fields
  * (`missing` present: a timeout; else `entity` names the failed member).
  */
-export type FailureOutcome = z.infer<typeof FailureOutcomeSchema> & {
-  /** The collector's own reason, when it sends one. */
-  reason?: string;
+export type FailureOutcome = z.infer<typeof ReadFailureSchema> & {
   cause: FailureCause;
 };
 
@@ -55,15 +68,9 @@ export function parseOutcome(value: Buffer | Uint8Array | string | null | undefi
     return parsed.success ? parsed.data : undefined;
   }
   if (type === EVENT_TYPES.failure) {
-    const parsed = FailureOutcomeSchema.safeParse(json);
+    const parsed = ReadFailureSchema.safeParse(json);
     if (!parsed.success) return undefined;
-    const rawReason = (json as { reason?: unknown }).reason;
-    const reason = typeof rawReason === 'string' ? rawReason : undefined;
-    return {
-      ...parsed.data,
-      ...(reason === undefined ? {} : { reason }),
-      cause: failureCause({ ...parsed.data, reason }),
-    };
+    return { ...parsed.data, cause: failureCause(parsed.data) };
   }
   return undefined;
 }
@@ -79,6 +86,8 @@ export function failureCause(failure: {
     failure.reason ??
     (failure.missing ? 'timeout' : failure.entity !== undefined ? 'member-error' : undefined);
   if (reason === 'timeout') return { kind: 'timeout', missing: failure.missing ?? [] };
+  if (reason === 'cancelled')
+    return { kind: 'cancelled', error: failure.error, missing: failure.missing ?? [] };
   if (reason === 'member-error' && failure.entity !== undefined)
     return { kind: 'member-error', entity: failure.entity, error: failure.error };
   return { kind: 'other', reason, error: failure.error };

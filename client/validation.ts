@@ -43,6 +43,14 @@ function fieldOf(error: DeadLetterError, event: Record<string, unknown>): string
       return 'expected';
     case DLQ_REASONS.ttlOutOfRange:
       return 'ttl';
+    case DLQ_REASONS.tolerateOutOfRange:
+      return 'tolerate';
+    case DLQ_REASONS.quorumOutOfRange:
+      return 'quorum';
+    case DLQ_REASONS.messageTooLarge:
+      return 'message';
+    case DLQ_REASONS.notSupported:
+      return isCreate ? ('quorum' in event ? 'quorum' : 'tolerate') : 'type';
     case DLQ_REASONS.payloadTooLarge:
       return 'payload';
     case DLQ_REASONS.resultTooLarge:
@@ -59,7 +67,7 @@ function fieldOf(error: DeadLetterError, event: Record<string, unknown>): string
         if (head !== undefined) return String(head);
       }
       // Not a schema issue: a lone surrogate in an id or error, or a value nested too deep.
-      const candidates = isCreate ? ['id', 'expected'] : ['id', 'group', 'error'];
+      const candidates = isCreate ? ['id', 'expected'] : ['id', 'group', 'error', 'message'];
       return candidates.find((name) => !wellFormed(event[name])) ?? valueField;
     }
     default:

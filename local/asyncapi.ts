@@ -6,8 +6,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import {
+  CancelEventSchema,
+  COMMAND_TYPES,
   CreateEventSchema,
   EntityDoneEventSchema,
+  ExtendEventSchema,
   FailureOutcomeSchema,
   SuccessOutcomeSchema,
 } from '#core/events.ts';
@@ -50,6 +53,8 @@ export function asyncApiDocument(version: string): Record<string, unknown> {
         messages: {
           [EVENT_TYPES.create]: ref(EVENT_TYPES.create),
           [EVENT_TYPES.done]: ref(EVENT_TYPES.done),
+          [COMMAND_TYPES.cancel]: ref(COMMAND_TYPES.cancel),
+          [COMMAND_TYPES.extend]: ref(COMMAND_TYPES.extend),
           [EVENT_TYPES.success]: ref(EVENT_TYPES.success),
           [EVENT_TYPES.failure]: ref(EVENT_TYPES.failure),
         },
@@ -67,6 +72,8 @@ export function asyncApiDocument(version: string): Record<string, unknown> {
         messages: [
           { $ref: `#/channels/input/messages/${EVENT_TYPES.create}` },
           { $ref: `#/channels/input/messages/${EVENT_TYPES.done}` },
+          { $ref: `#/channels/input/messages/${COMMAND_TYPES.cancel}` },
+          { $ref: `#/channels/input/messages/${COMMAND_TYPES.extend}` },
         ],
       },
       sendOutcomes: {
@@ -89,7 +96,7 @@ export function asyncApiDocument(version: string): Record<string, unknown> {
       messages: {
         [EVENT_TYPES.create]: message(
           EVENT_TYPES.create,
-          'Announces a group and its expected members.',
+          'Announces a group and its expected members; `tolerate` and `quorum` say how many errors it survives and how many successes decide it (CONTRACT.md: decoded by the core, not yet acted on end to end).',
           CreateEventSchema,
           'the group id (recommended)',
         ),
@@ -99,15 +106,27 @@ export function asyncApiDocument(version: string): Record<string, unknown> {
           EntityDoneEventSchema,
           'the group id (recommended)',
         ),
+        [COMMAND_TYPES.cancel]: message(
+          COMMAND_TYPES.cancel,
+          'Fails an open group at once (reason `cancelled`). Decoded by the core; not yet acted on end to end (CONTRACT.md).',
+          CancelEventSchema,
+          'the group id (recommended)',
+        ),
+        [COMMAND_TYPES.extend]: message(
+          COMMAND_TYPES.extend,
+          'Moves an open group\u2019s deadline to the later of its current one and the time the collector stores it + ttl, within the maximum ttl from its creation. Decoded by the core; not yet acted on end to end (CONTRACT.md).',
+          ExtendEventSchema,
+          'the group id (recommended)',
+        ),
         [EVENT_TYPES.success]: message(
           EVENT_TYPES.success,
-          'Every expected member reported without error.',
+          'Every expected member reported, at most `tolerate` of them with an error; or `quorum` members succeeded.',
           SuccessOutcomeSchema,
           'the group id',
         ),
         [EVENT_TYPES.failure]: message(
           EVENT_TYPES.failure,
-          'A member failed, or the group timed out.',
+          'More members failed than tolerated, the group timed out, was cancelled, or its outcome was too large; `reason` says which.',
           FailureOutcomeSchema,
           'the group id',
         ),

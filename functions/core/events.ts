@@ -3,6 +3,16 @@ import { EVENT_TYPES, LIMITS, OUTCOME_TYPES } from '#shared/config.ts';
 import { utf8Bytes } from './canonical.ts';
 import { DeadLetterError, DLQ_REASONS } from './errors.ts';
 
+/**
+ * Input types added by issue 20. They belong beside EVENT_TYPES in shared/config.ts (one source of
+ * truth for names); they live here until that file's owners take them, so that phase 1 touches the
+ * core only.
+ */
+export const COMMAND_TYPES = {
+  cancel: 'EventGroupCollectorCancel',
+  extend: 'EventGroupCollectorExtend',
+} as const;
+
 /** Limits that a deployment may tighten or relax (README "Limits"). */
 export interface DecodeLimits {
   maxTtlSeconds: number;
@@ -19,6 +29,10 @@ export const CreateEventSchema = z.object({
   ttl: z.number().int().positive().optional(),
   payload: z.unknown().optional(),
   replyTo: topicName.optional(),
+  /** How many members may report an error while the group still succeeds (0 to n; default 0, or n − quorum). */
+  tolerate: z.number().int().nonnegative().optional(),
+  /** The group also succeeds as soon as this many members succeeded (1 to n). */
+  quorum: z.number().int().positive().optional(),
 });
 
 export const EntityDoneEventSchema = z.object({
@@ -29,13 +43,36 @@ export const EntityDoneEventSchema = z.object({
   error: nonEmpty.optional(),
 });
 
+/** Fails an open group at once (reason `cancelled`). */
+export const CancelEventSchema = z.object({
+  type: z.literal(COMMAND_TYPES.cancel),
+  group: nonEmpty,
+  message: nonEmpty.optional(),
+});
+
+/** Moves an open group's deadline to the later of its current one and the Extend's stored time + `ttl`. */
+export const ExtendEventSchema = z.object({
+  type: z.literal(COMMAND_TYPES.extend),
+  group: nonEmpty,
+  ttl: z.number().int().positive(),
+});
+
+/** Why a group failed: the closed list of the contract (CONTRACT.md "Outcome events"). */
+export const FAILURE_REASONS = ['member-error', 'timeout', 'cancelled', 'outcome-too-large'] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
+
 const results = z.record(z.string(), z.unknown());
+/** Member id → error message: the errors a group with `tolerate` or `quorum` collected. */
+const errors = z.record(z.string(), z.string());
 export const SuccessOutcomeSchema = z.object({
   type: z.literal(EVENT_TYPES.success),
   id: z.string(),
   created: z.iso.datetime(),
   resolved: z.iso.datetime(),
   results,
+  errors: errors.optional(),
+  /** Groups with a `quorum`: the members that had not reported when the quorum was reached. */
+  missing: z.array(z.string()).optional(),
   payload: z.unknown().optional(),
 });
 export const FailureOutcomeSchema = z.object({
@@ -43,9 +80,12 @@ export const FailureOutcomeSchema = z.object({
   id: z.string(),
   entity: z.string(),
   error: z.string(),
+  /** Absent from outcomes of collectors before issue 20's wiring. */
+  reason: z.enum(FAILURE_REASONS).optional(),
   created: z.iso.datetime(),
   resolved: z.iso.datetime(),
   results,
+  errors: errors.optional(),
   missing: z.array(z.string()).optional(),
   payload: z.unknown().optional(),
 });
@@ -55,6 +95,8 @@ export function jsonSchemas(): Record<string, unknown> {
   return {
     [EVENT_TYPES.create]: z.toJSONSchema(CreateEventSchema),
     [EVENT_TYPES.done]: z.toJSONSchema(EntityDoneEventSchema),
+    [COMMAND_TYPES.cancel]: z.toJSONSchema(CancelEventSchema),
+    [COMMAND_TYPES.extend]: z.toJSONSchema(ExtendEventSchema),
     [EVENT_TYPES.success]: z.toJSONSchema(SuccessOutcomeSchema),
     [EVENT_TYPES.failure]: z.toJSONSchema(FailureOutcomeSchema),
   };
@@ -68,6 +110,13 @@ export interface GroupDefinition {
   /** `payload` as JSON text (key order as sent), or undefined when the group has none. */
   payload: string | undefined;
   replyTo: string | undefined;
+  /**
+   * Errors tolerated (issue 20): present only when above 0, given or derived from `quorum` (n − quorum),
+   * so that a plain group's definition, and its hash, are what they were before.
+   */
+  tolerate?: number;
+  /** Successes that decide the group at once (issue 20); absent for a plain group. */
+  quorum?: number;
 }
 
 /** A validated member report. */
@@ -79,10 +128,29 @@ export interface MemberReport {
   error: string | undefined;
 }
 
+/** A validated Cancel: fail the group at once. */
+export interface CancelRequest {
+  group: string;
+  message: string | undefined;
+}
+
+/** A validated Extend: the group's deadline becomes at least the Extend's stored time + `ttlSeconds`. */
+export interface ExtendRequest {
+  group: string;
+  ttlSeconds: number;
+}
+
+/** What the collector before issue 20's wiring acts on (see {@link decodeValue}). */
 export type Decoded =
   | { kind: 'create'; definition: GroupDefinition }
   | { kind: 'report'; report: MemberReport }
   | { kind: 'ignored'; reason: 'outcome-type'; type: string };
+
+/** Every input the contract defines, issue 20's included (see {@link decodeEvent}). */
+export type DecodedEvent =
+  | Decoded
+  | { kind: 'cancel'; cancel: CancelRequest }
+  | { kind: 'extend'; extend: ExtendRequest };
 
 const MAX_DEPTH = 64;
 
@@ -106,10 +174,36 @@ function ownOutcomeType(value: Uint8Array): string | undefined {
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Decodes and validates one record value. Throws DeadLetterError with a stable
- * reason for every permanent fault; never throws anything else.
+ * Decodes and validates one record value, as the collector before issue 20's wiring acts on it:
+ * every input is validated as {@link decodeEvent} does (same reasons), and a valid Cancel, Extend,
+ * or Create with `tolerate` or `quorum` is refused with `not-supported` rather than mistaken for a
+ * plain group. Throws DeadLetterError with a stable reason for every permanent fault; never
+ * throws anything else.
  */
 export function decodeValue(value: Uint8Array | null | undefined, limits: DecodeLimits): Decoded {
+  const decoded = decodeEvent(value, limits);
+  if (decoded.kind === 'cancel' || decoded.kind === 'extend') {
+    const type = decoded.kind === 'cancel' ? COMMAND_TYPES.cancel : COMMAND_TYPES.extend;
+    throw new DeadLetterError(DLQ_REASONS.notSupported, `${type} is not handled by this collector yet`);
+  }
+  if (
+    decoded.kind === 'create' &&
+    (decoded.definition.tolerate !== undefined || decoded.definition.quorum !== undefined)
+  ) {
+    throw new DeadLetterError(
+      DLQ_REASONS.notSupported,
+      '"tolerate" and "quorum" are not handled by this collector yet',
+    );
+  }
+  return decoded;
+}
+
+/**
+ * Decodes and validates one record value: every input of the contract, issue 20's Cancel and
+ * Extend and a Create's `tolerate` and `quorum` included. Throws DeadLetterError with a stable
+ * reason for every permanent fault; never throws anything else.
+ */
+export function decodeEvent(value: Uint8Array | null | undefined, limits: DecodeLimits): DecodedEvent {
   if (!value || value.length === 0) {
     throw new DeadLetterError(DLQ_REASONS.emptyValue, 'record has no value');
   }
@@ -148,6 +242,8 @@ export function decodeValue(value: Uint8Array | null | undefined, limits: Decode
   if (OUTCOME_TYPES.includes(type)) return { kind: 'ignored', reason: 'outcome-type', type };
   if (type === EVENT_TYPES.create) return { kind: 'create', definition: toDefinition(parsed, limits) };
   if (type === EVENT_TYPES.done) return { kind: 'report', report: toReport(parsed) };
+  if (type === COMMAND_TYPES.cancel) return { kind: 'cancel', cancel: toCancel(parsed) };
+  if (type === COMMAND_TYPES.extend) return { kind: 'extend', extend: toExtend(parsed, limits) };
   throw new DeadLetterError(DLQ_REASONS.unknownType, `unknown type "${truncate(type)}"`);
 }
 
@@ -187,7 +283,70 @@ function toDefinition(value: object, limits: DecodeLimits): GroupDefinition {
       `"payload" of ${utf8Bytes(payload)} bytes exceeds the limit of ${LIMITS.maxPayloadBytes} bytes`,
     );
   }
-  return { id: event.id, expected: event.expected, ttlSeconds, payload, replyTo: event.replyTo };
+  const { tolerate, quorum } = tolerance(event.expected.length, event.tolerate, event.quorum);
+  return {
+    id: event.id,
+    expected: event.expected,
+    ttlSeconds,
+    payload,
+    replyTo: event.replyTo,
+    ...(tolerate > 0 ? { tolerate } : {}),
+    ...(quorum === undefined ? {} : { quorum }),
+  };
+}
+
+/**
+ * A Create's `tolerate` and `quorum` against its n members: quorum 1..n; tolerate 0..n, and at most
+ * n − quorum with a quorum (more could never fail before the quorum is out of reach). Without
+ * `tolerate`, a quorum tolerates n − quorum: the group fails only when the quorum can no longer be reached.
+ */
+function tolerance(
+  members: number,
+  given: number | undefined,
+  quorum: number | undefined,
+): { tolerate: number; quorum: number | undefined } {
+  if (quorum !== undefined && quorum > members) {
+    throw new DeadLetterError(
+      DLQ_REASONS.quorumOutOfRange,
+      `"quorum" ${quorum} exceeds the ${members} members of "expected"`,
+    );
+  }
+  const ceiling = quorum === undefined ? members : members - quorum;
+  const tolerate = given ?? (quorum === undefined ? 0 : ceiling);
+  if (tolerate > ceiling) {
+    throw new DeadLetterError(
+      DLQ_REASONS.tolerateOutOfRange,
+      quorum === undefined
+        ? `"tolerate" ${tolerate} exceeds the ${members} members of "expected"`
+        : `"tolerate" ${tolerate} exceeds ${ceiling}, the ${members} members of "expected" less "quorum" ${quorum}`,
+    );
+  }
+  return { tolerate, quorum };
+}
+
+function toCancel(value: object): CancelRequest {
+  const event = validate(CancelEventSchema, value);
+  checkId('group', event.group);
+  if (event.message !== undefined) checkWellFormed('message', event.message);
+  if (event.message !== undefined && utf8Bytes(event.message) > LIMITS.maxErrorBytes) {
+    throw new DeadLetterError(
+      DLQ_REASONS.messageTooLarge,
+      `"message" of ${utf8Bytes(event.message)} bytes exceeds the limit of ${LIMITS.maxErrorBytes} bytes`,
+    );
+  }
+  return { group: event.group, message: event.message };
+}
+
+function toExtend(value: object, limits: DecodeLimits): ExtendRequest {
+  const event = validate(ExtendEventSchema, value);
+  checkId('group', event.group);
+  if (event.ttl > limits.maxTtlSeconds) {
+    throw new DeadLetterError(
+      DLQ_REASONS.ttlOutOfRange,
+      `"ttl" ${event.ttl} exceeds the maximum of ${limits.maxTtlSeconds} seconds`,
+    );
+  }
+  return { group: event.group, ttlSeconds: event.ttl };
 }
 
 function toReport(value: object): MemberReport {

@@ -3,10 +3,34 @@
  * its status, a member's stored report, a report waiting for its group. No storage detail
  * (keys, attribute names, item kinds) appears here: those belong to functions/store.
  */
+import { canonicalJson, sha256 } from './canonical.ts';
 import type { GroupDefinition, MemberReport } from './events.ts';
 
-/** Where a group stands. `open` until exactly one decision moves it to one of the others. */
-export type GroupStatus = 'open' | 'succeeded' | 'failed' | 'timedout';
+/**
+ * Where a group stands. `open` until exactly one decision moves it to one of the others
+ * (`cancelled`: issue 20, decided by rules.ts `statusOf`; not yet written by the store).
+ */
+export type GroupStatus = 'open' | 'succeeded' | 'failed' | 'timedout' | 'cancelled';
+
+/**
+ * Tells a redelivered Create (same hash) from a conflicting one. `tolerate` and `quorum` count only
+ * when a group has them (canonicalJson drops undefined keys), so a plain group hashes as it did
+ * before issue 20 and a Create redelivered across the upgrade is still a duplicate; `quorum: 2` and
+ * `quorum: 2, tolerate: n − 2` are one definition.
+ */
+export function definitionHash(definition: GroupDefinition): string {
+  return sha256(
+    canonicalJson({
+      id: definition.id,
+      expected: definition.expected,
+      ttl: definition.ttlSeconds,
+      payload: definition.payload === undefined ? null : JSON.parse(definition.payload),
+      replyTo: definition.replyTo ?? null,
+      tolerate: definition.tolerate,
+      quorum: definition.quorum,
+    }),
+  );
+}
 
 /** A created group: its definition plus what the Create fixed for good. Immutable once stored. */
 export interface Group {

@@ -55,6 +55,7 @@ import {
   ITEM_KINDS,
   keys,
   LAYOUT,
+  memberBuckets,
   memberPartition,
   OPEN,
   shardCapacity,
@@ -927,6 +928,47 @@ export class GroupStore {
       if (!(error instanceof ConditionalCheckFailedException) || !error.Item) throw error;
       return unmarshall(error.Item) as MemberItem;
     }
+  }
+
+  /**
+   * Every member report stored under a group id, in all buckets (for inspection: a group not
+   * created yet has no expected members to narrow the buckets). Results are not read.
+   */
+  async storedReportsOf(
+    groupId: string,
+  ): Promise<{ member: string; early: boolean; atMs: number; error: string | undefined }[]> {
+    const pages = await Promise.all(
+      memberBuckets().map(async (bucket) => {
+        const found: { member: string; early: boolean; atMs: number; error: string | undefined }[] = [];
+        let start: Record<string, unknown> | undefined;
+        do {
+          const out = await this.doc.send(
+            new QueryCommand({
+              TableName: this.tableName,
+              KeyConditionExpression: 'pk = :pk',
+              ExpressionAttributeValues: { ':pk': memberPartition(groupId, bucket) },
+              ProjectionExpression: '#member, early, atMs, #error',
+              ExpressionAttributeNames: { '#member': 'member', '#error': 'error' },
+              ConsistentRead: true,
+              ExclusiveStartKey: start,
+              ReturnConsumedCapacity: 'TOTAL',
+            }),
+          );
+          this.meter.add(out.ConsumedCapacity, 'read');
+          for (const item of (out.Items ?? []) as Pick<MemberItem, 'member' | 'early' | 'atMs' | 'error'>[]) {
+            found.push({
+              member: item.member,
+              early: item.early === true,
+              atMs: item.atMs,
+              error: item.error,
+            });
+          }
+          start = out.LastEvaluatedKey;
+        } while (start);
+        return found;
+      }),
+    );
+    return pages.flat();
   }
 
   /** Member items in the buckets the group's expected members hash to (a group of 3 reads at most 3 partitions). */

@@ -38,6 +38,8 @@ export interface CollectorStackProps extends StackProps {
   readonly topics?: CollectorTopics;
   readonly replyToTopics?: readonly string[];
   readonly consumerGroupId?: string;
+  /** Keep `eventbus-group-collector`, the id of stacks deployed before 0.2.0. */
+  readonly legacyConsumerGroupId?: boolean;
   readonly startingPosition?: 'TRIM_HORIZON' | 'LATEST';
   readonly provisionedPollers?: lambda.ProvisionedPollerConfig | false;
   readonly tableName?: string;
@@ -46,6 +48,10 @@ export interface CollectorStackProps extends StackProps {
   readonly alarmTopicArn?: string;
   readonly retentionSeconds?: number;
   readonly earlyReportWaitSeconds?: number;
+  readonly sweeperReservedConcurrency?: number;
+  readonly metricsNamespace?: string;
+  readonly deployment?: string;
+  readonly sourceMaps?: boolean;
 }
 
 export class CollectorStack extends Stack {
@@ -63,6 +69,7 @@ export class CollectorStack extends Stack {
       topics: props.topics,
       replyToTopics: props.replyToTopics,
       consumerGroupId: props.consumerGroupId,
+      legacyConsumerGroupId: props.legacyConsumerGroupId,
       startingPosition: props.startingPosition ? lambda.StartingPosition[props.startingPosition] : undefined,
       provisionedPollers: props.provisionedPollers,
       tableName: props.tableName,
@@ -73,6 +80,10 @@ export class CollectorStack extends Stack {
         : undefined,
       retentionSeconds: props.retentionSeconds,
       earlyReportWaitSeconds: props.earlyReportWaitSeconds,
+      sweeperReservedConcurrency: props.sweeperReservedConcurrency,
+      metricsNamespace: props.metricsNamespace,
+      deployment: props.deployment,
+      sourceMaps: props.sourceMaps,
     });
 
     const { table, functions, topics, streamFailureQueue, dashboard, kafkaMapping } = this.collector;
@@ -88,6 +99,10 @@ export class CollectorStack extends Stack {
       CollectorFunctionName: [functions.collector.functionName, 'collector function (Kafka mapping)'],
       TimeoutsFunctionName: [functions.timeouts.functionName, 'timeouts function (TTL stream)'],
       SweeperFunctionName: [functions.sweeper.functionName, 'punctual-deadline sweeper'],
+      KafkaConsumerGroupId: [
+        this.collector.consumerGroupId,
+        'consumer group of the Kafka event source mapping',
+      ],
       KafkaEventSourceMappingId: [
         kafkaMapping.eventSourceMappingId,
         'UUID of the Kafka event source mapping',

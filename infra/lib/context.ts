@@ -8,6 +8,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { CollectorStackProps } from './collector-stack.ts';
+import { LOG_RETENTION_DAYS } from './group-collector.ts';
 import type { KafkaAuth } from './kafka-access.ts';
 
 export type ContextReader = (key: string) => unknown;
@@ -31,6 +32,7 @@ export const CONTEXT_KEYS = [
   'esmFailureTopic',
   'replyToTopics',
   'consumerGroupId',
+  'legacyConsumerGroupId',
   'startingPosition',
   'provisionedPollers',
   'pollerGroupName',
@@ -40,6 +42,10 @@ export const CONTEXT_KEYS = [
   'alarmTopicArn',
   'retentionSeconds',
   'earlyReportWaitSeconds',
+  'sweeperReservedConcurrency',
+  'metricsNamespace',
+  'deployment',
+  'sourceMaps',
   'stackName',
   'account',
   'region',
@@ -162,16 +168,32 @@ export function stackPropsFromContext(get: ContextReader): ContextResult {
     },
     replyToTopics: list('replyToTopics'),
     consumerGroupId: str('consumerGroupId'),
+    legacyConsumerGroupId: bool('legacyConsumerGroupId'),
     startingPosition: oneOf('startingPosition', ['TRIM_HORIZON', 'LATEST'] as const),
     provisionedPollers: pollers(str('provisionedPollers'), str('pollerGroupName')),
     tableName: str('tableName'),
-    removalPolicy: removal(oneOf('removalPolicy', ['retain', 'destroy', 'snapshot'] as const)),
-    logRetentionDays: int('logRetentionDays') as logs.RetentionDays | undefined,
+    removalPolicy: removal(oneOf('removalPolicy', ['retain', 'destroy'] as const)),
+    logRetentionDays: retentionDays(int('logRetentionDays')),
     alarmTopicArn: str('alarmTopicArn'),
     retentionSeconds: int('retentionSeconds'),
     earlyReportWaitSeconds: int('earlyReportWaitSeconds'),
+    sweeperReservedConcurrency: int('sweeperReservedConcurrency'),
+    metricsNamespace: str('metricsNamespace'),
+    deployment: str('deployment'),
+    sourceMaps: bool('sourceMaps'),
   };
   return { stackName: str('stackName') ?? 'GroupCollector', props, usedExamples };
+}
+
+/** One of the values CloudFormation accepts, or a message that lists them. */
+function retentionDays(days: number | undefined): logs.RetentionDays | undefined {
+  if (days === undefined) return undefined;
+  if (!LOG_RETENTION_DAYS.includes(days)) {
+    throw new Error(
+      `context logRetentionDays ${days} is not a value CloudFormation accepts: use one of ${LOG_RETENTION_DAYS.join(', ')}`,
+    );
+  }
+  return days as logs.RetentionDays;
 }
 
 /** `off`, or `min-max` (e.g. `1-6`); default: the construct's default. */
@@ -191,9 +213,8 @@ function pollers(
   };
 }
 
-function removal(raw: 'retain' | 'destroy' | 'snapshot' | undefined): RemovalPolicy | undefined {
+/** No `snapshot`: no resource of the stack supports it (docs/deploy.md, "Removal"). */
+function removal(raw: 'retain' | 'destroy' | undefined): RemovalPolicy | undefined {
   if (raw === undefined) return undefined;
-  return { retain: RemovalPolicy.RETAIN, destroy: RemovalPolicy.DESTROY, snapshot: RemovalPolicy.SNAPSHOT }[
-    raw
-  ];
+  return { retain: RemovalPolicy.RETAIN, destroy: RemovalPolicy.DESTROY }[raw];
 }

@@ -125,6 +125,11 @@ export function kafkaProblems(kafka: KafkaCluster, network: CollectorNetwork | u
         problems.push(`MSK SCRAM secrets must be named AmazonMSK_…; got "${name}"`);
       }
     }
+    if (kafka.auth === 'scram-sha-512' && !kafka.secretKey) {
+      problems.push(
+        'MSK with SASL/SCRAM needs kafka.secretKey (context kafkaSecretKmsKeyArn): MSK secrets must be encrypted with a customer managed key, and without it neither the mapping nor the functions may decrypt the secret',
+      );
+    }
     if (kafka.auth === 'iam' && kafka.secret) {
       problems.push('MSK with IAM auth signs with the functions’ role: remove kafka.secret');
     }

@@ -70,7 +70,9 @@ describe.each(variants)('GroupCollector (%s)', (variant) => {
   });
 
   it('consumes the input topic with every setting and error control from KAFKA_ESM, in provisioned mode', () => {
-    const { template } = build(variant);
+    const { stack, template } = build(variant);
+    const derivedGroupId = stack.collector.consumerGroupId;
+    expect(derivedGroupId).toMatch(new RegExp(`^group-collector-${ACCOUNT}-${REGION}-Test-[0-9a-f]{8}$`));
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       FunctionName: { Ref: functionId(template, 'collector') },
       Topics: [TOPICS.input],
@@ -87,11 +89,11 @@ describe.each(variants)('GroupCollector (%s)', (variant) => {
       ...(props.kafka === 'msk'
         ? {
             EventSourceArn: CLUSTER_ARN,
-            AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: KAFKA_ESM.consumerGroupId },
+            AmazonManagedKafkaEventSourceConfig: { ConsumerGroupId: derivedGroupId },
           }
         : {
             SelfManagedEventSource: { Endpoints: { KafkaBootstrapServers: props.bootstrapServers } },
-            SelfManagedKafkaEventSourceConfig: { ConsumerGroupId: KAFKA_ESM.consumerGroupId },
+            SelfManagedKafkaEventSourceConfig: { ConsumerGroupId: derivedGroupId },
           }),
     });
   });
@@ -122,7 +124,7 @@ describe.each(variants)('GroupCollector (%s)', (variant) => {
     });
   });
 
-  it('schedules the sweeper every SWEEPER.scheduleMinutes, one run at a time, without retries', () => {
+  it('schedules the sweeper every SWEEPER.scheduleMinutes, without retries, and reserves no concurrency', () => {
     const { template } = build(variant);
     const sweeper = functionId(template, 'sweeper');
     template.hasResourceProperties('AWS::Events::Rule', {
@@ -134,9 +136,10 @@ describe.each(variants)('GroupCollector (%s)', (variant) => {
         }),
       ],
     });
+    // One sweeper at a time is the lease item's job; a reservation is opt-in (deploy-traps.test.ts).
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: 'group collector: sweeper',
-      ReservedConcurrentExecutions: 1,
+      ReservedConcurrentExecutions: Match.absent(),
     });
   });
 
@@ -162,7 +165,9 @@ describe.each(variants)('GroupCollector (%s)', (variant) => {
             [ENV.deadLetterTopic]: TOPICS.deadLetter,
             [ENV.retentionSeconds]: '604800',
             [ENV.earlyReportWaitSeconds]: '600',
-            NODE_OPTIONS: '--enable-source-maps',
+            [ENV.metricsNamespace]: METRICS.namespace,
+            [ENV.deployment]: 'Test/GroupCollector',
+            NODE_OPTIONS: Match.absent(),
             ...('kafkaSecretArn' in props ? { [ENV.kafkaSecretArn]: props.kafkaSecretArn } : {}),
             ...('kafkaRootCaSecretArn' in props ? { [ENV.kafkaRootCaSecretArn]: CA_SECRET } : {}),
           }),
@@ -268,7 +273,11 @@ describe.each(variants)('GroupCollector (%s)', (variant) => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: METRICS.namespace,
       MetricName: METRIC_NAMES.deadLetters,
-      Dimensions: [{ Name: 'service', Value: METRICS.service }],
+      // Both dimensions the functions' metrics carry (Powertools: service, plus COLLECTOR_DEPLOYMENT).
+      Dimensions: [
+        { Name: METRICS.deploymentDimension, Value: 'Test/GroupCollector' },
+        { Name: METRICS.serviceDimension, Value: METRICS.service },
+      ],
       Statistic: 'Sum',
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
@@ -286,6 +295,7 @@ describe.each(variants)('GroupCollector (%s)', (variant) => {
     const { template } = build(variant);
     for (const name of [
       'TableName',
+      'KafkaConsumerGroupId',
       'InputTopic',
       'OutcomeTopic',
       'DeadLetterTopic',
@@ -316,7 +326,7 @@ describe.each(variants)('GroupCollector (%s)', (variant) => {
 
 describe('Kafka authentication', () => {
   it('MSK IAM: the collector reads its topic and group, every function writes outcomes and dead letters', () => {
-    const { template } = build('msk-iam');
+    const { stack, template } = build('msk-iam');
     const collector = statementsOf(template, 'collector');
     expect(actionsOn(collector, CLUSTER_ARN)).toEqual(
       expect.arrayContaining([
@@ -334,7 +344,7 @@ describe('Kafka authentication', () => {
         'kafka-cluster:WriteData',
       ]),
     );
-    expect(actionsOn(collector, groupArn(KAFKA_ESM.consumerGroupId))).toEqual([
+    expect(actionsOn(collector, groupArn(stack.collector.consumerGroupId))).toEqual([
       'kafka-cluster:DescribeGroup',
       'kafka-cluster:AlterGroup',
     ]);

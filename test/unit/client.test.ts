@@ -4,7 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { buildOutcome } from '#core/outcome.ts';
 import { asyncApiPath } from '#local/asyncapi.ts';
 import { LIMITS } from '#shared/config.ts';
-import { failureCause, type Outcome, parseOutcome, ValidationError } from '../../client/index.ts';
+import {
+  failureCause,
+  GroupCollectorClient,
+  type Outcome,
+  parseOutcome,
+  ValidationError,
+} from '../../client/index.ts';
 import { BoundedLru } from '../../client/lru.ts';
 import { encodeChecked } from '../../client/validation.ts';
 
@@ -13,6 +19,8 @@ const create = (fields: Record<string, unknown>) =>
   encodeChecked({ id: 'g', type: 'EventGroupCollectorCreate', expected: ['a'], ...fields }, limits);
 const report = (fields: Record<string, unknown>) =>
   encodeChecked({ id: 'm', type: 'EventGroupCollectorEntityDone', group: 'g', ...fields }, limits);
+
+const command = (fields: Record<string, unknown>) => encodeChecked({ group: 'g', ...fields }, limits);
 
 function refusal(encode: () => unknown): { field: string; reason: string } | undefined {
   try {
@@ -75,6 +83,31 @@ describe('client validation: the collector decoder, before sending', () => {
       'id-too-long',
     ],
     ['a lone surrogate in a member id', () => report({ id: '\ud800' }), 'id', 'invalid-field'],
+    // Issue 20: validated as the collector validates them; refused as not-supported until it acts on them
+    ['tolerate over the members', () => create({ tolerate: 2 }), 'tolerate', 'tolerate-out-of-range'],
+    ['quorum 0', () => create({ quorum: 0 }), 'quorum', 'invalid-field'],
+    ['quorum over the members', () => create({ quorum: 2 }), 'quorum', 'quorum-out-of-range'],
+    ['a valid tolerate, not yet acted on', () => create({ tolerate: 1 }), 'tolerate', 'not-supported'],
+    ['a valid quorum, not yet acted on', () => create({ quorum: 1 }), 'quorum', 'not-supported'],
+    [
+      'a Cancel message too large',
+      () => command({ type: 'EventGroupCollectorCancel', message: 'm'.repeat(LIMITS.maxErrorBytes + 1) }),
+      'message',
+      'message-too-large',
+    ],
+    [
+      'a lone surrogate in a Cancel message',
+      () => command({ type: 'EventGroupCollectorCancel', message: 'x\udc00' }),
+      'message',
+      'invalid-field',
+    ],
+    ['an Extend without ttl', () => command({ type: 'EventGroupCollectorExtend' }), 'ttl', 'invalid-field'],
+    [
+      'a valid Cancel, not yet acted on',
+      () => command({ type: 'EventGroupCollectorCancel' }),
+      'type',
+      'not-supported',
+    ],
   ])('refuses %s, naming the field', (_, encode, field, reason) => {
     expect(refusal(encode)).toEqual({ field, reason });
   });
@@ -86,6 +119,42 @@ describe('client validation: the collector decoder, before sending', () => {
     expect(refusal(() => create({ id: 'x'.repeat(LIMITS.maxIdBytes) }))).toBeUndefined();
     expect(refusal(() => report({ result: { ok: true } }))).toBeUndefined();
     expect(refusal(() => report({ error: 'disk full' }))).toBeUndefined();
+  });
+});
+
+describe('client commands of issue 20, before the collector acts on them', () => {
+  it('createGroup with tolerate or quorum, cancelGroup and extendGroup are refused before anything is sent', async () => {
+    // Prepare: no broker at this address; a refusal never reaches it
+    const client = new GroupCollectorClient({ kafka: ['127.0.0.1:1'] });
+
+    // Act
+    const refusals = await Promise.all(
+      [
+        () => client.createGroup({ expected: ['a', 'b'], tolerate: 1 }),
+        () => client.createGroup({ expected: ['a', 'b'], quorum: 1 }),
+        () => client.createGroup({ expected: ['a', 'b'], tolerate: 5 }),
+        () => client.cancelGroup('g', 'stop'),
+        () => client.extendGroup('g', 60),
+        () => client.extendGroup('g', 0),
+      ].map((call) =>
+        call().then(
+          () => undefined,
+          (error: unknown) =>
+            error instanceof ValidationError ? { field: error.field, reason: error.reason } : error,
+        ),
+      ),
+    );
+    await client.close();
+
+    // Assess
+    expect(refusals).toEqual([
+      { field: 'tolerate', reason: 'not-supported' },
+      { field: 'quorum', reason: 'not-supported' },
+      { field: 'tolerate', reason: 'tolerate-out-of-range' },
+      { field: 'type', reason: 'not-supported' },
+      { field: 'type', reason: 'not-supported' },
+      { field: 'ttl', reason: 'invalid-field' },
+    ]);
   });
 });
 
@@ -101,6 +170,30 @@ describe('client outcomes: a discriminated union', () => {
       error: 'e',
     }),
     timeout: buildOutcome({ ...base, kind: 'timeout', results: [], missing: ['a', 'b'], ttlSeconds: 3 }),
+    // Issue 20's fields: errors and missing on a success, reason on every failure, a cancel
+    tolerated: buildOutcome({
+      ...base,
+      kind: 'success',
+      results: [['a', '1']],
+      errors: [['b', 'disk full']],
+      missing: ['c'],
+    }),
+    reasoned: buildOutcome({
+      ...base,
+      kind: 'member-failure',
+      results: [['a', 'null']],
+      entity: 'a',
+      error: 'e',
+      errors: [['a', 'e']],
+      reasons: true,
+    }),
+    cancelled: buildOutcome({
+      ...base,
+      kind: 'cancelled',
+      results: [],
+      error: 'Cancelled: stop',
+      missing: ['a'],
+    }),
   };
 
   it('parses what the collector builds, and says why a failure failed', () => {
@@ -119,11 +212,39 @@ describe('client outcomes: a discriminated union', () => {
     expect(describeOutcome(timeout)).toBe('timed out waiting for a, b');
   });
 
+  it('reads issue 20\u2019s fields: errors and missing on a success, reason on a failure, a cancel', () => {
+    // Act
+    const [tolerated, reasoned, cancelled] = [built.tolerated, built.reasoned, built.cancelled].map((o) =>
+      parseOutcome(o),
+    );
+
+    // Assess
+    expect(tolerated).toEqual({
+      type: 'EventGroupCollectorSuccess',
+      id: 'g',
+      created: '1970-01-01T00:00:00.000Z',
+      resolved: '1970-01-01T00:00:01.250Z',
+      results: { a: 1 },
+      errors: { b: 'disk full' },
+      missing: ['c'],
+      payload: { order: 7 },
+    });
+    expect(reasoned).toMatchObject({ reason: 'member-error', errors: { a: 'e' } });
+    expect(describeOutcome(reasoned)).toBe('member a failed: e');
+    expect(cancelled).toMatchObject({ reason: 'cancelled', entity: 'g', missing: ['a'] });
+    expect(describeOutcome(cancelled)).toBe('Cancelled: stop; never reported: a');
+  });
+
   it('uses the collector\u2019s `reason` when present', () => {
     const cancelled = JSON.stringify({ ...JSON.parse(built.memberError), reason: 'cancelled' });
+    const newer = JSON.stringify({ ...JSON.parse(built.memberError), reason: 'a-reason-from-the-future' });
     expect(parseOutcome(cancelled)).toMatchObject({
       reason: 'cancelled',
-      cause: { kind: 'other', reason: 'cancelled', error: 'e' },
+      cause: { kind: 'cancelled', error: 'e', missing: [] },
+    });
+    expect(parseOutcome(newer)).toMatchObject({
+      reason: 'a-reason-from-the-future',
+      cause: { kind: 'other', reason: 'a-reason-from-the-future', error: 'e' },
     });
     expect(failureCause({ entity: 'g', error: 'too big', reason: 'outcome-too-large' })).toEqual({
       kind: 'other',
@@ -205,6 +326,8 @@ function describeOutcome(outcome: Outcome | undefined): string {
       return `member ${outcome.cause.entity} failed: ${outcome.cause.error}`;
     case 'timeout':
       return `timed out waiting for ${outcome.cause.missing.join(', ')}`;
+    case 'cancelled':
+      return `${outcome.cause.error}; never reported: ${outcome.cause.missing.join(', ')}`;
     case 'other':
       return `failed (${outcome.cause.reason}): ${outcome.cause.error}`;
   }

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, utf8Bytes } from '#core/canonical.ts';
 import { DeadLetterError, DLQ_REASONS } from '#core/errors.ts';
-import { type Decoded, decodeValue } from '#core/events.ts';
+import { COMMAND_TYPES, type Decoded, type DecodedEvent, decodeEvent, decodeValue } from '#core/events.ts';
 import { EVENT_TYPES, LIMITS } from '#shared/config.ts';
 
 const limits = { maxTtlSeconds: LIMITS.maxTtlSeconds };
@@ -292,3 +292,117 @@ describe('valid events always decode, to what was sent', () => {
 function roundTripObject(value: Record<string, unknown>): Record<string, unknown> {
   return JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
 }
+
+/** A valid Create with tolerate and quorum within range for its members (either may be absent). */
+const validPolicyCreate = validCreate.chain((event) => {
+  const n = event.expected.length;
+  return fc
+    .record(
+      { quorum: fc.integer({ min: 1, max: n }), tolerate: fc.integer({ min: 0, max: n }) },
+      { requiredKeys: [] },
+    )
+    .map(({ quorum, tolerate }) => ({
+      ...event,
+      ...(quorum === undefined ? {} : { quorum }),
+      ...(tolerate === undefined
+        ? {}
+        : { tolerate: quorum === undefined ? tolerate : Math.min(tolerate, n - quorum) }),
+    }));
+});
+const validCancel = fc.record(
+  {
+    type: fc.constant(COMMAND_TYPES.cancel),
+    group: validId,
+    message: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }),
+  },
+  { requiredKeys: ['type', 'group'] },
+);
+const validExtend = fc.record({
+  type: fc.constant(COMMAND_TYPES.extend),
+  group: validId,
+  ttl: fc.integer({ min: 1, max: LIMITS.maxTtlSeconds }),
+});
+
+/** decodeEvent either decodes to one of its kinds or throws a DeadLetterError with a stable reason. */
+function expectEventTotal(value: Uint8Array): DecodedEvent | DeadLetterError {
+  let result: DecodedEvent | DeadLetterError;
+  try {
+    result = decodeEvent(value, limits);
+  } catch (error) {
+    if (!(error instanceof DeadLetterError)) throw error;
+    result = error;
+  }
+  if (result instanceof DeadLetterError) expect(reasons).toContain(result.reason);
+  else expect(['create', 'report', 'ignored', 'cancel', 'extend']).toContain(result.kind);
+  return result;
+}
+
+describe('decodeEvent (issue 20): total, and valid events decode to what was sent', () => {
+  it('never throws anything but a DeadLetterError, for mutated Creates with policies, Cancels and Extends', () => {
+    const field = fc.constantFrom('type', 'group', 'message', 'ttl', 'tolerate', 'quorum', 'expected');
+    const mutation = fc.oneof(
+      fc.record({ op: fc.constant('delete' as const), field }),
+      fc.record({ op: fc.constant('set' as const), field, value: fc.jsonValue({ maxDepth: 2 }) }),
+      fc.record({ op: fc.constant('set' as const), field, value: fc.integer({ min: -3, max: 30 }) }),
+    );
+    fc.assert(
+      fc.property(
+        fc.oneof(validPolicyCreate, validCancel, validExtend),
+        fc.array(mutation, { maxLength: 3 }),
+        (event, ops) => {
+          // Prepare
+          const value: Record<string, unknown> = { ...event };
+          for (const op of ops) {
+            if (op.op === 'delete') delete value[op.field];
+            else value[op.field] = op.value;
+          }
+
+          // Act / Assess
+          const result = expectEventTotal(encode(JSON.stringify(value)));
+          if (ops.length === 0) expect(result).not.toBeInstanceOf(DeadLetterError);
+        },
+      ),
+      { numRuns: 1_000 },
+    );
+  });
+
+  it('a valid Create keeps tolerate (n − quorum when only quorum is given) and quorum; decodeValue refuses any policy', () => {
+    fc.assert(
+      fc.property(validPolicyCreate, (event) => {
+        // Prepare
+        const bytes = encode(JSON.stringify(event));
+        const n = event.expected.length;
+        const tolerate = event.tolerate ?? (event.quorum === undefined ? 0 : n - event.quorum);
+
+        // Act
+        const decoded = decodeEvent(bytes, limits);
+        const legacy = outcomeOf(bytes);
+
+        // Assess
+        if (decoded.kind !== 'create') return expect.fail(decoded.kind);
+        expect(decoded.definition.tolerate ?? 0).toBe(tolerate);
+        expect(decoded.definition.quorum).toBe(event.quorum);
+        const plain = decoded.definition.tolerate === undefined && decoded.definition.quorum === undefined;
+        if (plain) expect(legacy).toEqual(decoded);
+        else expect(legacy).toMatchObject({ reason: DLQ_REASONS.notSupported });
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a valid Cancel or Extend decodes to its request', () => {
+    fc.assert(
+      fc.property(fc.oneof(validCancel, validExtend), (event) => {
+        // Act
+        const decoded = decodeEvent(encode(JSON.stringify(event)), limits);
+
+        // Assess
+        if ('ttl' in event)
+          expect(decoded).toEqual({ kind: 'extend', extend: { group: event.group, ttlSeconds: event.ttl } });
+        else
+          expect(decoded).toEqual({ kind: 'cancel', cancel: { group: event.group, message: event.message } });
+      }),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DeadLetterError, type DeadLetterReason, DLQ_REASONS } from '#core/errors.ts';
-import { type Decoded, decodeValue } from '#core/events.ts';
+import { COMMAND_TYPES, type Decoded, decodeEvent, decodeValue } from '#core/events.ts';
+import { definitionHash } from '#core/model.ts';
 import { EVENT_TYPES, LIMITS } from '#shared/config.ts';
 
 const limits = { maxTtlSeconds: LIMITS.maxTtlSeconds };
@@ -9,6 +10,10 @@ const create = (fields: Record<string, unknown> = {}) =>
   JSON.stringify({ id: 'g1', type: EVENT_TYPES.create, expected: ['a', 'b'], ...fields });
 const done = (fields: Record<string, unknown> = {}) =>
   JSON.stringify({ id: 'a', type: EVENT_TYPES.done, group: 'g1', ...fields });
+const cancel = (fields: Record<string, unknown> = {}) =>
+  JSON.stringify({ type: COMMAND_TYPES.cancel, group: 'g1', ...fields });
+const extend = (fields: Record<string, unknown> = {}) =>
+  JSON.stringify({ type: COMMAND_TYPES.extend, group: 'g1', ttl: 60, ...fields });
 /** Removes one field from a JSON object text. */
 const without = (text: string, field: string) => {
   const value = JSON.parse(text) as Record<string, unknown>;
@@ -482,6 +487,10 @@ describe('decodeValue: every dead-letter reason it produces', () => {
       create({ ttl: LIMITS.maxTtlSeconds + 1 }),
       create({ payload: 'x'.repeat(LIMITS.maxPayloadBytes) }),
       done({ result: 'x'.repeat(LIMITS.maxResultBytes) }),
+      create({ tolerate: 3 }),
+      create({ quorum: 3 }),
+      cancel({ message: 'm'.repeat(LIMITS.maxErrorBytes + 1) }),
+      cancel(),
     ];
 
     // Act
@@ -500,5 +509,189 @@ describe('decodeValue: every dead-letter reason it produces', () => {
         .filter((r) => !serviceOnly.includes(r))
         .sort(),
     );
+  });
+});
+
+/** decodeEvent's dead letter for `text` (issue 20's inputs), or a failed expectation if it decodes. */
+function eventRejection(text: string): DeadLetterError {
+  try {
+    const decoded = decodeEvent(bytes(text), limits);
+    expect.fail(`expected a dead letter, decoded ${JSON.stringify(decoded)}`);
+  } catch (error) {
+    expect(error).toBeInstanceOf(DeadLetterError);
+    return error as DeadLetterError;
+  }
+}
+
+describe('decodeEvent: tolerate and quorum (issue 20)', () => {
+  const three = (fields: Record<string, unknown>) => create({ expected: ['a', 'b', 'c'], ...fields });
+  const definitionOf = (text: string) => {
+    const decoded = decodeEvent(bytes(text), limits);
+    if (decoded.kind !== 'create') return expect.fail(`decoded ${decoded.kind}`);
+    return decoded.definition;
+  };
+
+  it('keeps a given tolerate, 0 to n; 0 is a plain group and leaves no trace', () => {
+    // Act
+    const [zero, one, all] = [0, 1, 3].map((tolerate) => definitionOf(three({ tolerate })));
+
+    // Assess
+    expect(zero).not.toHaveProperty('tolerate');
+    expect(zero).not.toHaveProperty('quorum');
+    expect(one?.tolerate).toBe(1);
+    expect(all?.tolerate).toBe(3);
+  });
+
+  it('a quorum without tolerate tolerates n − quorum; with one, tolerate is kept', () => {
+    // Act
+    const any = definitionOf(three({ quorum: 1 }));
+    const two = definitionOf(three({ quorum: 2 }));
+    const strict = definitionOf(three({ quorum: 2, tolerate: 0 }));
+    const everyone = definitionOf(three({ quorum: 3 }));
+
+    // Assess
+    expect(any).toMatchObject({ quorum: 1, tolerate: 2 });
+    expect(two).toMatchObject({ quorum: 2, tolerate: 1 });
+    expect(strict).toMatchObject({ quorum: 2 });
+    expect(strict).not.toHaveProperty('tolerate');
+    expect(everyone).toMatchObject({ quorum: 3 });
+    expect(everyone).not.toHaveProperty('tolerate');
+  });
+
+  it.each([
+    ['tolerate above n', three({ tolerate: 4 }), DLQ_REASONS.tolerateOutOfRange],
+    ['tolerate above n − quorum', three({ quorum: 2, tolerate: 2 }), DLQ_REASONS.tolerateOutOfRange],
+    ['quorum above n', three({ quorum: 4 }), DLQ_REASONS.quorumOutOfRange],
+    ['tolerate negative', three({ tolerate: -1 }), DLQ_REASONS.invalidField],
+    ['tolerate fractional', three({ tolerate: 0.5 }), DLQ_REASONS.invalidField],
+    ['tolerate a string', three({ tolerate: '1' }), DLQ_REASONS.invalidField],
+    ['tolerate null', three({ tolerate: null }), DLQ_REASONS.invalidField],
+    ['quorum 0', three({ quorum: 0 }), DLQ_REASONS.invalidField],
+    ['quorum fractional', three({ quorum: 1.5 }), DLQ_REASONS.invalidField],
+    ['quorum a boolean', three({ quorum: true }), DLQ_REASONS.invalidField],
+  ])('%s is a dead letter', (_, text, reason) => {
+    // Act
+    const error = eventRejection(text);
+
+    // Assess
+    expect(error.reason).toBe(reason);
+    if (reason !== DLQ_REASONS.invalidField) expect(error.message).toMatch(/"(tolerate|quorum)" \d/);
+  });
+
+  it('decodeValue (the service before the wiring) refuses a valid tolerate or quorum as not-supported, and an invalid one with its own reason', () => {
+    // Act
+    const tolerated = rejection(three({ tolerate: 1 }));
+    const quorum = rejection(three({ quorum: 2 }));
+    const zero = decodeValue(bytes(three({ tolerate: 0 })), limits);
+
+    // Assess
+    expect([tolerated.reason, quorum.reason]).toEqual([DLQ_REASONS.notSupported, DLQ_REASONS.notSupported]);
+    expect(zero.kind).toBe('create');
+    expectReason(three({ tolerate: 9 }), DLQ_REASONS.tolerateOutOfRange);
+  });
+});
+
+describe('decodeEvent: Cancel and Extend (issue 20)', () => {
+  it('decodes a Cancel with and without a message, and an Extend', () => {
+    // Act
+    const decoded = [cancel({ message: 'stop now' }), cancel(), extend({ ttl: 300 })].map((t) =>
+      decodeEvent(bytes(t), limits),
+    );
+
+    // Assess
+    expect(decoded).toEqual([
+      { kind: 'cancel', cancel: { group: 'g1', message: 'stop now' } },
+      { kind: 'cancel', cancel: { group: 'g1', message: undefined } },
+      { kind: 'extend', extend: { group: 'g1', ttlSeconds: 300 } },
+    ]);
+  });
+
+  it('accepts a message exactly at the error limit and an Extend ttl at the maximum', () => {
+    // Prepare
+    const message = 'é'.repeat(LIMITS.maxErrorBytes / 2);
+
+    // Act
+    const decoded = [cancel({ message }), extend({ ttl: LIMITS.maxTtlSeconds })].map(
+      (t) => decodeEvent(bytes(t), limits).kind,
+    );
+
+    // Assess
+    expect(decoded).toEqual(['cancel', 'extend']);
+  });
+
+  it.each([
+    ['Cancel without group', without(cancel(), 'group'), DLQ_REASONS.invalidField],
+    ['Cancel with an empty group', cancel({ group: '' }), DLQ_REASONS.invalidField],
+    ['Cancel with a numeric group', cancel({ group: 7 }), DLQ_REASONS.invalidField],
+    ['Cancel with a group of 257 bytes', cancel({ group: 'g'.repeat(257) }), DLQ_REASONS.idTooLong],
+    ['Cancel with an empty message', cancel({ message: '' }), DLQ_REASONS.invalidField],
+    ['Cancel with a message object', cancel({ message: { text: 'x' } }), DLQ_REASONS.invalidField],
+    ['Cancel with a lone surrogate', cancel({ message: 'a\ud800' }), DLQ_REASONS.invalidField],
+    [
+      'Cancel with a message one byte over',
+      cancel({ message: 'm'.repeat(LIMITS.maxErrorBytes + 1) }),
+      DLQ_REASONS.messageTooLarge,
+    ],
+    ['Extend without group', without(extend(), 'group'), DLQ_REASONS.invalidField],
+    ['Extend without ttl', without(extend(), 'ttl'), DLQ_REASONS.invalidField],
+    ['Extend with ttl 0', extend({ ttl: 0 }), DLQ_REASONS.invalidField],
+    ['Extend with ttl negative', extend({ ttl: -30 }), DLQ_REASONS.invalidField],
+    ['Extend with ttl fractional', extend({ ttl: 1.5 }), DLQ_REASONS.invalidField],
+    ['Extend with ttl a string', extend({ ttl: '60' }), DLQ_REASONS.invalidField],
+    [
+      'Extend with ttl over the maximum',
+      extend({ ttl: LIMITS.maxTtlSeconds + 1 }),
+      DLQ_REASONS.ttlOutOfRange,
+    ],
+  ])('%s is a dead letter', (_, text, reason) => {
+    // Act / Assess
+    expect(eventRejection(text).reason).toBe(reason);
+  });
+
+  it('decodeValue (the service before the wiring) refuses a valid Cancel or Extend as not-supported, a bad one with its own reason', () => {
+    // Act / Assess
+    expect(rejection(cancel()).message).toContain(COMMAND_TYPES.cancel);
+    expectReason(cancel(), DLQ_REASONS.notSupported);
+    expectReason(extend(), DLQ_REASONS.notSupported);
+    expectReason(without(cancel(), 'group'), DLQ_REASONS.invalidField);
+    expectReason(extend({ ttl: LIMITS.maxTtlSeconds + 1 }), DLQ_REASONS.ttlOutOfRange);
+  });
+});
+
+describe('definitionHash', () => {
+  const plain = {
+    id: 'g1',
+    expected: ['a', 'b', 'c'],
+    ttlSeconds: 120,
+    payload: '{"z":1}',
+    replyTo: undefined,
+  };
+
+  it('is, for a plain group, the hash the collector computed before issue 20 (a redelivered Create stays a duplicate)', () => {
+    // Act / Assess: the value main's service/collector.ts definitionHash gives for this definition
+    expect(definitionHash(plain)).toBe('P0fldNQu7cANSUnKjCM1Bz5B5Dqjs2bjpcfRljQY03Q');
+  });
+
+  it('tells groups apart by tolerate and quorum; a derived tolerate equals the same one given', () => {
+    // Prepare
+    const decoded = (fields: Record<string, unknown>) => {
+      const d = decodeEvent(bytes(create({ expected: ['a', 'b', 'c'], ...fields })), limits);
+      return d.kind === 'create' ? definitionHash(d.definition) : expect.fail(d.kind);
+    };
+
+    // Act
+    const hashes = {
+      none: decoded({}),
+      zero: decoded({ tolerate: 0 }),
+      one: decoded({ tolerate: 1 }),
+      quorum: decoded({ quorum: 2 }),
+      quorumGiven: decoded({ quorum: 2, tolerate: 1 }),
+      quorumStrict: decoded({ quorum: 2, tolerate: 0 }),
+    };
+
+    // Assess
+    expect(hashes.zero).toBe(hashes.none);
+    expect(hashes.quorumGiven).toBe(hashes.quorum);
+    expect(new Set([hashes.none, hashes.one, hashes.quorum, hashes.quorumStrict]).size).toBe(4);
   });
 });

@@ -2,7 +2,14 @@ import { deepStrictEqual } from 'node:assert/strict';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, utf8Bytes } from '#core/canonical.ts';
-import { buildBoundedOutcome, buildOutcome, type OutcomeInput, timeoutMessage } from '#core/outcome.ts';
+import {
+  buildBoundedOutcome,
+  buildOutcome,
+  type GroupOutcomeKind,
+  type OutcomeInput,
+  REASON_OF,
+  timeoutMessage,
+} from '#core/outcome.ts';
 import { EVENT_TYPES } from '#shared/config.ts';
 
 /** JSON values, with keys that touch prototypes in careless code. */
@@ -19,9 +26,14 @@ const anyString = fc.oneof(fc.string({ unit: 'binary', maxLength: 20 }), fc.cons
 /** Dates within what toISOString writes with a four-digit year. */
 const ms = fc.integer({ min: 0, max: Date.parse('9999-12-31T23:59:59.999Z') });
 
-const outcomeInput: fc.Arbitrary<OutcomeInput> = fc
+const outcomeInput: fc.Arbitrary<OutcomeInput<GroupOutcomeKind>> = fc
   .record({
-    kind: fc.constantFrom('success', 'member-failure', 'timeout') as fc.Arbitrary<OutcomeInput['kind']>,
+    kind: fc.constantFrom(
+      'success',
+      'member-failure',
+      'timeout',
+      'cancelled',
+    ) as fc.Arbitrary<GroupOutcomeKind>,
     groupId: anyString,
     createdMs: ms,
     resolvedMs: ms,
@@ -29,8 +41,15 @@ const outcomeInput: fc.Arbitrary<OutcomeInput> = fc
     payload: fc.option(json, { nil: undefined }),
     entity: anyString,
     error: anyString,
-    missing: fc.uniqueArray(anyString, { maxLength: 5 }),
+    missing: fc.option(fc.uniqueArray(anyString, { maxLength: 5 }), { nil: undefined }),
     ttlSeconds: fc.integer({ min: 1, max: 604_800 }),
+    errors: fc.option(
+      fc.uniqueArray(fc.tuple(anyString, anyString), { selector: ([m]) => m, maxLength: 4 }),
+      {
+        nil: undefined,
+      },
+    ),
+    reasons: fc.option(fc.boolean(), { nil: undefined }),
   })
   .map((r) => ({
     ...r,
@@ -39,28 +58,34 @@ const outcomeInput: fc.Arbitrary<OutcomeInput> = fc
   }));
 
 /** The structure the outcome text is meant to have, as plain data. */
-function intended(input: OutcomeInput): Record<string, unknown> {
-  const failure = input.kind !== 'success';
+function intended(input: OutcomeInput<GroupOutcomeKind>): Record<string, unknown> {
+  const { kind } = input;
   const out: Record<string, unknown> = {
-    type: failure ? EVENT_TYPES.failure : EVENT_TYPES.success,
+    type: kind === 'success' ? EVENT_TYPES.success : EVENT_TYPES.failure,
     id: input.groupId,
   };
-  if (input.kind === 'member-failure') Object.assign(out, { entity: input.entity, error: input.error });
-  if (input.kind === 'timeout')
+  if (kind === 'member-failure') Object.assign(out, { entity: input.entity, error: input.error });
+  if (kind === 'timeout')
     Object.assign(out, { entity: input.groupId, error: timeoutMessage(input.ttlSeconds ?? 0) });
+  if (kind === 'cancelled') Object.assign(out, { entity: input.groupId, error: input.error });
+  if (kind !== 'success' && (input.reasons || kind === 'cancelled')) out.reason = REASON_OF[kind];
   out.created = new Date(input.createdMs).toISOString();
   out.resolved = new Date(input.resolvedMs).toISOString();
   out.results = Object.fromEntries(input.results.map(([m, r]) => [m, JSON.parse(r)]));
-  if (input.kind === 'timeout') out.missing = input.missing;
+  if (input.errors?.length) out.errors = Object.fromEntries(input.errors);
+  if (kind === 'timeout' || kind === 'cancelled') out.missing = input.missing ?? [];
+  if (kind === 'success' && input.missing) out.missing = input.missing;
   if (input.payload !== undefined) out.payload = JSON.parse(input.payload);
   return out;
 }
 
 /** Text keys of a JSON object in the order written (JSON.parse reorders integer-like keys). */
 const topLevelKeys = (text: string) =>
-  [...text.matchAll(/(?:^\{|,)"(type|id|entity|error|created|resolved|results|missing|payload)":/g)].map(
-    (m) => m[1],
-  );
+  [
+    ...text.matchAll(
+      /(?:^\{|,)"(type|id|entity|error|reason|created|resolved|results|errors|missing|payload)":/g,
+    ),
+  ].map((m) => m[1]);
 
 describe('buildOutcome, for any input', () => {
   it('is valid JSON that parses to the intended structure', () => {
@@ -78,7 +103,7 @@ describe('buildOutcome, for any input', () => {
     );
   });
 
-  it('writes its keys in the contract order: type, id, [entity, error], created, resolved, results, [missing], [payload]', () => {
+  it('writes its keys in the contract order: type, id, [entity, error, [reason]], created, resolved, results, [errors], [missing], [payload]', () => {
     fc.assert(
       fc.property(outcomeInput, (input) => {
         // Prepare: member ids and values must not fake a top-level key for the regular expression
@@ -91,7 +116,8 @@ describe('buildOutcome, for any input', () => {
           groupId: 'g',
           entity: 'e',
           error: 'x',
-          missing: ['z'],
+          missing: plain.missing && ['z'],
+          errors: plain.errors?.map((_, i): [string, string] => [`e${i}`, 'x']),
           payload: plain.payload && '1',
         };
 
@@ -99,10 +125,14 @@ describe('buildOutcome, for any input', () => {
         const keys = topLevelKeys(buildOutcome(simple));
 
         // Assess
+        const { kind } = input;
         const expected = ['type', 'id'];
-        if (input.kind !== 'success') expected.push('entity', 'error');
+        if (kind !== 'success') expected.push('entity', 'error');
+        if (kind !== 'success' && (input.reasons || kind === 'cancelled')) expected.push('reason');
         expected.push('created', 'resolved', 'results');
-        if (input.kind === 'timeout') expected.push('missing');
+        if (input.errors?.length) expected.push('errors');
+        if (kind === 'timeout' || kind === 'cancelled' || (kind === 'success' && input.missing))
+          expected.push('missing');
         if (input.payload !== undefined) expected.push('payload');
         expect(keys).toEqual(expected);
       }),
@@ -165,6 +195,11 @@ describe('buildBoundedOutcome, for any input and limit', () => {
           error: `Outcome too large: ${size} bytes exceed the limit of ${maxBytes} bytes`,
           results: {},
         });
+        const reasons = input.reasons === true || input.kind === 'cancelled';
+        if (reasons) expect(parsed.reason).toBe('outcome-too-large');
+        else expect(parsed).not.toHaveProperty('reason');
+        expect(parsed).not.toHaveProperty('errors');
+        expect(parsed).not.toHaveProperty('missing');
         // The replacement is as small as it can be: only the payload can keep it over the limit.
         const withoutPayload = buildBoundedOutcome({ ...input, payload: undefined }, maxBytes).text;
         const floor = utf8Bytes(
@@ -175,11 +210,16 @@ describe('buildBoundedOutcome, for any input and limit', () => {
             kind: 'member-failure',
             entity: input.groupId,
             error: `Outcome too large: ${size} bytes exceed the limit of ${maxBytes} bytes`,
+            errors: undefined,
+            missing: undefined,
+            reasons: false,
           }),
         );
         if (input.payload === undefined) expect(bounded.text).toBe(withoutPayload);
         expect(utf8Bytes(bounded.text)).toBe(
-          floor + (input.payload === undefined ? 0 : utf8Bytes(`,"payload":${input.payload}`)),
+          floor +
+            (reasons ? utf8Bytes(',"reason":"outcome-too-large"') : 0) +
+            (input.payload === undefined ? 0 : utf8Bytes(`,"payload":${input.payload}`)),
         );
       }),
       { numRuns: 1_000 },

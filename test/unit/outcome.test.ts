@@ -316,3 +316,143 @@ describe('buildBoundedOutcome', () => {
     expect(second).toEqual(first);
   });
 });
+
+describe('buildOutcome: issue 20\u2019s fields, exact bytes', () => {
+  const head = `"created":"2026-11-24T10:00:00.000Z","resolved":"2026-11-24T10:00:01.250Z"`;
+
+  it('a tolerated success: results of the successes, then errors, then payload', () => {
+    // Prepare
+    const input: OutcomeInput = {
+      ...base,
+      kind: 'success',
+      results: [[A, '{"job":"A"}']],
+      errors: [
+        [B, 'disk full'],
+        [C, 'quota "exceeded"'],
+      ],
+      reasons: true,
+    };
+
+    // Act
+    const text = buildOutcome(input);
+
+    // Assess
+    expect(text).toBe(
+      `{"type":"EventGroupCollectorSuccess","id":"${G}",${head},"results":{"${A}":{"job":"A"}},` +
+        `"errors":{"${B}":"disk full","${C}":"quota \\"exceeded\\""},"payload":{"group":"payload"}}`,
+    );
+  });
+
+  it('a quorum success: missing after results (and after errors), even when empty; no errors field when there are none', () => {
+    // Act
+    const withMissing = buildOutcome({
+      ...base,
+      kind: 'success',
+      results: [[A, '1']],
+      missing: [C],
+      reasons: true,
+    });
+    const allIn = buildOutcome({
+      ...base,
+      kind: 'success',
+      results: [[A, '1']],
+      errors: [],
+      missing: [],
+      reasons: true,
+    });
+
+    // Assess
+    expect(withMissing).toBe(
+      `{"type":"EventGroupCollectorSuccess","id":"${G}",${head},"results":{"${A}":1},"missing":["${C}"],"payload":{"group":"payload"}}`,
+    );
+    expect(allIn).toContain(`"results":{"${A}":1},"missing":[],"payload"`);
+  });
+
+  it('reason follows error, on each failure kind, when the input asks for reasons', () => {
+    // Act
+    const memberError = buildOutcome({
+      ...base,
+      kind: 'member-failure',
+      entity: C,
+      error: 'boom',
+      results: [[C, 'null']],
+      errors: [[C, 'boom']],
+      reasons: true,
+    });
+    const timeout = buildOutcome({
+      ...base,
+      kind: 'timeout',
+      ttlSeconds: 5,
+      results: [],
+      missing: [A],
+      reasons: true,
+    });
+
+    // Assess
+    expect(memberError).toBe(
+      `{"type":"EventGroupCollectorFailure","id":"${G}","entity":"${C}","error":"boom","reason":"member-error",${head},` +
+        `"results":{"${C}":null},"errors":{"${C}":"boom"},"payload":{"group":"payload"}}`,
+    );
+    expect(timeout).toContain(`"error":"Operation timed out after 5 seconds","reason":"timeout","created"`);
+  });
+
+  it('a cancel: entity is the group id, error and reason cancelled, results so far, missing', () => {
+    // Act
+    const text = buildOutcome({
+      ...base,
+      kind: 'cancelled',
+      error: 'Cancelled: user left',
+      results: [[A, '{"job":"A"}']],
+      missing: [B, C],
+    });
+
+    // Assess
+    expect(text).toBe(
+      `{"type":"EventGroupCollectorFailure","id":"${G}","entity":"${G}","error":"Cancelled: user left","reason":"cancelled",${head},` +
+        `"results":{"${A}":{"job":"A"}},"missing":["${B}","${C}"],"payload":{"group":"payload"}}`,
+    );
+  });
+
+  it('without reasons (the service before the wiring) a failure is byte for byte what it was', () => {
+    // Act
+    const text = buildOutcome({
+      ...base,
+      kind: 'member-failure',
+      entity: C,
+      error: 'boom',
+      results: [[C, 'null']],
+    });
+
+    // Assess
+    expect(text).not.toContain('reason');
+  });
+
+  it('too large: the replacement says outcome-too-large when reasons are on, and drops errors and missing', () => {
+    // Prepare
+    const input: OutcomeInput<'cancelled'> = {
+      ...base,
+      kind: 'cancelled',
+      error: 'Cancelled',
+      results: [[A, JSON.stringify('x'.repeat(500))]],
+      errors: [[B, 'e']],
+      missing: [C],
+    };
+
+    // Act
+    const bounded = buildBoundedOutcome(input, 300);
+
+    // Assess
+    expect(bounded.kind).toBe('member-failure');
+    expect(JSON.parse(bounded.text)).toEqual({
+      type: 'EventGroupCollectorFailure',
+      id: G,
+      entity: G,
+      error: `Outcome too large: ${utf8Bytes(buildOutcome(input))} bytes exceed the limit of 300 bytes`,
+      reason: 'outcome-too-large',
+      created: iso(created),
+      resolved: iso(resolved),
+      results: {},
+      payload: { group: 'payload' },
+    });
+  });
+});

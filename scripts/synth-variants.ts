@@ -1,0 +1,108 @@
+/**
+ * Synthesizes every documented deployment (infra/documented-variants.ts) as `cdk synth` would (the
+ * app's context parsing, CollectorStack, the cdk-nag AWS Solutions checks, CDK's own CloudFormation
+ * validation), into cdk.out/variants/<name>/. Fails when a variant has an error, a validation
+ * finding, or a synth warning that is not expected for it and explained in docs/deploy.md: CDK
+ * warns, and the deploy fails later. Prints the templates' paths (for scripts/cfn-lint.sh).
+ */
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { DOCUMENTED_VARIANTS } from '../infra/documented-variants.ts';
+import { CollectorStack } from '../infra/lib/collector-stack.ts';
+import { stackPropsFromContext } from '../infra/lib/context.ts';
+
+const OUT = resolve(import.meta.dirname, '..', 'cdk.out', 'variants');
+
+interface PluginReport {
+  readonly pluginName?: string;
+  readonly violations?: {
+    readonly ruleName?: string;
+    readonly description?: string;
+    readonly severity?: string;
+    readonly violatingConstructs?: { readonly constructPath?: string }[];
+  }[];
+}
+
+interface Finding {
+  readonly variant: string;
+  readonly text: string;
+}
+
+function synthesize(name: string): { templates: string[]; problems: Finding[] } {
+  const variant = DOCUMENTED_VARIANTS[name];
+  if (!variant) throw new Error(`no variant ${name}`);
+  const outdir = join(OUT, name);
+  rmSync(outdir, { recursive: true, force: true });
+  const problems: Finding[] = [];
+  const exitCodeBefore = process.exitCode;
+  const app = new App({ outdir, context: { ...variant.context } });
+  const { stackName, props } = stackPropsFromContext((key) => app.node.tryGetContext(key));
+  new CollectorStack(app, stackName, props);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  let assembly: ReturnType<App['synth']>;
+  try {
+    assembly = app.synth();
+  } catch (error) {
+    return { templates: [], problems: [{ variant: name, text: `synth failed: ${String(error)}` }] };
+  }
+  if (process.exitCode !== exitCodeBefore) {
+    problems.push({ variant: name, text: 'a validation plugin failed the synth (see its report above)' });
+    process.exitCode = exitCodeBefore;
+  }
+  // CDK's own CloudFormation schema validation and cdk-nag: any violation, warning or error, is a
+  // template CloudFormation or the checks refuse.
+  const reportFile = join(outdir, 'validation-report.json');
+  if (existsSync(reportFile)) {
+    const json = JSON.parse(readFileSync(reportFile, 'utf8')) as { pluginReports?: PluginReport[] };
+    for (const plugin of json.pluginReports ?? []) {
+      for (const v of plugin.violations ?? []) {
+        const where = (v.violatingConstructs ?? []).map((c) => c.constructPath).join(', ');
+        problems.push({
+          variant: name,
+          text: `${plugin.pluginName} ${v.severity ?? ''} ${v.ruleName}: ${v.description} (${where})`,
+        });
+      }
+    }
+  }
+  const expected = new Set(variant.expectedWarnings ?? []);
+  const seen = new Set<string>();
+  for (const stack of assembly.stacks) {
+    for (const message of stack.messages) {
+      const text = String(message.entry.data);
+      if (message.level === 'error')
+        problems.push({ variant: name, text: `error at ${message.id}: ${text}` });
+      if (message.level === 'warning') {
+        const id = /\[ack: ([^\]]+)\]/.exec(text)?.[1] ?? text;
+        seen.add(id);
+        if (!expected.has(id))
+          problems.push({ variant: name, text: `unexpected warning at ${message.id}: ${text}` });
+      }
+    }
+  }
+  for (const id of expected) {
+    if (!seen.has(id))
+      problems.push({ variant: name, text: `expected warning ${id} was not raised (update the docs)` });
+  }
+  const templates = assembly.stacks.map((s) => join(outdir, s.templateFile));
+  for (const t of templates) if (!existsSync(t)) problems.push({ variant: name, text: `no template ${t}` });
+  return { templates, problems };
+}
+
+const names = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(DOCUMENTED_VARIANTS);
+const all: Finding[] = [];
+const listing: string[] = [];
+for (const name of names) {
+  const { templates, problems } = synthesize(name);
+  all.push(...problems);
+  for (const t of templates) listing.push(`${name}\t${t}`);
+  console.error(`${problems.length === 0 ? 'ok  ' : 'FAIL'} ${name}: ${templates.length} template(s)`);
+}
+writeFileSync(join(OUT, 'templates.tsv'), `${listing.join('\n')}\n`);
+for (const p of all) console.error(`  ${p.variant}: ${p.text}`);
+if (all.length > 0) {
+  console.error(`synth-variants: ${all.length} problem(s)`);
+  process.exit(1);
+}
+console.error(`synth-variants: ${names.length} documented variants synthesized cleanly`);

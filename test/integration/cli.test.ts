@@ -1,0 +1,145 @@
+/** The command line on the real services: `produce` (files, samples, standard input, in order) and `inspect`. */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { main } from '../../cli/index.ts';
+import { listSamples, SAMPLES_DIR } from '../../cli/produce.ts';
+import { processKafkaEvent } from '../../functions/collector/handler.ts';
+import { ENV } from '../../functions/shared/config.ts';
+import { drainTopic, kafkaEvent, newGroupId, testRuntime } from '../helpers/collector.ts';
+import { freshTopic, services } from '../helpers/services.ts';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+
+function captured(stdinText = '') {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const out: string[] = [];
+  const err: string[] = [];
+  stdout.on('data', (chunk) => out.push(String(chunk)));
+  stderr.on('data', (chunk) => err.push(String(chunk)));
+  return {
+    io: { stdin: Readable.from([stdinText]), stdout, stderr, env: {} },
+    out: () => out.join(''),
+    err: () => err.join(''),
+  };
+}
+
+describe('group-collector produce', () => {
+  it('sends samples, files and standard input lines as records, in command-line order, with the key', async () => {
+    // Prepare: a one-partition topic (order is kept), a file, and three lines on stdin (one empty).
+    const topic = await freshTopic('cli', 1);
+    const dir = mkdtempSync(join(tmpdir(), 'cli-'));
+    const file = join(dir, 'create.json');
+    writeFileSync(file, '{"id":"G-1","type":"EventGroupCollectorCreate","expected":["a"]}\n');
+    const run = captured(
+      '{"id":"a","type":"EventGroupCollectorEntityDone","group":"G-1"}\n\nthis is not json\n',
+    );
+    const brokers = services().brokers.join(',');
+    // Act
+    const code = await main(
+      ['produce', '--brokers', brokers, '--topic', topic, '--key', 'G-1', '--sample', 'done-a', file, '-'],
+      run.io,
+    );
+    const records = await drainTopic(topic);
+    // Assess
+    expect(code).toBe(0);
+    expect(records.map((r) => r.value)).toEqual([
+      readFileSync(join(SAMPLES_DIR, 'done-a.json'), 'utf8').trim(),
+      '{"id":"G-1","type":"EventGroupCollectorCreate","expected":["a"]}',
+      '{"id":"a","type":"EventGroupCollectorEntityDone","group":"G-1"}',
+      'this is not json',
+    ]);
+    expect(records.every((r) => r.key === 'G-1')).toBe(true);
+    expect(run.out()).toContain(`sample done-a → ${topic}/0@0`);
+    expect(run.err()).toContain('note: stdin: not JSON; sent anyway');
+    expect(run.err()).toContain(`sent 4 record(s) to ${topic}`);
+  });
+
+  it('refuses a sample that does not exist, or nothing to send, with exit code 2 and sends nothing', async () => {
+    // Prepare
+    const topic = await freshTopic('cli-refused', 1);
+    const brokers = services().brokers.join(',');
+    const unknown = captured();
+    const empty = captured();
+    // Act
+    const codes = [
+      await main(['produce', '--brokers', brokers, '--topic', topic, '--sample', 'nope'], unknown.io),
+      await main(['produce', '--brokers', brokers, '--topic', topic], empty.io),
+    ];
+    // Assess
+    expect(codes).toEqual([2, 2]);
+    expect(unknown.err()).toContain(`no sample "nope": choose one of ${listSamples().join(', ')}`);
+    expect(listSamples()).toEqual(
+      expect.arrayContaining(['create', 'done-a', 'done-b', 'done-c', 'error-c']),
+    );
+    expect(empty.err()).toMatch(/nothing to send/);
+    expect(await drainTopic(topic)).toEqual([]);
+  });
+
+  it('runs as a command (bin.ts): brokers from KAFKA_BROKERS, records from standard input', async () => {
+    // Prepare
+    const topic = await freshTopic('cli-bin', 1);
+    // Act: the real executable in its own process, fed through a pipe.
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'cli/bin.ts', 'produce', '--topic', topic, '-'],
+      {
+        cwd: ROOT,
+        env: { ...process.env, [ENV.kafkaBrokers]: services().brokers.join(',') },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += String(chunk);
+    });
+    child.stdin.end('{"n":1}\n{"n":2}\n');
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    const records = await drainTopic(topic);
+    // Assess
+    expect(code, stderr).toBe(0);
+    expect(records.map((r) => r.value)).toEqual(['{"n":1}', '{"n":2}']);
+    expect(records.map((r) => r.key)).toEqual([null, null]);
+  });
+});
+
+describe('group-collector inspect', () => {
+  it('prints an open group as one JSON object with its status, missing members and deadline; 3 for an unknown id', async () => {
+    // Prepare: a group of two, one member reported, through the real collector
+    const runtime = await testRuntime();
+    const group = newGroupId();
+    const json = (value: unknown) => JSON.stringify(value);
+    await processKafkaEvent(
+      kafkaEvent([
+        { value: json({ id: group, type: 'EventGroupCollectorCreate', expected: ['a', 'b'], ttl: 60 }) },
+        { value: json({ id: 'a', type: 'EventGroupCollectorEntityDone', group, result: 1 }) },
+      ]),
+      runtime,
+    );
+    await runtime.close();
+    const target = ['--table', services().tableName, '--endpoint', services().dynamoEndpoint];
+    const found = captured();
+    const unknown = captured();
+
+    // Act
+    const code = await main(['inspect', group, '--json', ...target], found.io);
+    const unknownCode = await main(['inspect', newGroupId(), ...target], unknown.io);
+    const view = JSON.parse(found.out());
+
+    // Assess
+    expect(code).toBe(0);
+    expect(view).toMatchObject({
+      group,
+      status: 'open',
+      missing: ['b'],
+      counts: { expected: 2, reported: 1 },
+    });
+    expect(Date.parse(view.deadline) - Date.parse(view.created)).toBe(60_000);
+    expect(unknownCode).toBe(3);
+    expect(unknown.out()).toContain('status     unknown');
+  });
+});

@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '#shared/runtime.ts';
+import { processKafkaEvent } from '../../functions/collector/handler.ts';
+import { formatInspection, inspectGroup } from '../../functions/service/inspect.ts';
+import { kafkaEvent, newGroupId, testRuntime } from '../helpers/collector.ts';
+import { dynamoClient, services } from '../helpers/services.ts';
+
+const json = (value: unknown) => JSON.stringify(value);
+const create = (id: string, expected: string[]) =>
+  json({ id, type: 'EventGroupCollectorCreate', expected, ttl: 300, payload: { order: 7 } });
+const done = (group: string, id: string) =>
+  json({ id, type: 'EventGroupCollectorEntityDone', group, result: { by: id } });
+const failed = (group: string, id: string) =>
+  json({ id, type: 'EventGroupCollectorEntityDone', group, error: `${id} broke` });
+
+/** Issue 20 item 6: a group as an operator sees it, read from the real table. */
+describe('inspectGroup on the real table', () => {
+  let runtime: Runtime & { close(): Promise<void> };
+  const client = dynamoClient();
+  const inspect = (group: string) =>
+    inspectGroup(group, { tableName: services().tableName, dynamodb: client });
+  const feed = async (...values: string[]) =>
+    processKafkaEvent(kafkaEvent(values.map((value) => ({ value }))), runtime);
+
+  beforeAll(async () => {
+    runtime = await testRuntime();
+  });
+  afterAll(async () => {
+    client.destroy();
+    await runtime.close();
+  });
+
+  it('an open group: its deadline, who reported and who is missing', async () => {
+    // Prepare
+    const group = newGroupId();
+    await feed(create(group, ['a', 'b', 'c']), done(group, 'b'));
+
+    // Act
+    const view = await inspect(group);
+
+    // Assess
+    expect(view).toMatchObject({
+      status: 'open',
+      overdue: false,
+      counts: { expected: 3, reported: 1, succeeded: 1, failed: 0, waitingEarly: 0 },
+      missing: ['a', 'c'],
+      errors: {},
+      outcomeTopic: runtime.settings.outcomeTopic,
+    });
+    expect(Date.parse(view.deadline ?? '') - Date.parse(view.created ?? '')).toBe(300_000);
+    expect(view.outcome).toBeUndefined();
+    expect(formatInspection(view)).toContain('missing    a, c');
+  });
+
+  it('a group not created yet: unknown, with the reports waiting for it', async () => {
+    // Prepare
+    const group = newGroupId();
+    await feed(done(group, 'x'), done(group, 'y'));
+
+    // Act
+    const view = await inspect(group);
+
+    // Assess
+    expect(view.status).toBe('unknown');
+    expect(view.early.map((e) => e.member).sort()).toEqual(['x', 'y']);
+    expect(view.counts.waitingEarly).toBe(2);
+    expect(view.deadline).toBeUndefined();
+  });
+
+  it('a decided group: its status, errors, the outcome as published and that it was published', async () => {
+    // Prepare
+    const [ok, broken] = [newGroupId(), newGroupId()];
+    await feed(create(ok, ['a', 'b']), done(ok, 'a'), done(ok, 'b'));
+    await feed(create(broken, ['a', 'b']), failed(broken, 'b'));
+
+    // Act
+    const [succeeded, failure] = await Promise.all([inspect(ok), inspect(broken)]);
+
+    // Assess
+    expect(succeeded).toMatchObject({ status: 'succeeded', missing: [], published: true });
+    expect(succeeded.outcome).toMatchObject({
+      type: 'EventGroupCollectorSuccess',
+      id: ok,
+      results: { a: { by: 'a' }, b: { by: 'b' } },
+      payload: { order: 7 },
+    });
+    expect(failure).toMatchObject({
+      status: 'failed',
+      missing: ['a'],
+      errors: { b: 'b broke' },
+      published: true,
+    });
+    expect(failure.outcome).toMatchObject({
+      type: 'EventGroupCollectorFailure',
+      entity: 'b',
+      error: 'b broke',
+    });
+  });
+});
