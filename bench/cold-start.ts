@@ -78,6 +78,9 @@ async function bundle(entry: string, outfile: string, variant: Variant, notes: s
     platform: 'node',
     target: 'node22',
     format: 'esm',
+    // As scripts/build.ts builds the deployed handlers: ES module builds of dependencies first.
+    mainFields: ['module', 'main'],
+    tsconfig: join(root, 'tsconfig.json'),
     banner: { js: banner },
     external: variant === 'sdk-external' ? ['@aws-sdk/*'] : [],
     plugins: [stubMissing(notes)],
@@ -164,7 +167,7 @@ export async function coldStart(options: { runs: number }): Promise<ColdStartRes
     esbuild: esbuildVersion,
     node: process.version,
     settings:
-      'esbuild bundle, platform node, target node22, format esm, minify, banner createRequire; variants: @aws-sdk/* external | all bundled',
+      'esbuild bundle with the options of scripts/build.ts (the deployed handlers): platform node, target node22, format esm, minify, mainFields module then main, banner createRequire; variants: @aws-sdk/* external (as deployed) | all bundled',
     notes,
     rows,
   };
