@@ -127,7 +127,16 @@ export class Collector {
     }
   }
 
-  async report(report: MemberReport, nowMs: number, raw: RawRecord): Promise<RecordResult> {
+  /**
+   * A member's report. `storedAtMs`: when it was first stored, for an early report applied again
+   * after its item expired (the contract judges a report by when it was stored, guarantee 9).
+   */
+  async report(
+    report: MemberReport,
+    nowMs: number,
+    raw: RawRecord,
+    storedAtMs?: number,
+  ): Promise<RecordResult> {
     const owner = ownerOf(raw);
     const state = await this.store.getState(report.group);
     if (state && state.status !== 'open') {
@@ -171,16 +180,23 @@ export class Collector {
       if (current?.status !== 'open') return this.lateEvent(current, nowMs, owner);
     }
     if (!this.store.memberIndex(group).has(report.member)) throw notExpected(report.member, report.group);
-    if (nowMs >= group.deadlineMs) {
+    const atMs = Math.min(storedAtMs ?? nowMs, nowMs);
+    if (atMs >= group.deadlineMs) {
       // Past the deadline the group can only time out: decide it now rather than wait for the sweeper.
       await this.timeoutGroup(report.group, nowMs, undefined, owner);
       this.observer.count('LateReports');
       return late;
     }
-    const recorded = await this.store.recordReport(group, report, nowMs);
+    const recorded = await this.store.recordReport(group, report, atMs);
     if (recorded.status !== 'new') this.observer.count('DuplicateReports');
     // An early copy of this report that its expiry claimed is being dead-lettered: it must not count.
     if (recorded.status === 'expiring') return { status: 'accepted', action: 'duplicate-report' };
+    if (nowMs >= group.deadlineMs) {
+      // An early report stored before the deadline, applied again after it (TTL removed its item while
+      // the Create adopted it): it counts; the deadline decides the group from what was stored before it.
+      await this.timeoutGroup(report.group, nowMs, undefined, owner);
+      return { status: 'accepted', action: recorded.status === 'new' ? 'reported' : 'duplicate-report' };
+    }
     await this.progress(group, recorded.stored, nowMs, owner);
     return { status: 'accepted', action: recorded.status === 'new' ? 'reported' : 'duplicate-report' };
   }
@@ -459,7 +475,7 @@ export class Collector {
     const { group: groupId, member } = early.report;
     let result: RecordResult;
     try {
-      result = await this.report(early.report, nowMs, early.raw);
+      result = await this.report(early.report, nowMs, early.raw, early.atMs);
     } catch (cause) {
       if (!(cause instanceof DeadLetterError)) throw cause;
       await this.deadLetter(early.raw, cause);
