@@ -51,6 +51,8 @@ export interface GroupState {
   deadlineMs: number;
   ttlSeconds: number;
   published: boolean;
+  /** When the outcome was first acknowledged by the broker (epoch ms), once published. */
+  publishedMs?: number;
   /** Set once decided: where the stored outcome goes. */
   outcomeTopic?: string;
   resolvedMs?: number;

@@ -35,6 +35,8 @@ export interface GroupInspection {
   outcomeTopic?: string;
   /** Whether the decided outcome was published (acknowledged by the broker). */
   published?: boolean;
+  /** When it was first acknowledged (ISO-8601), once published. */
+  publishedAt?: string;
   /** The outcome exactly as published (parsed JSON), once decided. */
   outcome?: unknown;
   inspectedAt: string;
@@ -127,6 +129,7 @@ export async function inspectWith(
     early: early.map((r) => ({ member: r.member, at: iso(r.atMs) })),
     ...(group || state ? { outcomeTopic: state?.outcomeTopic ?? group?.outcomeTopic } : {}),
     ...(state && state.status !== 'open' ? { published: state.published } : {}),
+    ...(state?.publishedMs === undefined ? {} : { publishedAt: iso(state.publishedMs) }),
     ...(outcome === undefined ? {} : { outcome }),
     inspectedAt: iso(nowMs),
   };
@@ -149,7 +152,9 @@ export function formatInspection(view: GroupInspection): string {
   for (const [member, error] of Object.entries(view.errors)) lines.push(`error      ${member}: ${error}`);
   for (const e of view.early) lines.push(`early      ${e.member} (stored ${e.at})`);
   if (view.outcomeTopic) lines.push(`topic      ${view.outcomeTopic}`);
-  if (view.published !== undefined) lines.push(`published  ${view.published ? 'yes' : 'not yet'}`);
+  if (view.published !== undefined) {
+    lines.push(`published  ${view.published ? (view.publishedAt ?? 'yes') : 'not yet'}`);
+  }
   if (view.outcome !== undefined) lines.push(`outcome    ${JSON.stringify(view.outcome)}`);
   return lines.join('\n');
 }

@@ -797,7 +797,8 @@ export class GroupStore {
   }
 
   /** Records that the outcome was published; the group then leaves the deadline index. */
-  async markPublished(groupId: string): Promise<void> {
+  /** Marks the outcome published (the broker acknowledged it) at `atMs`: kept for inspection. */
+  async markPublished(groupId: string, atMs: number = Date.now()): Promise<void> {
     const out = await ifConditionHolds(
       this.doc.send(
         new UpdateCommand({
@@ -805,9 +806,11 @@ export class GroupStore {
           Key: keys.state(groupId),
           // Leaving the deadline index only now: until its outcome is published, a decided group stays
           // where the sweeper looks, so an outcome whose publish failed is published again.
-          UpdateExpression: 'SET published = :t REMOVE dlShard, dlAt',
+          // The first acknowledged publish's time is kept; a later copy changes nothing of it.
+          UpdateExpression:
+            'SET published = :t, publishedMs = if_not_exists(publishedMs, :at) REMOVE dlShard, dlAt',
           ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':t': true },
+          ExpressionAttributeValues: { ':t': true, ':at': atMs },
           ReturnConsumedCapacity: 'TOTAL',
         }),
       ),

@@ -52,6 +52,8 @@ export interface StateItem {
   outcome?: Uint8Array;
   outcomeTopic?: string;
   published?: boolean;
+  /** When the outcome was first acknowledged by the broker (epoch ms). */
+  publishedMs?: number;
   /** Publish lease: who may publish the decided outcome until when (see GroupState.publishClaim). */
   publishClaimBy?: string;
   publishClaimUntil?: number;
@@ -143,6 +145,7 @@ export function stateOf(item: StateItem): GroupState {
     deadlineMs: item.deadlineMs,
     ttlSeconds: item.ttlSeconds,
     published: item.published === true,
+    publishedMs: item.publishedMs,
     outcomeTopic: item.outcomeTopic,
     resolvedMs: item.resolvedMs,
     outcomeParts: item.outcomeChunks,

@@ -78,6 +78,9 @@ describe('inspectGroup on the real table', () => {
 
     // Assess
     expect(succeeded).toMatchObject({ status: 'succeeded', missing: [], published: true });
+    expect(Date.parse(succeeded.publishedAt ?? '')).toBeGreaterThanOrEqual(
+      Date.parse(succeeded.resolved ?? ''),
+    );
     expect(succeeded.outcome).toMatchObject({
       type: 'EventGroupCollectorSuccess',
       id: ok,
