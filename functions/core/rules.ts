@@ -66,6 +66,7 @@ export function outcomeInput(args: {
     results,
     payload: definition.payload,
     ttlSeconds: definition.ttlSeconds,
+    reasons: true,
     ...(kind === 'member-failure' ? { entity, error } : {}),
     ...(kind === 'timeout' ? { missing } : {}),
   };
