@@ -7,10 +7,16 @@
 import { randomUUID } from 'node:crypto';
 import { canonicalJson, sha256 } from '#core/canonical.ts';
 import { DeadLetterError, DLQ_REASONS, InconsistentStateError } from '#core/errors.ts';
-import { type DecodeLimits, decodeValue, type GroupDefinition, type MemberReport } from '#core/events.ts';
+import {
+  type CancelRequest,
+  type DecodeLimits,
+  decodeValue,
+  type GroupDefinition,
+  type MemberReport,
+} from '#core/events.ts';
 import type { EarlyReport, Group, GroupState, RawRecord, StoredReport } from '#core/model.ts';
-import { buildBoundedOutcome, type OutcomeKind } from '#core/outcome.ts';
-import { allReported, outcomeInput } from '#core/rules.ts';
+import { buildBoundedOutcome, type GroupOutcomeKind } from '#core/outcome.ts';
+import { allReported, cancelledInput, outcomeInput, statusOf } from '#core/rules.ts';
 import type { Publisher } from '#publish/publisher.ts';
 import { settleAll } from '#shared/batch.ts';
 import type { Observer } from '#shared/metrics.ts';
@@ -26,13 +32,14 @@ export interface CollectorSettings extends DecodeLimits {
 }
 
 export type RecordResult =
-  | { status: 'accepted'; action: 'created' | 'duplicate-create' | 'reported' | 'early' | 'duplicate-report' }
+  | {
+      status: 'accepted';
+      action: 'created' | 'duplicate-create' | 'reported' | 'early' | 'duplicate-report' | 'cancelled';
+    }
   | { status: 'ignored'; reason: 'outcome-type' | 'late' }
   | { status: 'dead'; reason: string; message: string };
 
 const late: RecordResult = { status: 'ignored', reason: 'late' };
-
-const STATUS_OF = { success: 'succeeded', 'member-failure': 'failed', timeout: 'timedout' } as const;
 
 export class Collector {
   constructor(
@@ -51,6 +58,7 @@ export class Collector {
       const decoded = decodeValue(raw.value, this.settings);
       if (decoded.kind === 'ignored') return { status: 'ignored', reason: 'outcome-type' };
       if (decoded.kind === 'create') return await this.create(decoded.definition, nowMs, ownerOf(raw));
+      if (decoded.kind === 'cancel') return await this.cancel(decoded.cancel, nowMs, raw);
       return await this.report(decoded.report, nowMs, raw);
     } catch (error) {
       if (!(error instanceof DeadLetterError)) throw error;
@@ -201,6 +209,37 @@ export class Collector {
     return { status: 'accepted', action: recorded.status === 'new' ? 'reported' : 'duplicate-report' };
   }
 
+  /**
+   * A Cancel: an open group fails at once (`reason: cancelled`) with what it collected and who is
+   * missing. The decision is the same conditional STATE update as a report's, so against the last
+   * report the first write wins and the other finds the group decided. At or after the deadline the
+   * timeout stands; a decided group's Cancel is late. A redelivered Cancel finds its own decision and
+   * is late (its outcome is published again only if its first delivery did not).
+   */
+  async cancel(cancel: CancelRequest, nowMs: number, raw: RawRecord): Promise<RecordResult> {
+    const owner = ownerOf(raw);
+    const state = await this.store.getState(cancel.group);
+    if (state && state.status !== 'open') return this.lateEvent(state, nowMs, owner);
+    const group = await this.store.getGroup(cancel.group);
+    if (!group) {
+      throw new DeadLetterError(
+        DLQ_REASONS.groupNeverCreated,
+        `group "${cancel.group}" does not exist: a Cancel before its Create is not kept yet`,
+      );
+    }
+    if (!state) {
+      // TTL removed the expired group: its timeout is being published; the timeout stands.
+      return this.lateEvent(await this.store.getState(cancel.group), nowMs, owner);
+    }
+    if (nowMs >= state.deadlineMs) {
+      await this.timeoutGroup(cancel.group, nowMs, undefined, owner);
+      return this.lateEvent(undefined, nowMs, owner);
+    }
+    const won = await this.decide(group, 'cancelled', nowMs, owner, { message: cancel.message });
+    if (!won) return this.lateEvent(undefined, nowMs, owner);
+    return { status: 'accepted', action: 'cancelled' };
+  }
+
   /** Counts a stored report and decides the group when the member failed or was the last one. */
   private async progress(group: Group, stored: StoredReport, nowMs: number, owner: string): Promise<void> {
     if (stored.error !== undefined) {
@@ -225,12 +264,12 @@ export class Collector {
    */
   private async decide(
     group: Group,
-    kind: OutcomeKind,
+    kind: GroupOutcomeKind,
     nowMs: number,
     owner: string,
-    failure?: { entity: string; error: string },
+    failure?: { entity?: string; error?: string; message?: string },
     removedState?: GroupState,
-  ): Promise<void> {
+  ): Promise<boolean> {
     // At most the outcome limit of results is held in memory; past it the outcome is too large anyway.
     const { reports: members, unloadedBytes } = await this.store.boundedReports(
       group,
@@ -244,7 +283,7 @@ export class Collector {
     const { outcome, bytes } = this.outcomeOf(group, kind, nowMs, members, unloadedBytes, failure);
     const decision = await this.store.decideOutcome({
       group,
-      status: STATUS_OF[outcome.kind],
+      status: statusOf(outcome.kind),
       mode: removedState ? 'recreate' : kind === 'timeout' ? 'after-deadline' : 'before-deadline',
       nowMs,
       outcome: bytes,
@@ -260,36 +299,39 @@ export class Collector {
             ? 'GroupsTimedOut'
             : 'GroupsFailed',
       );
-      return;
+      return true;
     }
     // The winner's state, read from the failed condition (no second read).
     const current = decision.current;
-    if (!current) return; // TTL removed the expired group: the stream handler decides its timeout.
+    if (!current) return false; // TTL removed the expired group: the stream handler decides its timeout.
     if (current.status !== 'open') {
       await this.ensurePublished(current, nowMs, { owner });
     } else if (kind !== 'timeout' && nowMs >= current.deadlineMs) {
       await this.decide(group, 'timeout', nowMs, owner);
     }
+    return false;
   }
 
   /** The outcome's exact bytes from the stored reports (at the deadline they decide the kind). */
   private outcomeOf(
     group: Group,
-    kind: OutcomeKind,
+    kind: GroupOutcomeKind,
     nowMs: number,
     members: StoredReport[],
     unloadedBytes: number,
-    failure?: { entity: string; error: string },
+    failure?: { entity?: string; error?: string; message?: string },
   ) {
-    const input = outcomeInput({
-      kind,
+    const common = {
       definition: group.definition,
       createdMs: group.createdMs,
       deadlineMs: group.deadlineMs,
       nowMs,
       members,
-      ...failure,
-    });
+    };
+    const input =
+      kind === 'cancelled'
+        ? cancelledInput({ ...common, message: failure?.message })
+        : outcomeInput({ ...common, kind, entity: failure?.entity, error: failure?.error });
     // A timeout names at least one missing member; otherwise the stored reports decide.
     const outcome = buildBoundedOutcome(input, this.settings.maxOutcomeBytes, unloadedBytes);
     return { outcome, bytes: Buffer.from(outcome.text, 'utf8') };
@@ -393,7 +435,8 @@ export class Collector {
       (g) => nowMs >= g.deadlineMs && g.definition.expected.length <= READ_BY_KEY_MEMBERS,
     );
     const reports = await this.store.reportsOfGroups(batched);
-    const won: { index: number; groupId: string; topic: string; bytes: Buffer; kind: OutcomeKind }[] = [];
+    const won: { index: number; groupId: string; topic: string; bytes: Buffer; kind: GroupOutcomeKind }[] =
+      [];
     const results = await settleAll(groupIds, concurrency, async (groupId, index) => {
       const group = groups.get(groupId);
       const members = reports.get(groupId);
@@ -401,7 +444,7 @@ export class Collector {
       const { outcome, bytes } = this.outcomeOf(group, 'timeout', nowMs, members, 0);
       const decision = await this.store.decideOutcome({
         group,
-        status: STATUS_OF[outcome.kind],
+        status: statusOf(outcome.kind),
         mode: 'after-deadline',
         nowMs,
         outcome: bytes,
