@@ -215,9 +215,9 @@ export class GroupCollectorClient {
   }
 
   /**
-   * Publishes an EventGroupCollectorCancel: the open group fails at once (`reason: cancelled`).
-   * Not yet acted on by the collector: refused with ValidationError `not-supported` until it is
-   * (CONTRACT.md "What is implemented").
+   * Publishes an EventGroupCollectorCancel: the open group fails at once (`reason: cancelled`), with
+   * the results so far and who is missing. A Cancel after the outcome, or at or after the deadline,
+   * is late (the outcome already decided stands).
    * @throws ValidationError (nothing published) when the collector would refuse the Cancel.
    */
   async cancelGroup(group: string, message?: string): Promise<void> {

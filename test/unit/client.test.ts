@@ -103,8 +103,8 @@ describe('client validation: the collector decoder, before sending', () => {
     ],
     ['an Extend without ttl', () => command({ type: 'EventGroupCollectorExtend' }), 'ttl', 'invalid-field'],
     [
-      'a valid Cancel, not yet acted on',
-      () => command({ type: 'EventGroupCollectorCancel' }),
+      'a valid Extend, not yet acted on',
+      () => command({ type: 'EventGroupCollectorExtend', ttl: 60 }),
       'type',
       'not-supported',
     ],
@@ -123,7 +123,7 @@ describe('client validation: the collector decoder, before sending', () => {
 });
 
 describe('client commands of issue 20, before the collector acts on them', () => {
-  it('createGroup with tolerate or quorum, cancelGroup and extendGroup are refused before anything is sent', async () => {
+  it('createGroup with tolerate or quorum, an invalid cancelGroup and extendGroup are refused before anything is sent', async () => {
     // Prepare: no broker at this address; a refusal never reaches it
     const client = new GroupCollectorClient({ kafka: ['127.0.0.1:1'] });
 
@@ -133,7 +133,7 @@ describe('client commands of issue 20, before the collector acts on them', () =>
         () => client.createGroup({ expected: ['a', 'b'], tolerate: 1 }),
         () => client.createGroup({ expected: ['a', 'b'], quorum: 1 }),
         () => client.createGroup({ expected: ['a', 'b'], tolerate: 5 }),
-        () => client.cancelGroup('g', 'stop'),
+        () => client.cancelGroup('g', 'm'.repeat(LIMITS.maxErrorBytes + 1)),
         () => client.extendGroup('g', 60),
         () => client.extendGroup('g', 0),
       ].map((call) =>
@@ -151,7 +151,7 @@ describe('client commands of issue 20, before the collector acts on them', () =>
       { field: 'tolerate', reason: 'not-supported' },
       { field: 'quorum', reason: 'not-supported' },
       { field: 'tolerate', reason: 'tolerate-out-of-range' },
-      { field: 'type', reason: 'not-supported' },
+      { field: 'message', reason: 'message-too-large' },
       { field: 'type', reason: 'not-supported' },
       { field: 'ttl', reason: 'invalid-field' },
     ]);

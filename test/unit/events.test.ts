@@ -490,7 +490,7 @@ describe('decodeValue: every dead-letter reason it produces', () => {
       create({ tolerate: 3 }),
       create({ quorum: 3 }),
       cancel({ message: 'm'.repeat(LIMITS.maxErrorBytes + 1) }),
-      cancel(),
+      extend(),
     ];
 
     // Act
@@ -648,10 +648,13 @@ describe('decodeEvent: Cancel and Extend (issue 20)', () => {
     expect(eventRejection(text).reason).toBe(reason);
   });
 
-  it('decodeValue (the service before the wiring) refuses a valid Cancel or Extend as not-supported, a bad one with its own reason', () => {
+  it('decodeValue (the service as wired) accepts a valid Cancel, refuses a valid Extend as not-supported, a bad one with its own reason', () => {
     // Act / Assess
-    expect(rejection(cancel()).message).toContain(COMMAND_TYPES.cancel);
-    expectReason(cancel(), DLQ_REASONS.notSupported);
+    expect(decode(cancel({ message: 'm' }))).toEqual({
+      kind: 'cancel',
+      cancel: { group: expect.any(String), message: 'm' },
+    });
+    expect(rejection(extend()).message).toContain(COMMAND_TYPES.extend);
     expectReason(extend(), DLQ_REASONS.notSupported);
     expectReason(without(cancel(), 'group'), DLQ_REASONS.invalidField);
     expectReason(extend({ ttl: LIMITS.maxTtlSeconds + 1 }), DLQ_REASONS.ttlOutOfRange);
