@@ -14,7 +14,7 @@ import {
   type GroupDefinition,
   type MemberReport,
 } from '#core/events.ts';
-import type { EarlyReport, Group, GroupState, RawRecord, StoredReport } from '#core/model.ts';
+import type { EarlyCancel, EarlyReport, Group, GroupState, RawRecord, StoredReport } from '#core/model.ts';
 import { buildBoundedOutcome, type GroupOutcomeKind } from '#core/outcome.ts';
 import { allReported, cancelledInput, outcomeInput, statusOf } from '#core/rules.ts';
 import type { Publisher } from '#publish/publisher.ts';
@@ -103,6 +103,9 @@ export class Collector {
     }
     const group = created.created ? proposed : created.existing;
     if (created.created) this.observer.count('GroupsCreated');
+    // A Cancel that came first fails the group at once, with the early reports stored before it.
+    const earlyCancel = await this.store.getEarlyCancel(definition.id);
+    if (earlyCancel) await this.applyEarlyCancel(group, earlyCancel, nowMs);
     await this.adoptEarlyReports(group, nowMs, owner);
     if (!created.created) {
       // A redelivered Create: finish a publish that an earlier delivery may not have completed.
@@ -221,12 +224,57 @@ export class Collector {
     const state = await this.store.getState(cancel.group);
     if (state && state.status !== 'open') return this.lateEvent(state, nowMs, owner);
     const group = await this.store.getGroup(cancel.group);
-    if (!group) {
+    if (group) return this.cancelCreated(group, cancel, nowMs, owner);
+    // Before its group's Create: kept like an early report (the first Cancel wins).
+    const kept = await this.store.keepEarlyCancel(
+      cancel,
+      raw,
+      nowMs,
+      this.settings.earlyReportWaitSeconds * 1000,
+    );
+    if (kept === 'too-large') {
       throw new DeadLetterError(
-        DLQ_REASONS.groupNeverCreated,
-        `group "${cancel.group}" does not exist: a Cancel before its Create is not kept yet`,
+        DLQ_REASONS.valueTooLarge,
+        `the Cancel arrived before its group and, kept with its original record, would exceed the ${this.store.earlyLimits.maxBytes} bytes an early event may take`,
       );
     }
+    // The group may have been created meanwhile, its Create looking for an early Cancel before this write.
+    const created = await this.store.getGroup(cancel.group);
+    if (created) {
+      const early = await this.store.getEarlyCancel(cancel.group);
+      if (early) return this.applyEarlyCancel(created, early, nowMs);
+      return this.lateEvent(await this.store.getState(cancel.group), nowMs, owner);
+    }
+    this.observer.count('EarlyReports');
+    return { status: 'accepted', action: kept === 'kept' ? 'early' : 'duplicate-report' };
+  }
+
+  /**
+   * An early Cancel whose group exists: claimed for adoption (an expiry that claimed it first
+   * finishes it instead), applied to the group, then deleted.
+   */
+  private async applyEarlyCancel(
+    group: Group,
+    early: EarlyCancel,
+    nowMs: number,
+    from?: 'expire',
+  ): Promise<RecordResult> {
+    const groupId = group.definition.id;
+    if ((await this.store.claimEarlyCancel(groupId, 'adopt', from)) !== 'claimed') return late;
+    const result = await this.cancelCreated(group, early.cancel, nowMs, ownerOf(early.raw));
+    await this.store.discardEarlyCancel(groupId, true);
+    return result;
+  }
+
+  /** A Cancel of a group that exists (see `cancel`). */
+  private async cancelCreated(
+    group: Group,
+    cancel: CancelRequest,
+    nowMs: number,
+    owner: string,
+  ): Promise<RecordResult> {
+    const state = await this.store.getState(cancel.group);
+    if (state && state.status !== 'open') return this.lateEvent(state, nowMs, owner);
     if (!state) {
       // TTL removed the expired group: its timeout is being published; the timeout stands.
       return this.lateEvent(await this.store.getState(cancel.group), nowMs, owner);
@@ -506,6 +554,40 @@ export class Collector {
     );
     await this.deadLetter(early.raw, error);
     if (!removedByTtl) await this.store.discardEarly(groupId, member);
+    return { status: 'dead', reason: error.reason, message: error.message };
+  }
+
+  /**
+   * An early Cancel waited `earlyReportWaitSeconds` for its group: applied if the group exists now,
+   * otherwise dead-lettered `group-never-created`. Claimed as `expireEarly` claims a report.
+   */
+  async expireEarlyCancel(early: EarlyCancel, nowMs: number, removedByTtl: boolean): Promise<RecordResult> {
+    const groupId = early.cancel.group;
+    const owner = ownerOf(early.raw);
+    if (!removedByTtl) {
+      const claim = await this.store.claimEarlyCancel(groupId, 'expire');
+      if (claim === 'gone') return late;
+      if (claim === 'adopt') {
+        // Claimed by a Create that did not finish (or is running): the group exists; finish it.
+        const group = await this.store.getGroup(groupId);
+        if (!group) throw new InconsistentStateError(`early Cancel of ${groupId} adopted without a group`);
+        const result = await this.cancelCreated(group, early.cancel, nowMs, owner);
+        await this.store.discardEarlyCancel(groupId, true);
+        return result;
+      }
+    }
+    const expiring = removedByTtl && early.claim === 'expire';
+    const group = expiring ? undefined : await this.store.getGroup(groupId);
+    if (group) {
+      if (!removedByTtl) return this.applyEarlyCancel(group, early, nowMs, 'expire');
+      return this.cancelCreated(group, early.cancel, nowMs, owner);
+    }
+    const error = new DeadLetterError(
+      DLQ_REASONS.groupNeverCreated,
+      `group "${groupId}" was never created within ${this.settings.earlyReportWaitSeconds} seconds`,
+    );
+    await this.deadLetter(early.raw, error);
+    if (!removedByTtl) await this.store.discardEarlyCancel(groupId);
     return { status: 'dead', reason: error.reason, message: error.message };
   }
 

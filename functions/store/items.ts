@@ -3,6 +3,7 @@
  * Private to functions/store.
  */
 import type {
+  EarlyCancel,
   EarlyClaim,
   EarlyReport,
   Group,
@@ -75,6 +76,28 @@ export interface MemberItem {
   /** JSON text of `[name, base64 value][]`: header order and repeated names kept. */
   rawHeaders?: string;
   /** Origin of the raw record: topic, partition, offset. */
+  srcTopic?: string;
+  srcPartition?: number;
+  srcOffset?: number;
+  dlShard?: string;
+  dlAt?: number;
+}
+
+/** A Cancel kept before its group's Create (`CMD#cancel`), with its raw record as an early report keeps it. */
+export interface CancelItem {
+  pk: string;
+  sk: string;
+  kind: typeof ITEM_KINDS.command;
+  gid: string;
+  /** The Cancel's message, if any. */
+  message?: string;
+  atMs: number;
+  expiresAt: number;
+  early: true;
+  claim?: EarlyClaim;
+  raw?: Uint8Array;
+  rawKey?: Uint8Array;
+  rawHeaders?: string;
   srcTopic?: string;
   srcPartition?: number;
   srcOffset?: number;
@@ -162,7 +185,7 @@ export const reportOf = (item: MemberItem): StoredReport => ({
   atMs: item.atMs,
 });
 
-export function rawOfItem(item: MemberItem): RawRecord {
+export function rawOfItem(item: MemberItem | CancelItem): RawRecord {
   const headers = item.rawHeaders
     ? (JSON.parse(item.rawHeaders) as [string, string][]).map(([name, value]) => ({
         name,
@@ -186,3 +209,22 @@ export const earlyOf = (item: MemberItem): EarlyReport => ({
   raw: rawOfItem(item),
   claim: item.claim,
 });
+
+export const earlyCancelOf = (item: CancelItem): EarlyCancel => ({
+  cancel: { group: item.gid, message: item.message },
+  atMs: item.atMs,
+  raw: rawOfItem(item),
+  claim: item.claim,
+});
+
+/** The raw record's fields as an early item stores them. */
+export function rawFields(raw: RawRecord) {
+  return {
+    raw: raw.value ?? new Uint8Array(),
+    rawKey: raw.key,
+    rawHeaders: JSON.stringify(raw.headers.map((h) => [h.name, Buffer.from(h.value).toString('base64')])),
+    srcTopic: raw.origin?.topic,
+    srcPartition: raw.origin?.partition,
+    srcOffset: raw.origin?.offset,
+  };
+}

@@ -1,7 +1,15 @@
+import { randomUUID } from 'node:crypto';
+import { DeleteItemCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DLQ_HEADERS } from '#shared/config.ts';
+import { keys } from '#store/layout.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import type { RecordResult } from '../../functions/service/collector.ts';
+import { sweepOnce } from '../../functions/sweeper/handler.ts';
+import { processStreamEvent } from '../../functions/timeouts/handler.ts';
 import { drainTopic, kafkaEvent, newGroupId, type TestRecord, testRuntime } from '../helpers/collector.ts';
+import { dynamoClient, services } from '../helpers/services.ts';
 
 const create = (id: string, expected: string[], extra: Record<string, unknown> = {}) =>
   JSON.stringify({ id, type: 'EventGroupCollectorCreate', expected, ttl: 300, ...extra });
@@ -171,3 +179,153 @@ describe('Cancel on the real services (issue 20)', () => {
     expect((await runtime.store.getState(group))?.status).toBe('timedout');
   });
 });
+
+describe('a Cancel before its group\u2019s Create (issue 20)', () => {
+  let runtime: Awaited<ReturnType<typeof testRuntime>>;
+  const deliver = (records: TestRecord[], now: () => number = Date.now) => {
+    const results: RecordResult[] = [];
+    return processKafkaEvent(kafkaEvent(records), runtime, now, (_, r) => {
+      if (r.status === 'fulfilled') results.push(r.value);
+    }).then((failures) => ({ failures, results }));
+  };
+  const outcomesOf = async (group: string) =>
+    (await drainTopic(runtime.settings.outcomeTopic)).filter((m) => m.key === group);
+  const deadLettersOf = async (key: string) =>
+    (await drainTopic(runtime.settings.deadLetterTopic)).filter((m) => m.key === key);
+  const marshalled = (key: { pk: string; sk: string }) => ({ pk: { S: key.pk }, sk: { S: key.sk } });
+  const cancelItem = (group: string) =>
+    dynamoClient().send(
+      new GetItemCommand({
+        TableName: services().tableName,
+        Key: marshalled(keys.cancel(group)),
+        ConsistentRead: true,
+      }),
+    );
+
+  beforeAll(async () => {
+    runtime = await testRuntime({ earlyReportWaitSeconds: 2 });
+  });
+  afterAll(() => runtime.close());
+
+  it('is kept (a redelivery too), and the group fails as cancelled once created, with the early reports stored before it', async () => {
+    // Prepare
+    const group = newGroupId();
+    const record = { partition: 1, offset: 700_000_001, value: cancel(group, 'too soon') };
+    const first = await deliver([record]);
+    const again = await deliver([record]);
+    await deliver([{ value: done(group, 'a') }]);
+
+    // Act
+    const created = await deliver([{ value: create(group, ['a', 'b']) }]);
+    const outcomes = await outcomesOf(group);
+    const left = await cancelItem(group);
+
+    // Assess
+    expect(first.results).toEqual([{ status: 'accepted', action: 'early' }]);
+    expect(again.results).toEqual([{ status: 'accepted', action: 'duplicate-report' }]);
+    expect(created.results).toEqual([{ status: 'accepted', action: 'created' }]);
+    expect(outcomes).toHaveLength(1);
+    expect(JSON.parse(outcomes[0]?.value ?? '')).toMatchObject({
+      type: 'EventGroupCollectorFailure',
+      entity: group,
+      error: 'Cancelled: too soon',
+      reason: 'cancelled',
+      results: { a: { by: 'a' } },
+      missing: ['b'],
+    });
+    expect((await runtime.store.getState(group))?.status).toBe('cancelled');
+    expect(left.Item).toBeUndefined();
+  });
+
+  it('with no Create within the wait, the sweeper dead-letters it group-never-created, with its original bytes', async () => {
+    // Prepare
+    const group = newGroupId();
+    const value = cancel(group, 'orphan');
+    const t0 = Date.now();
+    await deliver(
+      [{ partition: 2, offset: 41, key: `cancel-${group}`, value, headers: { h: 'v' } }],
+      () => t0,
+    );
+
+    // Act
+    await sweepOnce(runtime, () => t0 + 1_000);
+    const kept = await cancelItem(group);
+    await sweepOnce(runtime, () => t0 + 2_100);
+    const dead = await deadLettersOf(`cancel-${group}`);
+
+    // Assess
+    expect(kept.Item?.early?.BOOL).toBe(true);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]?.value).toBe(value);
+    expect(dead[0]?.headers).toMatchObject({
+      [DLQ_HEADERS.reason]: 'group-never-created',
+      [DLQ_HEADERS.partition]: '2',
+      [DLQ_HEADERS.offset]: '41',
+      h: 'v',
+    });
+    expect((await cancelItem(group)).Item).toBeUndefined();
+  });
+
+  it('removed by TTL with no group: the timeouts handler dead-letters it group-never-created', async () => {
+    // Prepare: the kept item, removed as DynamoDB's TTL would, its old image on the stream
+    const group = newGroupId();
+    const value = cancel(group);
+    await deliver([{ key: `ttl-${group}`, value }]);
+    const image = (await cancelItem(group)).Item ?? {};
+    await dynamoClient().send(
+      new DeleteItemCommand({ TableName: services().tableName, Key: marshalled(keys.cancel(group)) }),
+    );
+
+    // Act
+    const failures = await processStreamEvent(ttlRemoval(image), runtime);
+    const dead = await deadLettersOf(`ttl-${group}`);
+
+    // Assess
+    expect(failures.batchItemFailures).toEqual([]);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]?.value).toBe(value);
+    expect(dead[0]?.headers[DLQ_HEADERS.reason]).toBe('group-never-created');
+  });
+
+  it('racing its Create: whichever comes first, the group fails as cancelled, once', async () => {
+    for (let round = 0; round < 3; round++) {
+      // Prepare
+      const group = newGroupId();
+
+      // Act
+      await Promise.all([
+        deliver([{ partition: 1, value: cancel(group, 'race') }]),
+        deliver([{ partition: 2, value: create(group, ['a']) }]),
+      ]);
+      const outcomes = await outcomesOf(group);
+
+      // Assess
+      expect(outcomes).toHaveLength(1);
+      expect(JSON.parse(outcomes[0]?.value ?? '')).toMatchObject({ reason: 'cancelled', missing: ['a'] });
+      expect((await cancelItem(group)).Item).toBeUndefined();
+    }
+  });
+});
+
+const ttlRemoval = (oldImage: Record<string, unknown>): DynamoDBStreamEvent =>
+  ({
+    Records: [
+      {
+        eventID: randomUUID(),
+        eventName: 'REMOVE',
+        eventVersion: '1.1',
+        eventSource: 'aws:dynamodb',
+        awsRegion: 'us-east-1',
+        eventSourceARN: services().streamArn,
+        userIdentity: { type: 'Service', principalId: 'dynamodb.amazonaws.com' },
+        dynamodb: {
+          ApproximateCreationDateTime: Math.floor(Date.now() / 1000),
+          Keys: { pk: oldImage.pk, sk: oldImage.sk },
+          OldImage: oldImage,
+          SequenceNumber: '100000000000000000001',
+          SizeBytes: 200,
+          StreamViewType: 'NEW_AND_OLD_IMAGES',
+        },
+      },
+    ],
+  }) as unknown as DynamoDBStreamEvent;
