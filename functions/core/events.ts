@@ -173,9 +173,8 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Decodes and validates one record value, as the collector acts on it today: every input is
- * validated as {@link decodeEvent} does (same reasons), and a valid Extend, or Create with
- * `tolerate` or `quorum`, is refused with `not-supported` (not wired yet) rather than mistaken for
- * a plain group. Throws DeadLetterError with a stable reason for every permanent fault; never
+ * validated as {@link decodeEvent} does (same reasons), and a valid Extend is refused with
+ * `not-supported` (not wired yet). Throws DeadLetterError with a stable reason for every permanent fault; never
  * throws anything else.
  */
 export function decodeValue(value: Uint8Array | null | undefined, limits: DecodeLimits): Decoded {
@@ -184,15 +183,6 @@ export function decodeValue(value: Uint8Array | null | undefined, limits: Decode
     throw new DeadLetterError(
       DLQ_REASONS.notSupported,
       `${COMMAND_TYPES.extend} is not handled by this collector yet`,
-    );
-  }
-  if (
-    decoded.kind === 'create' &&
-    (decoded.definition.tolerate !== undefined || decoded.definition.quorum !== undefined)
-  ) {
-    throw new DeadLetterError(
-      DLQ_REASONS.notSupported,
-      '"tolerate" and "quorum" are not handled by this collector yet',
     );
   }
   return decoded;

@@ -5,7 +5,6 @@
  * Rules come from #core (pure); reads and writes from the store; messages go through the publisher.
  */
 import { randomUUID } from 'node:crypto';
-import { canonicalJson, sha256 } from '#core/canonical.ts';
 import { DeadLetterError, DLQ_REASONS, InconsistentStateError } from '#core/errors.ts';
 import {
   type CancelRequest,
@@ -14,9 +13,27 @@ import {
   type GroupDefinition,
   type MemberReport,
 } from '#core/events.ts';
-import type { EarlyCancel, EarlyReport, Group, GroupState, RawRecord, StoredReport } from '#core/model.ts';
+import {
+  definitionHash,
+  type EarlyCancel,
+  type EarlyReport,
+  type Group,
+  type GroupState,
+  type RawRecord,
+  type StoredReport,
+} from '#core/model.ts';
 import { buildBoundedOutcome, type GroupOutcomeKind } from '#core/outcome.ts';
-import { allReported, cancelledInput, outcomeInput, statusOf } from '#core/rules.ts';
+import {
+  allReported,
+  cancelledInput,
+  decideGroup,
+  isPlain,
+  outcomeInput,
+  policyOf,
+  recordingOrder,
+  statusOf,
+  verdictOfCounts,
+} from '#core/rules.ts';
 import type { Publisher } from '#publish/publisher.ts';
 import { settleAll } from '#shared/batch.ts';
 import type { Observer } from '#shared/metrics.ts';
@@ -290,6 +307,14 @@ export class Collector {
 
   /** Counts a stored report and decides the group when the member failed or was the last one. */
   private async progress(group: Group, stored: StoredReport, nowMs: number, owner: string): Promise<void> {
+    if (!isPlain(group.definition)) {
+      // tolerate / quorum (issue 20): errors count too; the first report whose counts cross a line decides.
+      const counts = await this.store.countTally(group, stored.member, stored.error !== undefined);
+      const verdict = verdictOfCounts(policyOf(group.definition), counts);
+      if (verdict === 'open') return;
+      await this.decide(group, verdict === 'too-many-errors' ? 'member-failure' : 'success', nowMs, owner);
+      return;
+    }
     if (stored.error !== undefined) {
       await this.decide(group, 'member-failure', nowMs, owner, {
         entity: stored.member,
@@ -323,7 +348,7 @@ export class Collector {
       group,
       this.settings.maxOutcomeBytes,
     );
-    if (kind === 'success' && !allReported(group.definition, members)) {
+    if (kind === 'success' && isPlain(group.definition) && !allReported(group.definition, members)) {
       throw new InconsistentStateError(
         `group ${group.definition.id} counted complete but a member report is missing`,
       );
@@ -379,10 +404,37 @@ export class Collector {
     const input =
       kind === 'cancelled'
         ? cancelledInput({ ...common, message: failure?.message })
-        : outcomeInput({ ...common, kind, entity: failure?.entity, error: failure?.error });
+        : isPlain(group.definition)
+          ? outcomeInput({ ...common, kind, entity: failure?.entity, error: failure?.error })
+          : this.countedInput(group, nowMs, members);
     // A timeout names at least one missing member; otherwise the stored reports decide.
     const outcome = buildBoundedOutcome(input, this.settings.maxOutcomeBytes, unloadedBytes);
     return { outcome, bytes: Buffer.from(outcome.text, 'utf8') };
+  }
+
+  /**
+   * The outcome of a group with `tolerate` or `quorum` (issue 20), from its stored reports in the
+   * order they were recorded: the first report that crossed a line decides it (`decideGroup`); at
+   * the deadline, what was stored before it.
+   */
+  private countedInput(group: Group, nowMs: number, members: StoredReport[]) {
+    const { definition } = group;
+    const verdict = decideGroup(
+      {
+        definition,
+        createdMs: group.createdMs,
+        maxTtlSeconds: this.settings.maxTtlSeconds,
+        events: recordingOrder(
+          definition,
+          members.map((report) => ({ kind: 'report', report })),
+        ),
+      },
+      nowMs,
+    );
+    if (verdict.status === 'open') {
+      throw new InconsistentStateError(`group ${definition.id} was counted decided but its reports are not`);
+    }
+    return verdict.outcome;
   }
 
   /**
@@ -624,19 +676,6 @@ export class Collector {
 function ownerOf(raw: RawRecord | undefined): string {
   const o = raw?.origin;
   return o ? `${o.topic}/${o.partition}/${o.offset}` : `run/${randomUUID()}`;
-}
-
-/** Tells a redelivered Create (same hash) from a conflicting one. */
-function definitionHash(definition: GroupDefinition): string {
-  return sha256(
-    canonicalJson({
-      id: definition.id,
-      expected: definition.expected,
-      ttl: definition.ttlSeconds,
-      payload: definition.payload === undefined ? null : JSON.parse(definition.payload),
-      replyTo: definition.replyTo ?? null,
-    }),
-  );
 }
 
 const notExpected = (member: string, group: string) =>

@@ -654,6 +654,66 @@ export class GroupStore {
     }
   }
 
+  /**
+   * Counts a stored report of a group with `tolerate` or `quorum` (issue 20) and returns the group's
+   * counts: the member's index joins its counter shard's `seen` set, and, for an error, its
+   * `failed` set, in one `ADD` (set union: a retried or repeated call never counts twice). A group
+   * of more than one shard reads the other shards after its own write (strongly consistent): of two
+   * reports counted at once in different shards, at least one sees both.
+   */
+  async countTally(
+    group: Group,
+    member: string,
+    failed: boolean,
+  ): Promise<{ succeeded: number; failed: number }> {
+    const index = this.memberIndex(group).get(member);
+    if (index === undefined) throw new RangeError(`member "${member}" is not expected by this group`);
+    const gid = group.definition.id;
+    const shard = shardOf(index);
+    const out = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.counter(gid, shard),
+        UpdateExpression: `ADD seen :i${failed ? ', failed :i' : ''} SET kind = :k, expiresAt = if_not_exists(expiresAt, :e)`,
+        ExpressionAttributeValues: {
+          ':i': new Set([index]),
+          ':k': ITEM_KINDS.counter,
+          ':e': this.dataExpiresAt(group),
+        },
+        ReturnValues: 'ALL_NEW',
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    );
+    this.meter.add(out.ConsumedCapacity, 'write');
+    const shards = [out.Attributes];
+    const others = Array.from({ length: shardCount(group.definition.expected.length) }, (_, k) => k).filter(
+      (k) => k !== shard,
+    );
+    shards.push(
+      ...(await Promise.all(
+        others.map(async (k) => {
+          const read = await this.doc.send(
+            new GetCommand({
+              TableName: this.tableName,
+              Key: keys.counter(gid, k),
+              ConsistentRead: true,
+              ReturnConsumedCapacity: 'TOTAL',
+            }),
+          );
+          this.meter.add(read.ConsumedCapacity, 'read');
+          return read.Item;
+        }),
+      )),
+    );
+    let seen = 0;
+    let errors = 0;
+    for (const item of shards) {
+      seen += (item?.seen as Set<number> | undefined)?.size ?? 0;
+      errors += (item?.failed as Set<number> | undefined)?.size ?? 0;
+    }
+    return { succeeded: seen - errors, failed: errors };
+  }
+
   /** Every report stored for the group's expected members (early ones included), strongly consistent. */
   async reports(group: Group): Promise<StoredReport[]> {
     return this.memberItems(group, reportOf);

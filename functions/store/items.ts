@@ -23,6 +23,9 @@ export interface DefinitionItem {
   ttlSeconds: number;
   payload?: string;
   replyTo?: string;
+  /** Issue 20: present only for a group that has them. */
+  tolerate?: number;
+  quorum?: number;
   outcomeTopic: string;
   defHash: string;
   createdMs: number;
@@ -115,6 +118,8 @@ export function definitionItem(group: Group, expiresAt: number): DefinitionItem 
     ttlSeconds: d.ttlSeconds,
     payload: d.payload,
     replyTo: d.replyTo,
+    tolerate: d.tolerate,
+    quorum: d.quorum,
     outcomeTopic: group.outcomeTopic,
     defHash: group.defHash,
     createdMs: group.createdMs,
@@ -132,6 +137,8 @@ export function groupOf(item: DefinitionItem): Group {
       ttlSeconds: item.ttlSeconds,
       payload: item.payload,
       replyTo: item.replyTo,
+      ...(item.tolerate === undefined ? {} : { tolerate: item.tolerate }),
+      ...(item.quorum === undefined ? {} : { quorum: item.quorum }),
     },
     defHash: item.defHash,
     outcomeTopic: item.outcomeTopic,
