@@ -91,14 +91,13 @@ export interface NewGroup {
   /** Topic for this group's outcome; the client then listens there for it. */
   replyTo?: string;
   /**
-   * Members that may fail while the group still succeeds (0 to n; `n` is `Promise.allSettled`).
-   * Not yet acted on by the collector: refused with ValidationError `not-supported` until it is
-   * (CONTRACT.md "What is implemented").
+   * Members that may fail while the group still succeeds (0 to n; `n` is `Promise.allSettled`):
+   * the success lists the failed ones under `errors`.
    */
   tolerate?: number;
   /**
-   * The group succeeds as soon as this many members succeeded (1 to n; `1` is `Promise.any`).
-   * Not yet acted on by the collector: refused with ValidationError `not-supported` until it is.
+   * The group succeeds as soon as this many members succeeded (1 to n; `1` is `Promise.any`),
+   * with `errors` and `missing`; it fails as soon as a quorum can no longer be reached.
    */
   quorum?: number;
 }
@@ -215,9 +214,9 @@ export class GroupCollectorClient {
   }
 
   /**
-   * Publishes an EventGroupCollectorCancel: the open group fails at once (`reason: cancelled`).
-   * Not yet acted on by the collector: refused with ValidationError `not-supported` until it is
-   * (CONTRACT.md "What is implemented").
+   * Publishes an EventGroupCollectorCancel: the open group fails at once (`reason: cancelled`), with
+   * the results so far and who is missing. A Cancel after the outcome, or at or after the deadline,
+   * is late (the outcome already decided stands).
    * @throws ValidationError (nothing published) when the collector would refuse the Cancel.
    */
   async cancelGroup(group: string, message?: string): Promise<void> {

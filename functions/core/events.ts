@@ -140,17 +140,15 @@ export interface ExtendRequest {
   ttlSeconds: number;
 }
 
-/** What the collector before issue 20's wiring acts on (see {@link decodeValue}). */
+/** What the collector acts on today (see {@link decodeValue}): issue 20's Cancel included. */
 export type Decoded =
   | { kind: 'create'; definition: GroupDefinition }
   | { kind: 'report'; report: MemberReport }
+  | { kind: 'cancel'; cancel: CancelRequest }
   | { kind: 'ignored'; reason: 'outcome-type'; type: string };
 
 /** Every input the contract defines, issue 20's included (see {@link decodeEvent}). */
-export type DecodedEvent =
-  | Decoded
-  | { kind: 'cancel'; cancel: CancelRequest }
-  | { kind: 'extend'; extend: ExtendRequest };
+export type DecodedEvent = Decoded | { kind: 'extend'; extend: ExtendRequest };
 
 const MAX_DEPTH = 64;
 
@@ -174,25 +172,17 @@ function ownOutcomeType(value: Uint8Array): string | undefined {
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Decodes and validates one record value, as the collector before issue 20's wiring acts on it:
- * every input is validated as {@link decodeEvent} does (same reasons), and a valid Cancel, Extend,
- * or Create with `tolerate` or `quorum` is refused with `not-supported` rather than mistaken for a
- * plain group. Throws DeadLetterError with a stable reason for every permanent fault; never
+ * Decodes and validates one record value, as the collector acts on it today: every input is
+ * validated as {@link decodeEvent} does (same reasons), and a valid Extend is refused with
+ * `not-supported` (not wired yet). Throws DeadLetterError with a stable reason for every permanent fault; never
  * throws anything else.
  */
 export function decodeValue(value: Uint8Array | null | undefined, limits: DecodeLimits): Decoded {
   const decoded = decodeEvent(value, limits);
-  if (decoded.kind === 'cancel' || decoded.kind === 'extend') {
-    const type = decoded.kind === 'cancel' ? COMMAND_TYPES.cancel : COMMAND_TYPES.extend;
-    throw new DeadLetterError(DLQ_REASONS.notSupported, `${type} is not handled by this collector yet`);
-  }
-  if (
-    decoded.kind === 'create' &&
-    (decoded.definition.tolerate !== undefined || decoded.definition.quorum !== undefined)
-  ) {
+  if (decoded.kind === 'extend') {
     throw new DeadLetterError(
       DLQ_REASONS.notSupported,
-      '"tolerate" and "quorum" are not handled by this collector yet',
+      `${COMMAND_TYPES.extend} is not handled by this collector yet`,
     );
   }
   return decoded;

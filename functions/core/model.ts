@@ -4,7 +4,7 @@
  * (keys, attribute names, item kinds) appears here: those belong to functions/store.
  */
 import { canonicalJson, sha256 } from './canonical.ts';
-import type { GroupDefinition, MemberReport } from './events.ts';
+import type { CancelRequest, GroupDefinition, MemberReport } from './events.ts';
 
 /**
  * Where a group stands. `open` until exactly one decision moves it to one of the others
@@ -119,13 +119,29 @@ export interface EarlyReport {
   claim: EarlyClaim | undefined;
 }
 
-/** A due entry of the deadline index: a group whose deadline passed, or an early report whose wait ran out. */
+/**
+ * A Cancel whose group did not exist when it arrived: kept (one per group id, the first wins) with
+ * its raw record, claimed like an early report by the group's Create or by its expiry.
+ */
+export interface EarlyCancel {
+  cancel: CancelRequest;
+  atMs: number;
+  raw: RawRecord;
+  claim: EarlyClaim | undefined;
+}
+
+/**
+ * A due entry of the deadline index: a group whose deadline passed, or an early report or early
+ * Cancel whose wait ran out.
+ */
 export type DueEntry =
   | { kind: 'group'; groupId: string }
-  | { kind: 'early'; groupId: string; member: string };
+  | { kind: 'early'; groupId: string; member: string }
+  | { kind: 'early-cancel'; groupId: string };
 
 /** What the TTL stream handler can be told by a TTL deletion. */
 export type ExpiredItem =
   | { kind: 'group'; state: GroupState }
   | { kind: 'early'; early: EarlyReport }
+  | { kind: 'early-cancel'; early: EarlyCancel }
   | { kind: 'unpublished'; state: GroupState };

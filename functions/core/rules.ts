@@ -66,6 +66,7 @@ export function outcomeInput(args: {
     results,
     payload: definition.payload,
     ttlSeconds: definition.ttlSeconds,
+    reasons: true,
     ...(kind === 'member-failure' ? { entity, error } : {}),
     ...(kind === 'timeout' ? { missing } : {}),
   };
@@ -243,6 +244,30 @@ export function decideGroup(history: GroupHistory, nowMs: number): GroupVerdict 
   }
   if (nowMs >= deadlineMs) return decided('timeout', 'deadline', events.length);
   return { status: 'open', deadlineMs };
+}
+
+/**
+ * What a Cancel of an open group publishes: `reason: cancelled`, error "Cancelled" (with the Cancel's
+ * message), the members stored so far (a failed one as `null`) and who is missing; `errors` for a
+ * group with `tolerate` or `quorum`.
+ */
+export function cancelledInput(args: {
+  definition: GroupDefinition;
+  createdMs: number;
+  deadlineMs: number;
+  nowMs: number;
+  members: readonly StoredReport[];
+  message: string | undefined;
+}): OutcomeInput<GroupOutcomeKind> {
+  return groupOutcome({
+    kind: 'cancelled',
+    definition: args.definition,
+    createdMs: args.createdMs,
+    deadlineMs: args.deadlineMs,
+    nowMs: args.nowMs,
+    stored: new Map(args.members.map((m) => [m.member, m])),
+    error: cancelledMessage(args.message),
+  });
 }
 
 /** The status a decided group takes for each outcome kind. */

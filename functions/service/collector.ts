@@ -5,12 +5,35 @@
  * Rules come from #core (pure); reads and writes from the store; messages go through the publisher.
  */
 import { randomUUID } from 'node:crypto';
-import { canonicalJson, sha256 } from '#core/canonical.ts';
 import { DeadLetterError, DLQ_REASONS, InconsistentStateError } from '#core/errors.ts';
-import { type DecodeLimits, decodeValue, type GroupDefinition, type MemberReport } from '#core/events.ts';
-import type { EarlyReport, Group, GroupState, RawRecord, StoredReport } from '#core/model.ts';
-import { buildBoundedOutcome, type OutcomeKind } from '#core/outcome.ts';
-import { allReported, outcomeInput } from '#core/rules.ts';
+import {
+  type CancelRequest,
+  type DecodeLimits,
+  decodeValue,
+  type GroupDefinition,
+  type MemberReport,
+} from '#core/events.ts';
+import {
+  definitionHash,
+  type EarlyCancel,
+  type EarlyReport,
+  type Group,
+  type GroupState,
+  type RawRecord,
+  type StoredReport,
+} from '#core/model.ts';
+import { buildBoundedOutcome, type GroupOutcomeKind } from '#core/outcome.ts';
+import {
+  allReported,
+  cancelledInput,
+  decideGroup,
+  isPlain,
+  outcomeInput,
+  policyOf,
+  recordingOrder,
+  statusOf,
+  verdictOfCounts,
+} from '#core/rules.ts';
 import type { Publisher } from '#publish/publisher.ts';
 import { settleAll } from '#shared/batch.ts';
 import type { Observer } from '#shared/metrics.ts';
@@ -26,13 +49,14 @@ export interface CollectorSettings extends DecodeLimits {
 }
 
 export type RecordResult =
-  | { status: 'accepted'; action: 'created' | 'duplicate-create' | 'reported' | 'early' | 'duplicate-report' }
+  | {
+      status: 'accepted';
+      action: 'created' | 'duplicate-create' | 'reported' | 'early' | 'duplicate-report' | 'cancelled';
+    }
   | { status: 'ignored'; reason: 'outcome-type' | 'late' }
   | { status: 'dead'; reason: string; message: string };
 
 const late: RecordResult = { status: 'ignored', reason: 'late' };
-
-const STATUS_OF = { success: 'succeeded', 'member-failure': 'failed', timeout: 'timedout' } as const;
 
 export class Collector {
   constructor(
@@ -51,6 +75,7 @@ export class Collector {
       const decoded = decodeValue(raw.value, this.settings);
       if (decoded.kind === 'ignored') return { status: 'ignored', reason: 'outcome-type' };
       if (decoded.kind === 'create') return await this.create(decoded.definition, nowMs, ownerOf(raw));
+      if (decoded.kind === 'cancel') return await this.cancel(decoded.cancel, nowMs, raw);
       return await this.report(decoded.report, nowMs, raw);
     } catch (error) {
       if (!(error instanceof DeadLetterError)) throw error;
@@ -95,6 +120,9 @@ export class Collector {
     }
     const group = created.created ? proposed : created.existing;
     if (created.created) this.observer.count('GroupsCreated');
+    // A Cancel that came first fails the group at once, with the early reports stored before it.
+    const earlyCancel = await this.store.getEarlyCancel(definition.id);
+    if (earlyCancel) await this.applyEarlyCancel(group, earlyCancel, nowMs);
     await this.adoptEarlyReports(group, nowMs, owner);
     if (!created.created) {
       // A redelivered Create: finish a publish that an earlier delivery may not have completed.
@@ -201,8 +229,92 @@ export class Collector {
     return { status: 'accepted', action: recorded.status === 'new' ? 'reported' : 'duplicate-report' };
   }
 
+  /**
+   * A Cancel: an open group fails at once (`reason: cancelled`) with what it collected and who is
+   * missing. The decision is the same conditional STATE update as a report's, so against the last
+   * report the first write wins and the other finds the group decided. At or after the deadline the
+   * timeout stands; a decided group's Cancel is late. A redelivered Cancel finds its own decision and
+   * is late (its outcome is published again only if its first delivery did not).
+   */
+  async cancel(cancel: CancelRequest, nowMs: number, raw: RawRecord): Promise<RecordResult> {
+    const owner = ownerOf(raw);
+    const state = await this.store.getState(cancel.group);
+    if (state && state.status !== 'open') return this.lateEvent(state, nowMs, owner);
+    const group = await this.store.getGroup(cancel.group);
+    if (group) return this.cancelCreated(group, cancel, nowMs, owner);
+    // Before its group's Create: kept like an early report (the first Cancel wins).
+    const kept = await this.store.keepEarlyCancel(
+      cancel,
+      raw,
+      nowMs,
+      this.settings.earlyReportWaitSeconds * 1000,
+    );
+    if (kept === 'too-large') {
+      throw new DeadLetterError(
+        DLQ_REASONS.valueTooLarge,
+        `the Cancel arrived before its group and, kept with its original record, would exceed the ${this.store.earlyLimits.maxBytes} bytes an early event may take`,
+      );
+    }
+    // The group may have been created meanwhile, its Create looking for an early Cancel before this write.
+    const created = await this.store.getGroup(cancel.group);
+    if (created) {
+      const early = await this.store.getEarlyCancel(cancel.group);
+      if (early) return this.applyEarlyCancel(created, early, nowMs);
+      return this.lateEvent(await this.store.getState(cancel.group), nowMs, owner);
+    }
+    this.observer.count('EarlyReports');
+    return { status: 'accepted', action: kept === 'kept' ? 'early' : 'duplicate-report' };
+  }
+
+  /**
+   * An early Cancel whose group exists: claimed for adoption (an expiry that claimed it first
+   * finishes it instead), applied to the group, then deleted.
+   */
+  private async applyEarlyCancel(
+    group: Group,
+    early: EarlyCancel,
+    nowMs: number,
+    from?: 'expire',
+  ): Promise<RecordResult> {
+    const groupId = group.definition.id;
+    if ((await this.store.claimEarlyCancel(groupId, 'adopt', from)) !== 'claimed') return late;
+    const result = await this.cancelCreated(group, early.cancel, nowMs, ownerOf(early.raw));
+    await this.store.discardEarlyCancel(groupId, true);
+    return result;
+  }
+
+  /** A Cancel of a group that exists (see `cancel`). */
+  private async cancelCreated(
+    group: Group,
+    cancel: CancelRequest,
+    nowMs: number,
+    owner: string,
+  ): Promise<RecordResult> {
+    const state = await this.store.getState(cancel.group);
+    if (state && state.status !== 'open') return this.lateEvent(state, nowMs, owner);
+    if (!state) {
+      // TTL removed the expired group: its timeout is being published; the timeout stands.
+      return this.lateEvent(await this.store.getState(cancel.group), nowMs, owner);
+    }
+    if (nowMs >= state.deadlineMs) {
+      await this.timeoutGroup(cancel.group, nowMs, undefined, owner);
+      return this.lateEvent(undefined, nowMs, owner);
+    }
+    const won = await this.decide(group, 'cancelled', nowMs, owner, { message: cancel.message });
+    if (!won) return this.lateEvent(undefined, nowMs, owner);
+    return { status: 'accepted', action: 'cancelled' };
+  }
+
   /** Counts a stored report and decides the group when the member failed or was the last one. */
   private async progress(group: Group, stored: StoredReport, nowMs: number, owner: string): Promise<void> {
+    if (!isPlain(group.definition)) {
+      // tolerate / quorum (issue 20): errors count too; the first report whose counts cross a line decides.
+      const counts = await this.store.countTally(group, stored.member, stored.error !== undefined);
+      const verdict = verdictOfCounts(policyOf(group.definition), counts);
+      if (verdict === 'open') return;
+      await this.decide(group, verdict === 'too-many-errors' ? 'member-failure' : 'success', nowMs, owner);
+      return;
+    }
     if (stored.error !== undefined) {
       await this.decide(group, 'member-failure', nowMs, owner, {
         entity: stored.member,
@@ -225,18 +337,18 @@ export class Collector {
    */
   private async decide(
     group: Group,
-    kind: OutcomeKind,
+    kind: GroupOutcomeKind,
     nowMs: number,
     owner: string,
-    failure?: { entity: string; error: string },
+    failure?: { entity?: string; error?: string; message?: string },
     removedState?: GroupState,
-  ): Promise<void> {
+  ): Promise<boolean> {
     // At most the outcome limit of results is held in memory; past it the outcome is too large anyway.
     const { reports: members, unloadedBytes } = await this.store.boundedReports(
       group,
       this.settings.maxOutcomeBytes,
     );
-    if (kind === 'success' && !allReported(group.definition, members)) {
+    if (kind === 'success' && isPlain(group.definition) && !allReported(group.definition, members)) {
       throw new InconsistentStateError(
         `group ${group.definition.id} counted complete but a member report is missing`,
       );
@@ -244,7 +356,7 @@ export class Collector {
     const { outcome, bytes } = this.outcomeOf(group, kind, nowMs, members, unloadedBytes, failure);
     const decision = await this.store.decideOutcome({
       group,
-      status: STATUS_OF[outcome.kind],
+      status: statusOf(outcome.kind),
       mode: removedState ? 'recreate' : kind === 'timeout' ? 'after-deadline' : 'before-deadline',
       nowMs,
       outcome: bytes,
@@ -260,39 +372,69 @@ export class Collector {
             ? 'GroupsTimedOut'
             : 'GroupsFailed',
       );
-      return;
+      return true;
     }
     // The winner's state, read from the failed condition (no second read).
     const current = decision.current;
-    if (!current) return; // TTL removed the expired group: the stream handler decides its timeout.
+    if (!current) return false; // TTL removed the expired group: the stream handler decides its timeout.
     if (current.status !== 'open') {
       await this.ensurePublished(current, nowMs, { owner });
     } else if (kind !== 'timeout' && nowMs >= current.deadlineMs) {
       await this.decide(group, 'timeout', nowMs, owner);
     }
+    return false;
   }
 
   /** The outcome's exact bytes from the stored reports (at the deadline they decide the kind). */
   private outcomeOf(
     group: Group,
-    kind: OutcomeKind,
+    kind: GroupOutcomeKind,
     nowMs: number,
     members: StoredReport[],
     unloadedBytes: number,
-    failure?: { entity: string; error: string },
+    failure?: { entity?: string; error?: string; message?: string },
   ) {
-    const input = outcomeInput({
-      kind,
+    const common = {
       definition: group.definition,
       createdMs: group.createdMs,
       deadlineMs: group.deadlineMs,
       nowMs,
       members,
-      ...failure,
-    });
+    };
+    const input =
+      kind === 'cancelled'
+        ? cancelledInput({ ...common, message: failure?.message })
+        : isPlain(group.definition)
+          ? outcomeInput({ ...common, kind, entity: failure?.entity, error: failure?.error })
+          : this.countedInput(group, nowMs, members);
     // A timeout names at least one missing member; otherwise the stored reports decide.
     const outcome = buildBoundedOutcome(input, this.settings.maxOutcomeBytes, unloadedBytes);
     return { outcome, bytes: Buffer.from(outcome.text, 'utf8') };
+  }
+
+  /**
+   * The outcome of a group with `tolerate` or `quorum` (issue 20), from its stored reports in the
+   * order they were recorded: the first report that crossed a line decides it (`decideGroup`); at
+   * the deadline, what was stored before it.
+   */
+  private countedInput(group: Group, nowMs: number, members: StoredReport[]) {
+    const { definition } = group;
+    const verdict = decideGroup(
+      {
+        definition,
+        createdMs: group.createdMs,
+        maxTtlSeconds: this.settings.maxTtlSeconds,
+        events: recordingOrder(
+          definition,
+          members.map((report) => ({ kind: 'report', report })),
+        ),
+      },
+      nowMs,
+    );
+    if (verdict.status === 'open') {
+      throw new InconsistentStateError(`group ${definition.id} was counted decided but its reports are not`);
+    }
+    return verdict.outcome;
   }
 
   /**
@@ -393,7 +535,8 @@ export class Collector {
       (g) => nowMs >= g.deadlineMs && g.definition.expected.length <= READ_BY_KEY_MEMBERS,
     );
     const reports = await this.store.reportsOfGroups(batched);
-    const won: { index: number; groupId: string; topic: string; bytes: Buffer; kind: OutcomeKind }[] = [];
+    const won: { index: number; groupId: string; topic: string; bytes: Buffer; kind: GroupOutcomeKind }[] =
+      [];
     const results = await settleAll(groupIds, concurrency, async (groupId, index) => {
       const group = groups.get(groupId);
       const members = reports.get(groupId);
@@ -401,7 +544,7 @@ export class Collector {
       const { outcome, bytes } = this.outcomeOf(group, 'timeout', nowMs, members, 0);
       const decision = await this.store.decideOutcome({
         group,
-        status: STATUS_OF[outcome.kind],
+        status: statusOf(outcome.kind),
         mode: 'after-deadline',
         nowMs,
         outcome: bytes,
@@ -466,6 +609,40 @@ export class Collector {
     return { status: 'dead', reason: error.reason, message: error.message };
   }
 
+  /**
+   * An early Cancel waited `earlyReportWaitSeconds` for its group: applied if the group exists now,
+   * otherwise dead-lettered `group-never-created`. Claimed as `expireEarly` claims a report.
+   */
+  async expireEarlyCancel(early: EarlyCancel, nowMs: number, removedByTtl: boolean): Promise<RecordResult> {
+    const groupId = early.cancel.group;
+    const owner = ownerOf(early.raw);
+    if (!removedByTtl) {
+      const claim = await this.store.claimEarlyCancel(groupId, 'expire');
+      if (claim === 'gone') return late;
+      if (claim === 'adopt') {
+        // Claimed by a Create that did not finish (or is running): the group exists; finish it.
+        const group = await this.store.getGroup(groupId);
+        if (!group) throw new InconsistentStateError(`early Cancel of ${groupId} adopted without a group`);
+        const result = await this.cancelCreated(group, early.cancel, nowMs, owner);
+        await this.store.discardEarlyCancel(groupId, true);
+        return result;
+      }
+    }
+    const expiring = removedByTtl && early.claim === 'expire';
+    const group = expiring ? undefined : await this.store.getGroup(groupId);
+    if (group) {
+      if (!removedByTtl) return this.applyEarlyCancel(group, early, nowMs, 'expire');
+      return this.cancelCreated(group, early.cancel, nowMs, owner);
+    }
+    const error = new DeadLetterError(
+      DLQ_REASONS.groupNeverCreated,
+      `group "${groupId}" was never created within ${this.settings.earlyReportWaitSeconds} seconds`,
+    );
+    await this.deadLetter(early.raw, error);
+    if (!removedByTtl) await this.store.discardEarlyCancel(groupId);
+    return { status: 'dead', reason: error.reason, message: error.message };
+  }
+
   /** An expired early report whose group exists: applied as a report; a stranger's is a dead letter. */
   private async applyExpired(
     early: EarlyReport,
@@ -499,19 +676,6 @@ export class Collector {
 function ownerOf(raw: RawRecord | undefined): string {
   const o = raw?.origin;
   return o ? `${o.topic}/${o.partition}/${o.offset}` : `run/${randomUUID()}`;
-}
-
-/** Tells a redelivered Create (same hash) from a conflicting one. */
-function definitionHash(definition: GroupDefinition): string {
-  return sha256(
-    canonicalJson({
-      id: definition.id,
-      expected: definition.expected,
-      ttl: definition.ttlSeconds,
-      payload: definition.payload === undefined ? null : JSON.parse(definition.payload),
-      replyTo: definition.replyTo ?? null,
-    }),
-  );
 }
 
 const notExpected = (member: string, group: string) =>

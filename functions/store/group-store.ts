@@ -21,9 +21,10 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { MemberReport } from '#core/events.ts';
+import type { CancelRequest, MemberReport } from '#core/events.ts';
 import type {
   DueEntry,
+  EarlyCancel,
   EarlyClaim,
   EarlyReport,
   Group,
@@ -35,12 +36,15 @@ import type {
 import { LIMITS } from '#shared/config.ts';
 import { CapacityMeter } from './capacity.ts';
 import {
+  type CancelItem,
   type DefinitionItem,
   definitionItem,
+  earlyCancelOf,
   earlyOf,
   groupOf,
   type MemberItem,
   openStateItem,
+  rawFields,
   reportOf,
   type StateItem,
   stateOf,
@@ -410,11 +414,90 @@ export class GroupStore {
     claim: EarlyClaim,
     from?: EarlyClaim,
   ): Promise<'claimed' | EarlyClaim | 'gone'> {
+    return this.claimEarlyAt(keys.member(groupId, member), claim, from);
+  }
+
+  /**
+   * Keeps a Cancel whose group does not exist yet (`CMD#cancel`), with its original record, for
+   * `waitMs`: the first one wins (a redelivery or a second Cancel finds it kept: `duplicate`).
+   * One per group id, so it needs no count.
+   */
+  async keepEarlyCancel(
+    cancel: CancelRequest,
+    raw: RawRecord,
+    nowMs: number,
+    waitMs: number,
+  ): Promise<'kept' | 'duplicate' | 'too-large'> {
+    const item: CancelItem = {
+      ...keys.cancel(cancel.group),
+      kind: ITEM_KINDS.command,
+      gid: cancel.group,
+      message: cancel.message,
+      atMs: nowMs,
+      expiresAt: epochSeconds(nowMs + waitMs),
+      early: true,
+      ...rawFields(raw),
+      dlShard: deadlineShard(`${cancel.group}/CMD#cancel`),
+      dlAt: nowMs + waitMs,
+    };
+    if (itemBytes(item) > Math.min(this.earlyLimits.maxBytes, LAYOUT.maxItemBytes)) return 'too-large';
+    const out = await ifConditionHolds(
+      this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(pk)',
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      ),
+    );
+    if (!out) return 'duplicate';
+    this.meter.add(out.ConsumedCapacity, 'write');
+    return 'kept';
+  }
+
+  /** The Cancel kept for a group not yet created, if any. */
+  async getEarlyCancel(groupId: string): Promise<EarlyCancel | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.cancel(groupId),
+        ConsistentRead: true,
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    );
+    this.meter.add(out.ConsumedCapacity, 'read');
+    const item = out.Item as CancelItem | undefined;
+    return item?.early ? earlyCancelOf(item) : undefined;
+  }
+
+  /** `claimEarly` for the group's early Cancel. */
+  async claimEarlyCancel(
+    groupId: string,
+    claim: EarlyClaim,
+    from?: EarlyClaim,
+  ): Promise<'claimed' | EarlyClaim | 'gone'> {
+    return this.claimEarlyAt(keys.cancel(groupId), claim, from);
+  }
+
+  /**
+   * Deletes the group's early Cancel: once dead-lettered by the expiry that claimed it, or with
+   * `applied`, whatever its claim, once it has been acted on (the group is decided).
+   */
+  async discardEarlyCancel(groupId: string, applied = false): Promise<void> {
+    await this.discardEarlyAt(keys.cancel(groupId), applied);
+  }
+
+  private async claimEarlyAt(
+    key: { pk: string; sk: string },
+    claim: EarlyClaim,
+    from?: EarlyClaim,
+  ): Promise<'claimed' | EarlyClaim | 'gone'> {
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: keys.member(groupId, member),
+          Key: key,
           UpdateExpression: 'SET #claim = :c',
           ConditionExpression: from
             ? '#early = :t AND (#claim = :c OR #claim = :from)'
@@ -427,7 +510,7 @@ export class GroupStore {
       return 'claimed';
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const old = error.Item ? (unmarshall(error.Item) as MemberItem) : undefined;
+      const old = error.Item ? (unmarshall(error.Item) as MemberItem | CancelItem) : undefined;
       return old?.early && old.claim ? old.claim : 'gone';
     }
   }
@@ -454,11 +537,15 @@ export class GroupStore {
    * claimed it), or, with `late`, whatever its claim, because its group is already decided.
    */
   async discardEarly(groupId: string, member: string, late = false): Promise<void> {
+    await this.discardEarlyAt(keys.member(groupId, member), late);
+  }
+
+  private async discardEarlyAt(key: { pk: string; sk: string }, late: boolean): Promise<void> {
     await ifConditionHolds(
       this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
-          Key: keys.member(groupId, member),
+          Key: key,
           ConditionExpression: late ? '#early = :t' : '#early = :t AND #claim = :expire',
           ExpressionAttributeNames: late ? { '#early': 'early' } : { '#early': 'early', '#claim': 'claim' },
           ExpressionAttributeValues: late ? { ':t': true } : { ':t': true, ':expire': 'expire' },
@@ -565,6 +652,66 @@ export class GroupStore {
       if (error instanceof ConditionalCheckFailedException) return 'closed';
       throw error;
     }
+  }
+
+  /**
+   * Counts a stored report of a group with `tolerate` or `quorum` (issue 20) and returns the group's
+   * counts: the member's index joins its counter shard's `seen` set, and, for an error, its
+   * `failed` set, in one `ADD` (set union: a retried or repeated call never counts twice). A group
+   * of more than one shard reads the other shards after its own write (strongly consistent): of two
+   * reports counted at once in different shards, at least one sees both.
+   */
+  async countTally(
+    group: Group,
+    member: string,
+    failed: boolean,
+  ): Promise<{ succeeded: number; failed: number }> {
+    const index = this.memberIndex(group).get(member);
+    if (index === undefined) throw new RangeError(`member "${member}" is not expected by this group`);
+    const gid = group.definition.id;
+    const shard = shardOf(index);
+    const out = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: keys.counter(gid, shard),
+        UpdateExpression: `ADD seen :i${failed ? ', failed :i' : ''} SET kind = :k, expiresAt = if_not_exists(expiresAt, :e)`,
+        ExpressionAttributeValues: {
+          ':i': new Set([index]),
+          ':k': ITEM_KINDS.counter,
+          ':e': this.dataExpiresAt(group),
+        },
+        ReturnValues: 'ALL_NEW',
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    );
+    this.meter.add(out.ConsumedCapacity, 'write');
+    const shards = [out.Attributes];
+    const others = Array.from({ length: shardCount(group.definition.expected.length) }, (_, k) => k).filter(
+      (k) => k !== shard,
+    );
+    shards.push(
+      ...(await Promise.all(
+        others.map(async (k) => {
+          const read = await this.doc.send(
+            new GetCommand({
+              TableName: this.tableName,
+              Key: keys.counter(gid, k),
+              ConsistentRead: true,
+              ReturnConsumedCapacity: 'TOTAL',
+            }),
+          );
+          this.meter.add(read.ConsumedCapacity, 'read');
+          return read.Item;
+        }),
+      )),
+    );
+    let seen = 0;
+    let errors = 0;
+    for (const item of shards) {
+      seen += (item?.seen as Set<number> | undefined)?.size ?? 0;
+      errors += (item?.failed as Set<number> | undefined)?.size ?? 0;
+    }
+    return { succeeded: seen - errors, failed: errors };
   }
 
   /** Every report stored for the group's expected members (early ones included), strongly consistent. */
@@ -857,7 +1004,12 @@ export class GroupStore {
    * only: deadlines and expiries do not change). Returns how many times it has failed so far.
    */
   async deferDue(entry: DueEntry, untilMs: number): Promise<number> {
-    const key = entry.kind === 'group' ? keys.state(entry.groupId) : keys.member(entry.groupId, entry.member);
+    const key =
+      entry.kind === 'group'
+        ? keys.state(entry.groupId)
+        : entry.kind === 'early'
+          ? keys.member(entry.groupId, entry.member)
+          : keys.cancel(entry.groupId);
     const out = await ifConditionHolds(
       this.doc.send(
         new UpdateCommand({

@@ -3,6 +3,7 @@
  * Private to functions/store.
  */
 import type {
+  EarlyCancel,
   EarlyClaim,
   EarlyReport,
   Group,
@@ -22,6 +23,9 @@ export interface DefinitionItem {
   ttlSeconds: number;
   payload?: string;
   replyTo?: string;
+  /** Issue 20: present only for a group that has them. */
+  tolerate?: number;
+  quorum?: number;
   outcomeTopic: string;
   defHash: string;
   createdMs: number;
@@ -84,6 +88,28 @@ export interface MemberItem {
   dlAt?: number;
 }
 
+/** A Cancel kept before its group's Create (`CMD#cancel`), with its raw record as an early report keeps it. */
+export interface CancelItem {
+  pk: string;
+  sk: string;
+  kind: typeof ITEM_KINDS.command;
+  gid: string;
+  /** The Cancel's message, if any. */
+  message?: string;
+  atMs: number;
+  expiresAt: number;
+  early: true;
+  claim?: EarlyClaim;
+  raw?: Uint8Array;
+  rawKey?: Uint8Array;
+  rawHeaders?: string;
+  srcTopic?: string;
+  srcPartition?: number;
+  srcOffset?: number;
+  dlShard?: string;
+  dlAt?: number;
+}
+
 export function definitionItem(group: Group, expiresAt: number): DefinitionItem {
   const d = group.definition;
   return {
@@ -94,6 +120,8 @@ export function definitionItem(group: Group, expiresAt: number): DefinitionItem 
     ttlSeconds: d.ttlSeconds,
     payload: d.payload,
     replyTo: d.replyTo,
+    tolerate: d.tolerate,
+    quorum: d.quorum,
     outcomeTopic: group.outcomeTopic,
     defHash: group.defHash,
     createdMs: group.createdMs,
@@ -111,6 +139,8 @@ export function groupOf(item: DefinitionItem): Group {
       ttlSeconds: item.ttlSeconds,
       payload: item.payload,
       replyTo: item.replyTo,
+      ...(item.tolerate === undefined ? {} : { tolerate: item.tolerate }),
+      ...(item.quorum === undefined ? {} : { quorum: item.quorum }),
     },
     defHash: item.defHash,
     outcomeTopic: item.outcomeTopic,
@@ -165,7 +195,7 @@ export const reportOf = (item: MemberItem): StoredReport => ({
   atMs: item.atMs,
 });
 
-export function rawOfItem(item: MemberItem): RawRecord {
+export function rawOfItem(item: MemberItem | CancelItem): RawRecord {
   const headers = item.rawHeaders
     ? (JSON.parse(item.rawHeaders) as [string, string][]).map(([name, value]) => ({
         name,
@@ -189,3 +219,22 @@ export const earlyOf = (item: MemberItem): EarlyReport => ({
   raw: rawOfItem(item),
   claim: item.claim,
 });
+
+export const earlyCancelOf = (item: CancelItem): EarlyCancel => ({
+  cancel: { group: item.gid, message: item.message },
+  atMs: item.atMs,
+  raw: rawOfItem(item),
+  claim: item.claim,
+});
+
+/** The raw record's fields as an early item stores them. */
+export function rawFields(raw: RawRecord) {
+  return {
+    raw: raw.value ?? new Uint8Array(),
+    rawKey: raw.key,
+    rawHeaders: JSON.stringify(raw.headers.map((h) => [h.name, Buffer.from(h.value).toString('base64')])),
+    srcTopic: raw.origin?.topic,
+    srcPartition: raw.origin?.partition,
+    srcOffset: raw.origin?.offset,
+  };
+}

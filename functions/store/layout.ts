@@ -5,6 +5,7 @@
  * DESIGN.md "Items" describes each item.
  */
 import { fnv1a } from '#core/canonical.ts';
+import type { DueEntry } from '#core/model.ts';
 import { DEFAULTS } from '#shared/config.ts';
 
 /** DynamoDB table schema, shared by the stack, the local services and the store. */
@@ -34,6 +35,8 @@ export const ITEM_KINDS = {
   member: 'member',
   lease: 'lease',
   earlyCount: 'early-count',
+  /** A command of the group (issue 20): today an early Cancel, kept until its group's Create. */
+  command: 'cmd',
 } as const;
 
 /** Stored value of the STATE item's `status` while a group is open. */
@@ -70,6 +73,8 @@ export const keys = {
     pk: groupKey(groupId),
     sk: decision === undefined ? `OUT#${chunk}` : `OUT#${decision}#${chunk}`,
   }),
+  /** A Cancel that arrived before its group's Create: no member can take this key (members are `M#…` in `#M<b>` partitions). */
+  cancel: (groupId: string) => ({ pk: groupKey(groupId), sk: 'CMD#cancel' }),
   counter: (groupId: string, shard: number) => ({ pk: `${groupKey(groupId)}#C${shard}`, sk: 'C' }),
   member: (groupId: string, member: string) => ({
     pk: memberPartition(groupId, fnv1a(member) % LAYOUT.memberBuckets),
@@ -79,13 +84,11 @@ export const keys = {
 };
 
 /** What a deadline index entry's keys point at. */
-export function entryOf(key: {
-  pk: string;
-  sk: string;
-}): { kind: 'group'; groupId: string } | { kind: 'early'; groupId: string; member: string } | undefined {
+export function entryOf(key: { pk: string; sk: string }): DueEntry | undefined {
   const groupId = groupIdOf(key.pk);
   if (groupId === undefined) return undefined;
   if (key.sk === 'STATE') return { kind: 'group', groupId };
+  if (key.sk === 'CMD#cancel') return { kind: 'early-cancel', groupId };
   if (key.sk.startsWith('M#')) return { kind: 'early', groupId, member: key.sk.slice(2) };
   return undefined;
 }
@@ -140,6 +143,12 @@ export const TTL_STREAM_FILTERS: readonly Record<string, unknown>[] = [
     eventName: ['REMOVE'],
     userIdentity: { type: ['Service'], principalId: ['dynamodb.amazonaws.com'] },
     dynamodb: { OldImage: { kind: { S: [ITEM_KINDS.member] }, early: { BOOL: [true] } } },
+  },
+  {
+    // A Cancel whose group was never created within the early-report wait.
+    eventName: ['REMOVE'],
+    userIdentity: { type: ['Service'], principalId: ['dynamodb.amazonaws.com'] },
+    dynamodb: { OldImage: { kind: { S: [ITEM_KINDS.command] }, early: { BOOL: [true] } } },
   },
   {
     // A decided group whose outcome was never published (its destination kept refusing it):

@@ -18,7 +18,7 @@ export interface SweepResult {
   failed: number;
 }
 
-/** One pass over the deadline index: times out due groups, expires early reports whose wait ran out. */
+/** One pass over the deadline index: times out due groups, expires early reports and Cancels whose wait ran out. */
 export async function sweepOnce(
   runtime: Runtime,
   now: () => number = Date.now,
@@ -27,7 +27,7 @@ export async function sweepOnce(
   const { store, collector, logger } = runtime;
   const due = await store.dueEntries(now(), options.maxPerShard ?? SWEEPER.maxDuePerShard);
   const groups = due.filter((e) => e.kind === 'group');
-  const earlies = due.filter((e) => e.kind === 'early');
+  const earlies = due.filter((e) => e.kind !== 'group');
   // Out of the way for a while (doubling, up to SWEEPER.maxBackoffMs), so that an entry that keeps
   // failing (an outcome its destination refuses) never holds back the others.
   const deferFailed = async (entry: DueEntry, error: unknown) => {
@@ -61,10 +61,14 @@ export async function sweepOnce(
     await settleAll(rejected, SWEEPER.concurrency, (r) => deferFailed(r.entry, r.error));
   }
   const results = await settleAll(earlies, SWEEPER.concurrency, async (entry) => {
-    if (entry.kind !== 'early') return;
     try {
-      const early = await store.getEarly(entry.groupId, entry.member);
-      if (early) await collector.expireEarly(early, now(), false);
+      if (entry.kind === 'early') {
+        const early = await store.getEarly(entry.groupId, entry.member);
+        if (early) await collector.expireEarly(early, now(), false);
+      } else if (entry.kind === 'early-cancel') {
+        const early = await store.getEarlyCancel(entry.groupId);
+        if (early) await collector.expireEarlyCancel(early, now(), false);
+      }
     } catch (error) {
       await deferFailed(entry, error);
       throw error;

@@ -83,7 +83,19 @@ const samplesDir = join(import.meta.dirname, '..', '..', 'events', 'samples');
 export const SAMPLE_GROUP = 'F0CABCA1-64AE-40A3-ABEB-0741ACF1FF81';
 
 /** A sample event from events/samples, with the group id replaced so that tests never collide. */
-export function sample(name: 'create' | 'done-a' | 'done-b' | 'done-c' | 'error-c', groupId: string): string {
+export function sample(
+  name:
+    | 'create'
+    | 'done-a'
+    | 'done-b'
+    | 'done-c'
+    | 'error-c'
+    | 'create-tolerate'
+    | 'create-quorum'
+    | 'cancel'
+    | 'extend',
+  groupId: string,
+): string {
   return readFileSync(join(samplesDir, `${name}.json`), 'utf8')
     .trim()
     .replaceAll(SAMPLE_GROUP, groupId);

@@ -73,4 +73,69 @@ describe('the sample events (events/samples)', () => {
     expect(outcome.results['11ACC3BA-F0E5-4962-BC00-0E54497AB296']).toBeNull();
     expect(outcome.payload).toEqual({ group: 'payload' });
   });
+
+  const A = 'A0CABCA1-64AE-40A3-ABEB-0741ACF1FF81';
+  const B = '366B21B5-E499-40E1-882A-B3EC99B27E47';
+  const C = '11ACC3BA-F0E5-4962-BC00-0E54497AB296';
+  /** Delivers the samples one by one (separate deliveries) and returns the group's one outcome. */
+  const outcomeOf = async (names: Parameters<typeof sample>[0][]) => {
+    const group = newGroupId();
+    for (const name of names) {
+      await processKafkaEvent(kafkaEvent([{ key: group, value: sample(name, group) }]), runtime);
+    }
+    const outcomes = (await drainTopic(runtime.settings.outcomeTopic)).filter((m) => m.key === group);
+    expect(outcomes).toHaveLength(1);
+    return { group, text: outcomes[0]?.value ?? '' };
+  };
+
+  it('create-tolerate: the error sample is tolerated; the success lists it under errors', async () => {
+    // Act
+    const { group, text } = await outcomeOf(['create-tolerate', 'done-a', 'error-c', 'done-b']);
+
+    // Assess
+    expect(JSON.parse(text)).toEqual({
+      type: 'EventGroupCollectorSuccess',
+      id: group,
+      created: expect.any(String),
+      resolved: expect.any(String),
+      results: { [A]: { job: 'A', bar: true }, [B]: { job: 'B', bar: true } },
+      errors: { [C]: 'Error while processing operation. Insufficient space on bounded volume' },
+      payload: { group: 'payload' },
+    });
+  });
+
+  it('create-quorum: two successes decide the group; the third member is missing', async () => {
+    // Act
+    const { group, text } = await outcomeOf(['create-quorum', 'done-a', 'done-b', 'done-c']);
+
+    // Assess
+    expect(JSON.parse(text)).toEqual({
+      type: 'EventGroupCollectorSuccess',
+      id: group,
+      created: expect.any(String),
+      resolved: expect.any(String),
+      results: { [A]: { job: 'A', bar: true }, [B]: { job: 'B', bar: true } },
+      missing: [C],
+      payload: { group: 'payload' },
+    });
+  });
+
+  it('cancel: the open group fails at once with reason cancelled and the Cancel\u2019s message', async () => {
+    // Act
+    const { group, text } = await outcomeOf(['create', 'done-a', 'cancel', 'done-b']);
+
+    // Assess
+    expect(JSON.parse(text)).toEqual({
+      type: 'EventGroupCollectorFailure',
+      id: group,
+      entity: group,
+      error: 'Cancelled: Upload withdrawn by the user',
+      reason: 'cancelled',
+      created: expect.any(String),
+      resolved: expect.any(String),
+      results: { [A]: { job: 'A', bar: true } },
+      missing: [B, C],
+      payload: { group: 'payload' },
+    });
+  });
 });

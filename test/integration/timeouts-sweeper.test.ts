@@ -43,6 +43,7 @@ describe('punctual deadlines: the sweeper', () => {
       id: group,
       entity: group,
       error: 'Operation timed out after 3 seconds',
+      reason: 'timeout',
       created: new Date(t0).toISOString(),
       resolved: new Date(t0 + 3_100).toISOString(),
       results: { a: { by: 'a' } },

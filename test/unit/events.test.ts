@@ -490,7 +490,7 @@ describe('decodeValue: every dead-letter reason it produces', () => {
       create({ tolerate: 3 }),
       create({ quorum: 3 }),
       cancel({ message: 'm'.repeat(LIMITS.maxErrorBytes + 1) }),
-      cancel(),
+      extend(),
     ];
 
     // Act
@@ -578,14 +578,15 @@ describe('decodeEvent: tolerate and quorum (issue 20)', () => {
     if (reason !== DLQ_REASONS.invalidField) expect(error.message).toMatch(/"(tolerate|quorum)" \d/);
   });
 
-  it('decodeValue (the service before the wiring) refuses a valid tolerate or quorum as not-supported, and an invalid one with its own reason', () => {
+  it('decodeValue (the service as wired) accepts a valid tolerate or quorum, and refuses an invalid one with its own reason', () => {
     // Act
-    const tolerated = rejection(three({ tolerate: 1 }));
-    const quorum = rejection(three({ quorum: 2 }));
+    const tolerated = decodeValue(bytes(three({ tolerate: 1 })), limits);
+    const quorum = decodeValue(bytes(three({ quorum: 2 })), limits);
     const zero = decodeValue(bytes(three({ tolerate: 0 })), limits);
 
     // Assess
-    expect([tolerated.reason, quorum.reason]).toEqual([DLQ_REASONS.notSupported, DLQ_REASONS.notSupported]);
+    expect(tolerated).toMatchObject({ kind: 'create', definition: { tolerate: 1 } });
+    expect(quorum).toMatchObject({ kind: 'create', definition: { tolerate: 1, quorum: 2 } });
     expect(zero.kind).toBe('create');
     expectReason(three({ tolerate: 9 }), DLQ_REASONS.tolerateOutOfRange);
   });
@@ -648,10 +649,13 @@ describe('decodeEvent: Cancel and Extend (issue 20)', () => {
     expect(eventRejection(text).reason).toBe(reason);
   });
 
-  it('decodeValue (the service before the wiring) refuses a valid Cancel or Extend as not-supported, a bad one with its own reason', () => {
+  it('decodeValue (the service as wired) accepts a valid Cancel, refuses a valid Extend as not-supported, a bad one with its own reason', () => {
     // Act / Assess
-    expect(rejection(cancel()).message).toContain(COMMAND_TYPES.cancel);
-    expectReason(cancel(), DLQ_REASONS.notSupported);
+    expect(decode(cancel({ message: 'm' }))).toEqual({
+      kind: 'cancel',
+      cancel: { group: expect.any(String), message: 'm' },
+    });
+    expect(rejection(extend()).message).toContain(COMMAND_TYPES.extend);
     expectReason(extend(), DLQ_REASONS.notSupported);
     expectReason(without(cancel(), 'group'), DLQ_REASONS.invalidField);
     expectReason(extend({ ttl: LIMITS.maxTtlSeconds + 1 }), DLQ_REASONS.ttlOutOfRange);

@@ -61,6 +61,7 @@ describe('outcomeInput', () => {
       ],
       payload: '{"p":1}',
       ttlSeconds: 60,
+      reasons: true,
     });
   });
 
