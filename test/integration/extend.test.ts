@@ -1,8 +1,14 @@
+import { randomUUID } from 'node:crypto';
+import { DeleteItemCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys } from '#store/layout.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import type { RecordResult } from '../../functions/service/collector.ts';
 import { sweepOnce } from '../../functions/sweeper/handler.ts';
+import { processStreamEvent } from '../../functions/timeouts/handler.ts';
 import { drainTopic, kafkaEvent, newGroupId, type TestRecord, testRuntime } from '../helpers/collector.ts';
+import { dynamoClient, services } from '../helpers/services.ts';
 
 const create = (id: string, expected: string[], extra: Record<string, unknown> = {}) =>
   JSON.stringify({ id, type: 'EventGroupCollectorCreate', expected, ttl: 2, ...extra });
@@ -113,6 +119,61 @@ describe('Extend on the real services (issue 20)', () => {
     });
   });
 
+  it('the TTL path times out an extended group under the removed STATE\u2019s deadline', async () => {
+    // Prepare: extended to +6 s; its STATE removed as DynamoDB's TTL would, its old image on the stream
+    const group = newGroupId();
+    const t0 = Date.now();
+    await deliver([{ value: create(group, ['a', 'b']) }], () => t0);
+    await deliver([{ value: extend(group, 5) }], () => t0 + 1_000);
+    await deliver([{ value: done(group, 'a') }], () => t0 + 4_000);
+    const key = keys.state(group);
+    const marshalled = { pk: { S: key.pk }, sk: { S: key.sk } };
+    const image = (
+      await dynamoClient().send(
+        new GetItemCommand({ TableName: services().tableName, Key: marshalled, ConsistentRead: true }),
+      )
+    ).Item;
+    await dynamoClient().send(new DeleteItemCommand({ TableName: services().tableName, Key: marshalled }));
+
+    // Act
+    const failures = await processStreamEvent(ttlRemoval(image ?? {}), runtime, () => t0 + 6_500);
+    const outcomes = await outcomesOf(group);
+
+    // Assess
+    expect(failures.batchItemFailures).toEqual([]);
+    expect(outcomes).toHaveLength(1);
+    expect(JSON.parse(outcomes[0]?.value ?? '')).toMatchObject({
+      error: 'Operation timed out after 6 seconds',
+      results: { a: { by: 'a' } },
+      missing: ['b'],
+    });
+  });
+
+  it('racing the last report: one outcome, whichever write comes first', async () => {
+    for (let round = 0; round < 4; round++) {
+      // Prepare
+      const group = newGroupId();
+      const t0 = Date.now();
+      await deliver(
+        [{ value: create(group, ['a', 'b'], { ttl: 5 }) }, { value: done(group, 'a') }],
+        () => t0,
+      );
+
+      // Act
+      const [report, extended] = await Promise.all([
+        deliver([{ partition: 1, value: done(group, 'b') }], () => t0 + 1_000),
+        deliver([{ partition: 2, value: extend(group, 10) }], () => t0 + 1_000),
+      ]);
+      const outcomes = await outcomesOf(group);
+
+      // Assess: the success stands; the Extend either moved the deadline first or found the group decided
+      expect(report.failures.batchItemFailures).toEqual([]);
+      expect(extended.failures.batchItemFailures).toEqual([]);
+      expect(outcomes).toHaveLength(1);
+      expect(JSON.parse(outcomes[0]?.value ?? '').type).toBe('EventGroupCollectorSuccess');
+    }
+  });
+
   it('a quorum group extended: its counted decision is made under the new deadline', async () => {
     // Prepare
     const group = newGroupId();
@@ -136,3 +197,26 @@ describe('Extend on the real services (issue 20)', () => {
     });
   });
 });
+
+const ttlRemoval = (oldImage: Record<string, unknown>): DynamoDBStreamEvent =>
+  ({
+    Records: [
+      {
+        eventID: randomUUID(),
+        eventName: 'REMOVE',
+        eventVersion: '1.1',
+        eventSource: 'aws:dynamodb',
+        awsRegion: 'us-east-1',
+        eventSourceARN: services().streamArn,
+        userIdentity: { type: 'Service', principalId: 'dynamodb.amazonaws.com' },
+        dynamodb: {
+          ApproximateCreationDateTime: Math.floor(Date.now() / 1000),
+          Keys: { pk: oldImage.pk, sk: oldImage.sk },
+          OldImage: oldImage,
+          SequenceNumber: '100000000000000000001',
+          SizeBytes: 200,
+          StreamViewType: 'NEW_AND_OLD_IMAGES',
+        },
+      },
+    ],
+  }) as unknown as DynamoDBStreamEvent;
