@@ -230,8 +230,9 @@ export class GroupCollectorClient {
 
   /**
    * Publishes an EventGroupCollectorExtend: the open group's deadline becomes at least the
-   * time the collector stores it + `ttl` seconds. Not yet acted on by the collector: refused with
-   * ValidationError `not-supported` until it is.
+   * time the collector stores it + `ttl` seconds, within the maximum ttl from its creation. An
+   * Extend at or after the deadline is late; one sent before the group's Create is dead-lettered
+   * `not-supported` by this collector (CONTRACT.md "What is implemented").
    * @throws ValidationError (nothing published) when the collector would refuse the Extend.
    */
   async extendGroup(group: string, ttl: number): Promise<void> {

@@ -96,7 +96,7 @@ export function asyncApiDocument(version: string): Record<string, unknown> {
       messages: {
         [EVENT_TYPES.create]: message(
           EVENT_TYPES.create,
-          'Announces a group and its expected members; `tolerate` and `quorum` say how many errors it survives and how many successes decide it (CONTRACT.md: decoded by the core, not yet acted on end to end).',
+          'Announces a group and its expected members; `tolerate` and `quorum` say how many errors it survives and how many successes decide it (issue 20: acted on end to end).',
           CreateEventSchema,
           'the group id (recommended)',
         ),
@@ -108,13 +108,13 @@ export function asyncApiDocument(version: string): Record<string, unknown> {
         ),
         [COMMAND_TYPES.cancel]: message(
           COMMAND_TYPES.cancel,
-          'Fails an open group at once (reason `cancelled`). Decoded by the core; not yet acted on end to end (CONTRACT.md).',
+          'Fails an open group at once (reason `cancelled`); kept when it comes before the Create (issue 20: acted on end to end).',
           CancelEventSchema,
           'the group id (recommended)',
         ),
         [COMMAND_TYPES.extend]: message(
           COMMAND_TYPES.extend,
-          'Moves an open group\u2019s deadline to the later of its current one and the time the collector stores it + ttl, within the maximum ttl from its creation. Decoded by the core; not yet acted on end to end (CONTRACT.md).',
+          'Moves an open group\u2019s deadline to the later of its current one and the time the collector stores it + ttl, within the maximum ttl from its creation. Acted on for a created group; one sent before the Create is dead-lettered `not-supported` (CONTRACT.md).',
           ExtendEventSchema,
           'the group id (recommended)',
         ),

@@ -140,15 +140,16 @@ export interface ExtendRequest {
   ttlSeconds: number;
 }
 
-/** What the collector acts on today (see {@link decodeValue}): issue 20's Cancel included. */
-export type Decoded =
+/** Every input the contract defines, issue 20's included (see {@link decodeEvent}). */
+export type DecodedEvent =
   | { kind: 'create'; definition: GroupDefinition }
   | { kind: 'report'; report: MemberReport }
   | { kind: 'cancel'; cancel: CancelRequest }
+  | { kind: 'extend'; extend: ExtendRequest }
   | { kind: 'ignored'; reason: 'outcome-type'; type: string };
 
-/** Every input the contract defines, issue 20's included (see {@link decodeEvent}). */
-export type DecodedEvent = Decoded | { kind: 'extend'; extend: ExtendRequest };
+/** What the collector acts on (see {@link decodeValue}): every input, issue 20's included. */
+export type Decoded = DecodedEvent;
 
 const MAX_DEPTH = 64;
 
@@ -172,19 +173,12 @@ function ownOutcomeType(value: Uint8Array): string | undefined {
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Decodes and validates one record value, as the collector acts on it today: every input is
- * validated as {@link decodeEvent} does (same reasons), and a valid Extend is refused with
- * `not-supported` (not wired yet). Throws DeadLetterError with a stable reason for every permanent fault; never
+ * Decodes and validates one record value, as the collector acts on it: every input is
+ * validated as {@link decodeEvent} does (same reasons); issue 20's inputs are all wired. Throws DeadLetterError with a stable reason for every permanent fault; never
  * throws anything else.
  */
 export function decodeValue(value: Uint8Array | null | undefined, limits: DecodeLimits): Decoded {
   const decoded = decodeEvent(value, limits);
-  if (decoded.kind === 'extend') {
-    throw new DeadLetterError(
-      DLQ_REASONS.notSupported,
-      `${COMMAND_TYPES.extend} is not handled by this collector yet`,
-    );
-  }
   return decoded;
 }
 

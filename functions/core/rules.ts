@@ -167,6 +167,11 @@ export interface GroupHistory {
   maxTtlSeconds: number;
   /** In the order recorded (see `recordingOrder`), early ones (before the Create) included. */
   events: readonly GroupEvent[];
+  /**
+   * The deadline in force when the store keeps it with its Extends already applied (then `events`
+   * holds no Extend); absent: `created + ttl`, moved by the Extends in `events`.
+   */
+  deadlineMs?: number;
 }
 
 /** What a group's history says at a moment. */
@@ -206,7 +211,7 @@ export function decideGroup(history: GroupHistory, nowMs: number): GroupVerdict 
   const stored = new Map<string, StoredReport>();
   let succeeded = 0;
   let failed = 0;
-  let deadlineMs = createdMs + definition.ttlSeconds * 1000;
+  let deadlineMs = history.deadlineMs ?? createdMs + definition.ttlSeconds * 1000;
   const decided = (
     kind: GroupOutcomeKind,
     decidedBy: number | 'deadline',

@@ -10,6 +10,7 @@ import {
   type CancelRequest,
   type DecodeLimits,
   decodeValue,
+  type ExtendRequest,
   type GroupDefinition,
   type MemberReport,
 } from '#core/events.ts';
@@ -27,6 +28,7 @@ import {
   allReported,
   cancelledInput,
   decideGroup,
+  extendedDeadline,
   isPlain,
   outcomeInput,
   policyOf,
@@ -51,7 +53,14 @@ export interface CollectorSettings extends DecodeLimits {
 export type RecordResult =
   | {
       status: 'accepted';
-      action: 'created' | 'duplicate-create' | 'reported' | 'early' | 'duplicate-report' | 'cancelled';
+      action:
+        | 'created'
+        | 'duplicate-create'
+        | 'reported'
+        | 'early'
+        | 'duplicate-report'
+        | 'cancelled'
+        | 'extended';
     }
   | { status: 'ignored'; reason: 'outcome-type' | 'late' }
   | { status: 'dead'; reason: string; message: string };
@@ -76,6 +85,7 @@ export class Collector {
       if (decoded.kind === 'ignored') return { status: 'ignored', reason: 'outcome-type' };
       if (decoded.kind === 'create') return await this.create(decoded.definition, nowMs, ownerOf(raw));
       if (decoded.kind === 'cancel') return await this.cancel(decoded.cancel, nowMs, raw);
+      if (decoded.kind === 'extend') return await this.extend(decoded.extend, nowMs, raw);
       return await this.report(decoded.report, nowMs, raw);
     } catch (error) {
       if (!(error instanceof DeadLetterError)) throw error;
@@ -202,14 +212,17 @@ export class Collector {
         return { status: 'accepted', action: kept === 'kept' ? 'early' : 'duplicate-report' };
       }
     }
+    // The deadline in force is STATE's (an Extend moves it), not the Create's.
+    let deadlineMs = state?.deadlineMs ?? group.deadlineMs;
     if (!state) {
       // A group without state: TTL removed the expired group; its timeout is being published.
       const current = await this.store.getState(report.group);
       if (current?.status !== 'open') return this.lateEvent(current, nowMs, owner);
+      deadlineMs = current.deadlineMs;
     }
     if (!this.store.memberIndex(group).has(report.member)) throw notExpected(report.member, report.group);
     const atMs = Math.min(storedAtMs ?? nowMs, nowMs);
-    if (atMs >= group.deadlineMs) {
+    if (atMs >= deadlineMs) {
       // Past the deadline the group can only time out: decide it now rather than wait for the sweeper.
       await this.timeoutGroup(report.group, nowMs, undefined, owner);
       this.observer.count('LateReports');
@@ -219,14 +232,62 @@ export class Collector {
     if (recorded.status !== 'new') this.observer.count('DuplicateReports');
     // An early copy of this report that its expiry claimed is being dead-lettered: it must not count.
     if (recorded.status === 'expiring') return { status: 'accepted', action: 'duplicate-report' };
-    if (nowMs >= group.deadlineMs) {
+    if (nowMs >= deadlineMs) {
       // An early report stored before the deadline, applied again after it (TTL removed its item while
       // the Create adopted it): it counts; the deadline decides the group from what was stored before it.
       await this.timeoutGroup(report.group, nowMs, undefined, owner);
       return { status: 'accepted', action: recorded.status === 'new' ? 'reported' : 'duplicate-report' };
     }
-    await this.progress(group, recorded.stored, nowMs, owner);
+    await this.progress(group, recorded.stored, nowMs, owner, deadlineMs);
     return { status: 'accepted', action: recorded.status === 'new' ? 'reported' : 'duplicate-report' };
+  }
+
+  /**
+   * An Extend (issue 20): an open group's deadline becomes the later of its current one and the
+   * Extend's first stored time + `ttl`, within the maximum ttl from its creation (`extendedDeadline`).
+   * A redelivery finds its first stored time and changes nothing. At or after the deadline it is
+   * late (the timeout stands), and after the outcome too.
+   */
+  async extend(extend: ExtendRequest, nowMs: number, raw: RawRecord): Promise<RecordResult> {
+    const owner = ownerOf(raw);
+    const state = await this.store.getState(extend.group);
+    if (state && state.status !== 'open') return this.lateEvent(state, nowMs, owner);
+    const group = await this.store.getGroup(extend.group);
+    if (!group) {
+      throw new DeadLetterError(
+        DLQ_REASONS.notSupported,
+        `group "${extend.group}" does not exist: an Extend before its group's Create is not kept by this collector yet`,
+      );
+    }
+    if (!state) return this.lateEvent(await this.store.getState(extend.group), nowMs, owner);
+    const o = raw.origin;
+    const atMs = o
+      ? await this.store.extendTime(group, `${o.topic}:${o.partition}:${o.offset}`, nowMs)
+      : nowMs;
+    const target = extendedDeadline(
+      {
+        createdMs: group.createdMs,
+        deadlineMs: state.deadlineMs,
+        maxTtlSeconds: this.settings.maxTtlSeconds,
+      },
+      { atMs, ttlSeconds: extend.ttlSeconds },
+    );
+    if (target.late || nowMs >= state.deadlineMs) {
+      await this.timeoutGroup(extend.group, nowMs, undefined, owner);
+      return this.lateEvent(undefined, nowMs, owner);
+    }
+    if (target.deadlineMs === state.deadlineMs) return { status: 'accepted', action: 'extended' };
+    const moved = await this.store.extendDeadline(extend.group, atMs, target.deadlineMs);
+    if (!moved.extended) {
+      const current = moved.current;
+      // Already as late (a redelivery, or a later Extend): nothing to do.
+      if (current?.status === 'open' && current.deadlineMs >= target.deadlineMs) {
+        return { status: 'accepted', action: 'extended' };
+      }
+      if (current?.status === 'open') await this.timeoutGroup(extend.group, nowMs, undefined, owner);
+      return this.lateEvent(current?.status === 'open' ? undefined : current, nowMs, owner);
+    }
+    return { status: 'accepted', action: 'extended' };
   }
 
   /**
@@ -300,30 +361,58 @@ export class Collector {
       await this.timeoutGroup(cancel.group, nowMs, undefined, owner);
       return this.lateEvent(undefined, nowMs, owner);
     }
-    const won = await this.decide(group, 'cancelled', nowMs, owner, { message: cancel.message });
+    const won = await this.decide(
+      group,
+      'cancelled',
+      nowMs,
+      owner,
+      { message: cancel.message },
+      undefined,
+      state.deadlineMs,
+    );
     if (!won) return this.lateEvent(undefined, nowMs, owner);
     return { status: 'accepted', action: 'cancelled' };
   }
 
   /** Counts a stored report and decides the group when the member failed or was the last one. */
-  private async progress(group: Group, stored: StoredReport, nowMs: number, owner: string): Promise<void> {
+  private async progress(
+    group: Group,
+    stored: StoredReport,
+    nowMs: number,
+    owner: string,
+    deadlineMs: number = group.deadlineMs,
+  ): Promise<void> {
     if (!isPlain(group.definition)) {
       // tolerate / quorum (issue 20): errors count too; the first report whose counts cross a line decides.
       const counts = await this.store.countTally(group, stored.member, stored.error !== undefined);
       const verdict = verdictOfCounts(policyOf(group.definition), counts);
       if (verdict === 'open') return;
-      await this.decide(group, verdict === 'too-many-errors' ? 'member-failure' : 'success', nowMs, owner);
+      await this.decide(
+        group,
+        verdict === 'too-many-errors' ? 'member-failure' : 'success',
+        nowMs,
+        owner,
+        undefined,
+        undefined,
+        deadlineMs,
+      );
       return;
     }
     if (stored.error !== undefined) {
-      await this.decide(group, 'member-failure', nowMs, owner, {
-        entity: stored.member,
-        error: stored.error,
-      });
+      await this.decide(
+        group,
+        'member-failure',
+        nowMs,
+        owner,
+        { entity: stored.member, error: stored.error },
+        undefined,
+        deadlineMs,
+      );
       return;
     }
     const count = await this.store.countReport(group, stored.member);
-    if (count === 'complete') await this.decide(group, 'success', nowMs, owner);
+    if (count === 'complete')
+      await this.decide(group, 'success', nowMs, owner, undefined, undefined, deadlineMs);
     if (count === 'closed') {
       const state = await this.store.getState(group.definition.id);
       if (state) await this.ensurePublished(state, nowMs, { owner });
@@ -342,6 +431,8 @@ export class Collector {
     owner: string,
     failure?: { entity?: string; error?: string; message?: string },
     removedState?: GroupState,
+    /** The deadline in force (STATE's; a guess is corrected by the condition, which holds only under it). */
+    deadlineMs: number = removedState?.deadlineMs ?? group.deadlineMs,
   ): Promise<boolean> {
     // At most the outcome limit of results is held in memory; past it the outcome is too large anyway.
     const { reports: members, unloadedBytes } = await this.store.boundedReports(
@@ -353,7 +444,15 @@ export class Collector {
         `group ${group.definition.id} counted complete but a member report is missing`,
       );
     }
-    const { outcome, bytes } = this.outcomeOf(group, kind, nowMs, members, unloadedBytes, failure);
+    const { outcome, bytes } = this.outcomeOf(
+      group,
+      kind,
+      nowMs,
+      members,
+      unloadedBytes,
+      failure,
+      deadlineMs,
+    );
     const decision = await this.store.decideOutcome({
       group,
       status: statusOf(outcome.kind),
@@ -361,6 +460,7 @@ export class Collector {
       nowMs,
       outcome: bytes,
       owner,
+      deadlineMs,
     });
     const groupId = group.definition.id;
     if (decision.won) {
@@ -379,8 +479,16 @@ export class Collector {
     if (!current) return false; // TTL removed the expired group: the stream handler decides its timeout.
     if (current.status !== 'open') {
       await this.ensurePublished(current, nowMs, { owner });
-    } else if (kind !== 'timeout' && nowMs >= current.deadlineMs) {
-      await this.decide(group, 'timeout', nowMs, owner);
+      return false;
+    }
+    const moved = current.deadlineMs !== deadlineMs;
+    if (nowMs >= current.deadlineMs) {
+      if (kind !== 'timeout' || moved) {
+        return this.decide(group, 'timeout', nowMs, owner, undefined, undefined, current.deadlineMs);
+      }
+    } else if (kind !== 'timeout' && moved) {
+      // An Extend moved the deadline since this outcome was built: build it again under the new one.
+      return this.decide(group, kind, nowMs, owner, failure, undefined, current.deadlineMs);
     }
     return false;
   }
@@ -393,20 +501,17 @@ export class Collector {
     members: StoredReport[],
     unloadedBytes: number,
     failure?: { entity?: string; error?: string; message?: string },
+    deadlineMs: number = group.deadlineMs,
   ) {
-    const common = {
-      definition: group.definition,
-      createdMs: group.createdMs,
-      deadlineMs: group.deadlineMs,
-      nowMs,
-      members,
-    };
+    const common = { definition: group.definition, createdMs: group.createdMs, deadlineMs, nowMs, members };
     const input =
       kind === 'cancelled'
         ? cancelledInput({ ...common, message: failure?.message })
         : isPlain(group.definition)
           ? outcomeInput({ ...common, kind, entity: failure?.entity, error: failure?.error })
-          : this.countedInput(group, nowMs, members);
+          : this.countedInput(group, nowMs, members, deadlineMs);
+    // An extended group's timeout names how long it was open in the end.
+    if (deadlineMs !== group.deadlineMs) input.ttlSeconds = Math.round((deadlineMs - group.createdMs) / 1000);
     // A timeout names at least one missing member; otherwise the stored reports decide.
     const outcome = buildBoundedOutcome(input, this.settings.maxOutcomeBytes, unloadedBytes);
     return { outcome, bytes: Buffer.from(outcome.text, 'utf8') };
@@ -417,13 +522,14 @@ export class Collector {
    * order they were recorded: the first report that crossed a line decides it (`decideGroup`); at
    * the deadline, what was stored before it.
    */
-  private countedInput(group: Group, nowMs: number, members: StoredReport[]) {
+  private countedInput(group: Group, nowMs: number, members: StoredReport[], deadlineMs: number) {
     const { definition } = group;
     const verdict = decideGroup(
       {
         definition,
         createdMs: group.createdMs,
         maxTtlSeconds: this.settings.maxTtlSeconds,
+        deadlineMs,
         events: recordingOrder(
           definition,
           members.map((report) => ({ kind: 'report', report })),
@@ -514,7 +620,15 @@ export class Collector {
     }
     const group = await this.store.getGroup(groupId);
     if (!group) throw new InconsistentStateError(`group ${groupId} has a state but no definition`);
-    await this.decide(group, 'timeout', nowMs, owner, undefined, state ? undefined : removedState);
+    await this.decide(
+      group,
+      'timeout',
+      nowMs,
+      owner,
+      undefined,
+      state ? undefined : removedState,
+      (state ?? removedState)?.deadlineMs,
+    );
   }
 
   /**
@@ -549,6 +663,7 @@ export class Collector {
         nowMs,
         outcome: bytes,
         owner,
+        deadlineMs: group.deadlineMs,
       });
       if (decision.won) {
         won.push({ index, groupId, topic: group.outcomeTopic, bytes, kind: outcome.kind });
@@ -556,6 +671,10 @@ export class Collector {
       }
       const current = decision.current;
       if (current && current.status !== 'open') await this.ensurePublished(current, nowMs, { owner });
+      // Extended (its deadline is no longer the Create's): decided one by one, under STATE's deadline.
+      else if (current && current.deadlineMs !== group.deadlineMs && nowMs >= current.deadlineMs) {
+        await this.timeoutGroup(groupId, nowMs, undefined, owner);
+      }
     });
     if (won.length === 0) return results;
     const message = (w: (typeof won)[number]) => ({ destination: w.topic, key: w.groupId, value: w.bytes });

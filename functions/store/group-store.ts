@@ -481,6 +481,75 @@ export class GroupStore {
   }
 
   /**
+   * When an Extend record was first stored (issue 20): `CMD#extend#<topic>:<partition>:<offset>` keeps
+   * its first time, so a redelivery of the record extends from that time again (same deadline).
+   */
+  async extendTime(group: Group, origin: string, nowMs: number): Promise<number> {
+    try {
+      const out = await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...keys.extend(group.definition.id, origin),
+            kind: ITEM_KINDS.command,
+            gid: group.definition.id,
+            atMs: nowMs,
+            expiresAt: this.dataExpiresAt(group),
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      this.meter.add(out.ConsumedCapacity, 'write');
+      return nowMs;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const old = error.Item ? (unmarshall(error.Item) as { atMs?: number }) : undefined;
+      return old?.atMs ?? nowMs;
+    }
+  }
+
+  /**
+   * Moves an open group's deadline (STATE's `deadlineMs`, its TTL and its place in the deadline index)
+   * to `deadlineMs`, only while open, before the deadline at `atMs`, and later than it was. Returns
+   * the state as it was when the condition failed (decided, past the deadline, or already as late).
+   */
+  async extendDeadline(
+    groupId: string,
+    atMs: number,
+    deadlineMs: number,
+  ): Promise<{ extended: true } | { extended: false; current: GroupState | undefined }> {
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.state(groupId),
+          UpdateExpression: 'SET deadlineMs = :new, expiresAt = :exp, dlAt = :new',
+          ConditionExpression: '#st = :open AND deadlineMs > :at AND deadlineMs < :new',
+          ExpressionAttributeNames: { '#st': 'status' },
+          ExpressionAttributeValues: {
+            ':new': deadlineMs,
+            ':exp': epochSeconds(deadlineMs),
+            ':at': atMs,
+            ':open': OPEN,
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      this.meter.add(out.ConsumedCapacity, 'write');
+      return { extended: true };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return {
+        extended: false,
+        current: error.Item ? stateOf(unmarshall(error.Item) as StateItem) : undefined,
+      };
+    }
+  }
+
+  /**
    * Deletes the group's early Cancel: once dead-lettered by the expiry that claimed it, or with
    * `applied`, whatever its claim, once it has been acted on (the group is decided).
    */
@@ -839,10 +908,12 @@ export class GroupStore {
             TableName: this.tableName,
             Key: keys.state(gid),
             UpdateExpression: `SET #st = :status, resolvedMs = :now, outcomeChunks = :chunks, outcomeKey = :key, outcomeTopic = :topic, expiresAt = :exp, publishClaimBy = :by, publishClaimUntil = :until${inline ? ', outcome = :bytes' : ''}`,
-            ConditionExpression:
+            // The outcome was built for one deadline (issue 20: an Extend moves it): decided only under it.
+            ConditionExpression: `${
               args.mode === 'before-deadline'
                 ? '#st = :open AND deadlineMs > :now'
-                : '#st = :open AND deadlineMs <= :now',
+                : '#st = :open AND deadlineMs <= :now'
+            }${args.deadlineMs === undefined ? '' : ' AND deadlineMs = :dl'}`,
             ExpressionAttributeNames: { '#st': 'status' },
             ExpressionAttributeValues: {
               ':status': args.status,
@@ -855,6 +926,7 @@ export class GroupStore {
               ':by': owner,
               ':until': claimUntil,
               ...(inline ? { ':bytes': args.outcome } : {}),
+              ...(args.deadlineMs === undefined ? {} : { ':dl': args.deadlineMs }),
             },
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             ReturnConsumedCapacity: 'TOTAL',
@@ -1164,6 +1236,8 @@ export interface DecisionArgs {
   outcome: Uint8Array;
   /** Who takes the publish lease with the decision (PublishClaim.by); '' when nobody can take it back. */
   owner?: string;
+  /** The deadline the outcome was built for: the decision holds only while STATE still has it. */
+  deadlineMs?: number;
 }
 
 /** The reply of a conditional write, or undefined when its condition did not hold (any other fault throws). */

@@ -75,6 +75,8 @@ export const keys = {
   }),
   /** A Cancel that arrived before its group's Create: no member can take this key (members are `M#…` in `#M<b>` partitions). */
   cancel: (groupId: string) => ({ pk: groupKey(groupId), sk: 'CMD#cancel' }),
+  /** An Extend record's first stored time, by its origin: a redelivery finds it (the contract's "stored time"). */
+  extend: (groupId: string, origin: string) => ({ pk: groupKey(groupId), sk: `CMD#extend#${origin}` }),
   counter: (groupId: string, shard: number) => ({ pk: `${groupKey(groupId)}#C${shard}`, sk: 'C' }),
   member: (groupId: string, member: string) => ({
     pk: memberPartition(groupId, fnv1a(member) % LAYOUT.memberBuckets),

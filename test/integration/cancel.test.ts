@@ -6,6 +6,7 @@ import { DLQ_HEADERS } from '#shared/config.ts';
 import { keys } from '#store/layout.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import type { RecordResult } from '../../functions/service/collector.ts';
+import { formatInspection, inspectGroup } from '../../functions/service/inspect.ts';
 import { sweepOnce } from '../../functions/sweeper/handler.ts';
 import { processStreamEvent } from '../../functions/timeouts/handler.ts';
 import { drainTopic, kafkaEvent, newGroupId, type TestRecord, testRuntime } from '../helpers/collector.ts';
@@ -61,6 +62,20 @@ describe('Cancel on the real services (issue 20)', () => {
     });
     expect(state?.status).toBe('cancelled');
     expect(state?.published).toBe(true);
+  });
+
+  it('inspect shows a cancelled group as cancelled, with its outcome', async () => {
+    // Prepare
+    const group = newGroupId();
+    await deliver([{ value: create(group, ['a', 'b']) }, { value: done(group, 'a') }]);
+    await deliver([{ value: cancel(group, 'seen by inspect') }]);
+
+    // Act
+    const view = await inspectGroup(group, { tableName: services().tableName, dynamodb: dynamoClient() });
+
+    // Assess
+    expect(view).toMatchObject({ status: 'cancelled', missing: ['b'], published: true });
+    expect(formatInspection(view)).toContain('Cancelled: seen by inspect');
   });
 
   it('without a message the error is "Cancelled"', async () => {

@@ -100,12 +100,6 @@ describe('client validation: the collector decoder, before sending', () => {
       'invalid-field',
     ],
     ['an Extend without ttl', () => command({ type: 'EventGroupCollectorExtend' }), 'ttl', 'invalid-field'],
-    [
-      'a valid Extend, not yet acted on',
-      () => command({ type: 'EventGroupCollectorExtend', ttl: 60 }),
-      'type',
-      'not-supported',
-    ],
   ])('refuses %s, naming the field', (_, encode, field, reason) => {
     expect(refusal(encode)).toEqual({ field, reason });
   });
@@ -133,7 +127,6 @@ describe('client commands of issue 20, before the collector acts on them', () =>
         () => client.createGroup({ expected: ['a', 'b'], quorum: 3 }),
         () => client.createGroup({ expected: ['a', 'b'], tolerate: 5 }),
         () => client.cancelGroup('g', 'm'.repeat(LIMITS.maxErrorBytes + 1)),
-        () => client.extendGroup('g', 60),
         () => client.extendGroup('g', 0),
       ].map((call) =>
         call().then(
@@ -150,7 +143,6 @@ describe('client commands of issue 20, before the collector acts on them', () =>
       { field: 'quorum', reason: 'quorum-out-of-range' },
       { field: 'tolerate', reason: 'tolerate-out-of-range' },
       { field: 'message', reason: 'message-too-large' },
-      { field: 'type', reason: 'not-supported' },
       { field: 'ttl', reason: 'invalid-field' },
     ]);
   });

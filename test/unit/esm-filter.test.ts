@@ -28,6 +28,20 @@ describe('Lambda event filtering (local/esm/filter.ts)', () => {
       expect(matched).toBe(true);
     });
 
+    it('match the TTL deletion of an early Cancel (issue 20), and not of a command item without early', () => {
+      // Prepare
+      const early = ttlRemoval();
+      early.dynamodb.OldImage = { kind: { S: 'cmd' }, early: { BOOL: true } };
+      const other = ttlRemoval();
+      other.dynamodb.OldImage = { kind: { S: 'cmd' } };
+
+      // Act
+      const matched = [early, other].map((r) => matchesAnyFilter(r, TTL_STREAM_FILTERS));
+
+      // Assess
+      expect(matched).toEqual([true, false]);
+    });
+
     it('drop an ordinary delete (no userIdentity)', () => {
       const { userIdentity: _, ...record } = ttlRemoval();
       expect(matchesAnyFilter(record, TTL_STREAM_FILTERS)).toBe(false);

@@ -490,7 +490,6 @@ describe('decodeValue: every dead-letter reason it produces', () => {
       create({ tolerate: 3 }),
       create({ quorum: 3 }),
       cancel({ message: 'm'.repeat(LIMITS.maxErrorBytes + 1) }),
-      extend(),
     ];
 
     // Act
@@ -503,6 +502,7 @@ describe('decodeValue: every dead-letter reason it produces', () => {
       DLQ_REASONS.groupNeverCreated,
       DLQ_REASONS.replyTopicUnknown,
       DLQ_REASONS.tooManyEarlyReports,
+      DLQ_REASONS.notSupported,
     ];
     expect([...reasons].sort()).toEqual(
       Object.values(DLQ_REASONS)
@@ -649,14 +649,16 @@ describe('decodeEvent: Cancel and Extend (issue 20)', () => {
     expect(eventRejection(text).reason).toBe(reason);
   });
 
-  it('decodeValue (the service as wired) accepts a valid Cancel, refuses a valid Extend as not-supported, a bad one with its own reason', () => {
+  it('decodeValue (the service as wired) accepts a valid Cancel and Extend, refuses a bad one with its own reason', () => {
     // Act / Assess
     expect(decode(cancel({ message: 'm' }))).toEqual({
       kind: 'cancel',
       cancel: { group: expect.any(String), message: 'm' },
     });
-    expect(rejection(extend()).message).toContain(COMMAND_TYPES.extend);
-    expectReason(extend(), DLQ_REASONS.notSupported);
+    expect(decode(extend({ ttl: 60 }))).toEqual({
+      kind: 'extend',
+      extend: { group: expect.any(String), ttlSeconds: 60 },
+    });
     expectReason(without(cancel(), 'group'), DLQ_REASONS.invalidField);
     expectReason(extend({ ttl: LIMITS.maxTtlSeconds + 1 }), DLQ_REASONS.ttlOutOfRange);
   });
