@@ -100,6 +100,7 @@ export function createRuntime(parts: {
     tableName: settings.tableName,
     retentionSeconds: settings.retentionSeconds,
     earlyReports: parts.earlyReports,
+    maxTtlSeconds: settings.maxTtlSeconds,
   });
   const collector = new Collector(store, publisher, collectorSettings(settings), metricsObserver(metrics));
   return { settings, store, publisher, collector, logger, metrics };

@@ -76,6 +76,11 @@ export interface StoreOptions {
   earlyReports?: { maxPerGroup: number; maxBytes: number };
   /** How long the decider (or a later claimer) alone may publish an outcome, ms (default PUBLISH_CLAIM_MS). */
   publishClaimMs?: number;
+  /**
+   * The longest a group may live from its creation, seconds (`COLLECTOR_MAX_TTL_SECONDS`): an Extend
+   * can move the deadline up to it, so a group's data must outlive it (default: the deadline as created).
+   */
+  maxTtlSeconds?: number;
 }
 
 /**
@@ -107,6 +112,7 @@ export class GroupStore {
   readonly meter = new CapacityMeter();
   readonly tableName: string;
   private readonly retentionSeconds: number;
+  private readonly maxTtlMs: number;
   readonly publishClaimMs: number;
   readonly earlyLimits: { maxPerGroup: number; maxBytes: number };
   private readonly groups = new Map<string, Group>();
@@ -115,6 +121,7 @@ export class GroupStore {
   constructor(client: DynamoDBClient, options: StoreOptions) {
     this.tableName = options.tableName;
     this.retentionSeconds = options.retentionSeconds;
+    this.maxTtlMs = (options.maxTtlSeconds ?? 0) * 1000;
     this.publishClaimMs = options.publishClaimMs ?? PUBLISH_CLAIM_MS;
     this.earlyLimits = options.earlyReports ?? {
       maxPerGroup: LIMITS.maxEarlyReportsPerGroup,
@@ -136,8 +143,13 @@ export class GroupStore {
   }
 
   /** Definition, counters and members outlive any decision on the group. */
+  /**
+   * When a group's definition, reports and counters may go: the retention after the latest deadline
+   * the group can reach (an Extend moves it up to `maxTtlSeconds` from creation), plus a margin.
+   */
   private dataExpiresAt(group: Group): number {
-    return epochSeconds(group.deadlineMs) + this.retentionSeconds + LAYOUT.definitionMarginSeconds;
+    const latestDeadlineMs = Math.max(group.deadlineMs, group.createdMs + this.maxTtlMs);
+    return epochSeconds(latestDeadlineMs) + this.retentionSeconds + LAYOUT.definitionMarginSeconds;
   }
 
   /**

@@ -33,6 +33,37 @@ describe('Extend on the real services (issue 20)', () => {
   });
   afterAll(() => runtime.close());
 
+  it('keeps a group\u2019s data for the retention after the latest deadline an Extend could reach, not only after the first', async () => {
+    // Prepare: a 2 s group where an Extend may take it to 3 days after its creation (more than the 1-day margin)
+    const longLived = await testRuntime({ maxTtlSeconds: 3 * 86_400 });
+    const group = newGroupId();
+    const t0 = Date.now();
+    await processKafkaEvent(
+      kafkaEvent([{ value: create(group, ['a', 'b']) }, { value: done(group, 'a') }]),
+      longLived,
+      () => t0,
+    );
+    await longLived.close();
+    const client = dynamoClient();
+
+    // Act
+    const read = (key: { pk: string; sk: string }) =>
+      client.send(
+        new GetItemCommand({
+          TableName: services().tableName,
+          Key: { pk: { S: key.pk }, sk: { S: key.sk } },
+          ConsistentRead: true,
+        }),
+      );
+    const [def, member] = await Promise.all([read(keys.definition(group)), read(keys.member(group, 'a'))]);
+    client.destroy();
+
+    // Assess: past the latest reachable deadline (t0 + 3 days) by the retention
+    const floor = Math.floor((t0 + 3 * 86_400_000) / 1000) + longLived.settings.retentionSeconds;
+    expect(Number(def.Item?.expiresAt?.N)).toBeGreaterThanOrEqual(floor);
+    expect(Number(member.Item?.expiresAt?.N)).toBeGreaterThanOrEqual(floor);
+  });
+
   it('moves the deadline: a report after the Create\u2019s deadline still counts, the sweeper waits for the new one', async () => {
     // Prepare
     const group = newGroupId();
