@@ -231,8 +231,8 @@ export class GroupCollectorClient {
   /**
    * Publishes an EventGroupCollectorExtend: the open group's deadline becomes at least the
    * time the collector stores it + `ttl` seconds, within the maximum ttl from its creation. An
-   * Extend at or after the deadline is late; one sent before the group's Create is dead-lettered
-   * `not-supported` by this collector (CONTRACT.md "What is implemented").
+   * Extend at or after the deadline is late; one sent before the group's Create is kept until it
+   * (or dead-lettered `group-never-created` when no Create comes within the early-report wait).
    * @throws ValidationError (nothing published) when the collector would refuse the Extend.
    */
   async extendGroup(group: string, ttl: number): Promise<void> {

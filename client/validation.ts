@@ -49,8 +49,6 @@ function fieldOf(error: DeadLetterError, event: Record<string, unknown>): string
       return 'quorum';
     case DLQ_REASONS.messageTooLarge:
       return 'message';
-    case DLQ_REASONS.notSupported:
-      return isCreate ? ('quorum' in event ? 'quorum' : 'tolerate') : 'type';
     case DLQ_REASONS.payloadTooLarge:
       return 'payload';
     case DLQ_REASONS.resultTooLarge:

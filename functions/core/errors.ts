@@ -24,12 +24,6 @@ export const DLQ_REASONS = {
   quorumOutOfRange: 'quorum-out-of-range',
   /** A Cancel's `message` over the limit of a member's `error` (issue 20). */
   messageTooLarge: 'message-too-large',
-  /**
-   * A valid event or field that this collector decodes but does not act on yet (issue 20, phase 1:
-   * `tolerate`, `quorum`, Cancel, Extend until the store and service are wired). Refused rather than
-   * silently treated as a plain group.
-   */
-  notSupported: 'not-supported',
 } as const;
 export type DeadLetterReason = (typeof DLQ_REASONS)[keyof typeof DLQ_REASONS];
 

@@ -4,7 +4,7 @@
  * (keys, attribute names, item kinds) appears here: those belong to functions/store.
  */
 import { canonicalJson, sha256 } from './canonical.ts';
-import type { CancelRequest, GroupDefinition, MemberReport } from './events.ts';
+import type { CancelRequest, ExtendRequest, GroupDefinition, MemberReport } from './events.ts';
 
 /**
  * Where a group stands. `open` until exactly one decision moves it to one of the others
@@ -131,17 +131,32 @@ export interface EarlyCancel {
 }
 
 /**
+ * An Extend whose group did not exist when it arrived (issue 20): kept under its origin (several per
+ * group) with its raw record and first stored time, claimed like an early Cancel.
+ */
+export interface EarlyExtend {
+  extend: ExtendRequest;
+  /** `topic:partition:offset` of its record: its key `CMD#extend#<origin>`. */
+  origin: string;
+  atMs: number;
+  raw: RawRecord;
+  claim: EarlyClaim | undefined;
+}
+
+/**
  * A due entry of the deadline index: a group whose deadline passed, or an early report or early
  * Cancel whose wait ran out.
  */
 export type DueEntry =
   | { kind: 'group'; groupId: string }
   | { kind: 'early'; groupId: string; member: string }
-  | { kind: 'early-cancel'; groupId: string };
+  | { kind: 'early-cancel'; groupId: string }
+  | { kind: 'early-extend'; groupId: string; origin: string };
 
 /** What the TTL stream handler can be told by a TTL deletion. */
 export type ExpiredItem =
   | { kind: 'group'; state: GroupState }
   | { kind: 'early'; early: EarlyReport }
   | { kind: 'early-cancel'; early: EarlyCancel }
+  | { kind: 'early-extend'; early: EarlyExtend }
   | { kind: 'unpublished'; state: GroupState };

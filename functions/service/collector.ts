@@ -17,6 +17,7 @@ import {
 import {
   definitionHash,
   type EarlyCancel,
+  type EarlyExtend,
   type EarlyReport,
   type Group,
   type GroupState,
@@ -133,6 +134,10 @@ export class Collector {
     // A Cancel that came first fails the group at once, with the early reports stored before it.
     const earlyCancel = await this.store.getEarlyCancel(definition.id);
     if (earlyCancel) await this.applyEarlyCancel(group, earlyCancel, nowMs);
+    // Extends that came first move the deadline before the early reports are counted.
+    for (const early of await this.store.earlyExtends(definition.id)) {
+      await this.applyEarlyExtend(group, early, nowMs);
+    }
     await this.adoptEarlyReports(group, nowMs, owner);
     if (!created.created) {
       // A redelivered Create: finish a publish that an earlier delivery may not have completed.
@@ -252,18 +257,56 @@ export class Collector {
     const owner = ownerOf(raw);
     const state = await this.store.getState(extend.group);
     if (state && state.status !== 'open') return this.lateEvent(state, nowMs, owner);
+    const o = raw.origin;
+    const origin = o ? `${o.topic}:${o.partition}:${o.offset}` : `local:${nowMs}`;
     const group = await this.store.getGroup(extend.group);
-    if (!group) {
+    if (group) {
+      const atMs = o ? await this.store.extendTime(group, origin, nowMs) : nowMs;
+      return this.extendCreated(group, extend, atMs, nowMs, owner, state);
+    }
+    // Before its group's Create: kept like an early report (several per group, each by its record).
+    const kept = await this.store.keepEarlyExtend(
+      extend,
+      origin,
+      raw,
+      nowMs,
+      this.settings.earlyReportWaitSeconds * 1000,
+    );
+    if (kept === 'too-large') {
       throw new DeadLetterError(
-        DLQ_REASONS.notSupported,
-        `group "${extend.group}" does not exist: an Extend before its group's Create is not kept by this collector yet`,
+        DLQ_REASONS.valueTooLarge,
+        `the Extend arrived before its group and, kept with its original record, would exceed the ${this.store.earlyLimits.maxBytes} bytes an early event may take`,
       );
     }
+    if (kept === 'too-many') {
+      throw new DeadLetterError(
+        DLQ_REASONS.tooManyEarlyReports,
+        `group "${extend.group}" does not exist yet and already has ${this.store.earlyLimits.maxPerGroup} reports waiting for it`,
+      );
+    }
+    // The group may have been created meanwhile, its Create listing early Extends before this write.
+    const created = await this.store.getGroup(extend.group);
+    if (created) {
+      const early = await this.store.getEarlyExtend(extend.group, origin);
+      if (early) return this.applyEarlyExtend(created, early, nowMs);
+      return this.lateEvent(await this.store.getState(extend.group), nowMs, owner);
+    }
+    this.observer.count('EarlyReports');
+    return { status: 'accepted', action: kept === 'kept' ? 'early' : 'duplicate-report' };
+  }
+
+  /** An Extend of a group that exists, from the record's first stored time `atMs` (see `extend`). */
+  private async extendCreated(
+    group: Group,
+    extend: ExtendRequest,
+    atMs: number,
+    nowMs: number,
+    owner: string,
+    known?: GroupState,
+  ): Promise<RecordResult> {
+    const state = known ?? (await this.store.getState(extend.group));
     if (!state) return this.lateEvent(await this.store.getState(extend.group), nowMs, owner);
-    const o = raw.origin;
-    const atMs = o
-      ? await this.store.extendTime(group, `${o.topic}:${o.partition}:${o.offset}`, nowMs)
-      : nowMs;
+    if (state.status !== 'open') return this.lateEvent(state, nowMs, owner);
     const target = extendedDeadline(
       {
         createdMs: group.createdMs,
@@ -288,6 +331,23 @@ export class Collector {
       return this.lateEvent(current?.status === 'open' ? undefined : current, nowMs, owner);
     }
     return { status: 'accepted', action: 'extended' };
+  }
+
+  /**
+   * An early Extend whose group exists: claimed for adoption (an expiry that claimed it first
+   * finishes it instead), applied from its first stored time, then kept as that time only.
+   */
+  private async applyEarlyExtend(
+    group: Group,
+    early: EarlyExtend,
+    nowMs: number,
+    from?: 'expire',
+  ): Promise<RecordResult> {
+    const groupId = group.definition.id;
+    if ((await this.store.claimEarlyExtend(groupId, early.origin, 'adopt', from)) !== 'claimed') return late;
+    const result = await this.extendCreated(group, early.extend, early.atMs, nowMs, ownerOf(early.raw));
+    await this.store.adoptEarlyExtend(group, early.origin);
+    return result;
   }
 
   /**
@@ -759,6 +819,41 @@ export class Collector {
     );
     await this.deadLetter(early.raw, error);
     if (!removedByTtl) await this.store.discardEarlyCancel(groupId);
+    return { status: 'dead', reason: error.reason, message: error.message };
+  }
+
+  /**
+   * An early Extend waited `earlyReportWaitSeconds` for its group: applied if the group exists now
+   * (late if its deadline passed), otherwise dead-lettered `group-never-created`. Claimed as
+   * `expireEarlyCancel` claims a Cancel.
+   */
+  async expireEarlyExtend(early: EarlyExtend, nowMs: number, removedByTtl: boolean): Promise<RecordResult> {
+    const groupId = early.extend.group;
+    const owner = ownerOf(early.raw);
+    if (!removedByTtl) {
+      const claim = await this.store.claimEarlyExtend(groupId, early.origin, 'expire');
+      if (claim === 'gone') return late;
+      if (claim === 'adopt') {
+        // Claimed by a Create that did not finish (or is running): the group exists; finish it.
+        const group = await this.store.getGroup(groupId);
+        if (!group) throw new InconsistentStateError(`early Extend of ${groupId} adopted without a group`);
+        const result = await this.extendCreated(group, early.extend, early.atMs, nowMs, owner);
+        await this.store.adoptEarlyExtend(group, early.origin);
+        return result;
+      }
+    }
+    const expiring = removedByTtl && early.claim === 'expire';
+    const group = expiring ? undefined : await this.store.getGroup(groupId);
+    if (group) {
+      if (!removedByTtl) return this.applyEarlyExtend(group, early, nowMs, 'expire');
+      return this.extendCreated(group, early.extend, early.atMs, nowMs, owner);
+    }
+    const error = new DeadLetterError(
+      DLQ_REASONS.groupNeverCreated,
+      `group "${groupId}" was never created within ${this.settings.earlyReportWaitSeconds} seconds`,
+    );
+    await this.deadLetter(early.raw, error);
+    if (!removedByTtl) await this.store.discardEarlyExtend(groupId, early.origin);
     return { status: 'dead', reason: error.reason, message: error.message };
   }
 

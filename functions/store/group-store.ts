@@ -21,11 +21,12 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { CancelRequest, MemberReport } from '#core/events.ts';
+import type { CancelRequest, ExtendRequest, MemberReport } from '#core/events.ts';
 import type {
   DueEntry,
   EarlyCancel,
   EarlyClaim,
+  EarlyExtend,
   EarlyReport,
   Group,
   GroupState,
@@ -39,7 +40,9 @@ import {
   type CancelItem,
   type DefinitionItem,
   definitionItem,
+  type ExtendItem,
   earlyCancelOf,
+  earlyExtendOf,
   earlyOf,
   groupOf,
   type MemberItem,
@@ -54,8 +57,10 @@ import {
   chunk,
   deadlineShard,
   deadlineShards,
+  EXTEND_PREFIX,
   entryOf,
   epochSeconds,
+  groupPartition,
   ITEM_KINDS,
   keys,
   LAYOUT,
@@ -493,6 +498,144 @@ export class GroupStore {
   }
 
   /**
+   * Keeps an Extend whose group does not exist yet (`CMD#extend#<origin>`, several per group), with
+   * its original record and first stored time, for `waitMs`; counted in the group's EARLY count in the
+   * same transaction as `keepEarly` (a redelivery finds it kept: `duplicate`, not counted again).
+   */
+  async keepEarlyExtend(
+    extend: ExtendRequest,
+    origin: string,
+    raw: RawRecord,
+    nowMs: number,
+    waitMs: number,
+  ): Promise<'kept' | 'duplicate' | 'too-large' | 'too-many'> {
+    const key = keys.extend(extend.group, origin);
+    const item: ExtendItem = {
+      ...key,
+      kind: ITEM_KINDS.command,
+      gid: extend.group,
+      ttlSeconds: extend.ttlSeconds,
+      atMs: nowMs,
+      expiresAt: epochSeconds(nowMs + waitMs),
+      early: true,
+      ...rawFields(raw),
+      dlShard: deadlineShard(`${extend.group}/${key.sk}`),
+      dlAt: nowMs + waitMs,
+    };
+    if (itemBytes(item) > Math.min(this.earlyLimits.maxBytes, LAYOUT.maxItemBytes)) return 'too-large';
+    try {
+      const out = await this.doc.send(
+        new TransactWriteCommand({
+          ReturnConsumedCapacity: 'TOTAL',
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: item,
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: keys.earlyCount(extend.group),
+                UpdateExpression: 'SET kind = :kind, expiresAt = :e ADD n :one',
+                ConditionExpression: 'attribute_not_exists(n) OR n < :max',
+                ExpressionAttributeValues: {
+                  ':kind': ITEM_KINDS.earlyCount,
+                  ':e': item.expiresAt,
+                  ':one': 1,
+                  ':max': this.earlyLimits.maxPerGroup,
+                },
+              },
+            },
+          ],
+        }),
+      );
+      this.meter.add(out.ConsumedCapacity, 'write');
+      return 'kept';
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const [itemReason, countReason] = error.CancellationReasons ?? [];
+      if (itemReason?.Code === 'ConditionalCheckFailed') return 'duplicate';
+      if (countReason?.Code === 'ConditionalCheckFailed') return 'too-many';
+      throw error;
+    }
+  }
+
+  /** An Extend kept for a group not yet created, by its origin, if still early. */
+  async getEarlyExtend(groupId: string, origin: string): Promise<EarlyExtend | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.extend(groupId, origin),
+        ConsistentRead: true,
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    );
+    this.meter.add(out.ConsumedCapacity, 'read');
+    const item = out.Item as ExtendItem | undefined;
+    return item?.early ? earlyExtendOf(item) : undefined;
+  }
+
+  /** The Extends kept for a group before its Create (still early), oldest record first by origin. */
+  async earlyExtends(groupId: string): Promise<EarlyExtend[]> {
+    const found: EarlyExtend[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': groupPartition(groupId), ':prefix': EXTEND_PREFIX },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      this.meter.add(out.ConsumedCapacity, 'read');
+      for (const item of (out.Items ?? []) as ExtendItem[]) if (item.early) found.push(earlyExtendOf(item));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return found;
+  }
+
+  /** `claimEarly` for an early Extend. */
+  async claimEarlyExtend(
+    groupId: string,
+    origin: string,
+    claim: EarlyClaim,
+    from?: EarlyClaim,
+  ): Promise<'claimed' | EarlyClaim | 'gone'> {
+    return this.claimEarlyAt(keys.extend(groupId, origin), claim, from);
+  }
+
+  /**
+   * An early Extend whose group exists and that has been applied: it stays as the record's first
+   * stored time (a redelivery extends from it again), living as long as the group's data.
+   */
+  async adoptEarlyExtend(group: Group, origin: string): Promise<void> {
+    await ifConditionHolds(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.extend(group.definition.id, origin),
+          UpdateExpression:
+            'SET expiresAt = :e REMOVE #early, #claim, #raw, rawKey, rawHeaders, srcTopic, srcPartition, srcOffset, dlShard, dlAt',
+          ConditionExpression: '#early = :t',
+          ExpressionAttributeNames: { '#early': 'early', '#claim': 'claim', '#raw': 'raw' },
+          ExpressionAttributeValues: { ':e': this.dataExpiresAt(group), ':t': true },
+        }),
+      ),
+    );
+  }
+
+  /** Deletes an early Extend once dead-lettered by the expiry that claimed it (see `discardEarlyCancel`). */
+  async discardEarlyExtend(groupId: string, origin: string, applied = false): Promise<void> {
+    await this.discardEarlyAt(keys.extend(groupId, origin), applied);
+  }
+
+  /**
    * When an Extend record was first stored (issue 20): `CMD#extend#<topic>:<partition>:<offset>` keeps
    * its first time, so a redelivery of the record extends from that time again (same deadline).
    */
@@ -591,7 +734,7 @@ export class GroupStore {
       return 'claimed';
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const old = error.Item ? (unmarshall(error.Item) as MemberItem | CancelItem) : undefined;
+      const old = error.Item ? (unmarshall(error.Item) as MemberItem | CancelItem | ExtendItem) : undefined;
       return old?.early && old.claim ? old.claim : 'gone';
     }
   }
@@ -1093,7 +1236,9 @@ export class GroupStore {
         ? keys.state(entry.groupId)
         : entry.kind === 'early'
           ? keys.member(entry.groupId, entry.member)
-          : keys.cancel(entry.groupId);
+          : entry.kind === 'early-extend'
+            ? keys.extend(entry.groupId, entry.origin)
+            : keys.cancel(entry.groupId);
     const out = await ifConditionHolds(
       this.doc.send(
         new UpdateCommand({

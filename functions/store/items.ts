@@ -5,6 +5,7 @@
 import type {
   EarlyCancel,
   EarlyClaim,
+  EarlyExtend,
   EarlyReport,
   Group,
   GroupState,
@@ -12,7 +13,7 @@ import type {
   RawRecord,
   StoredReport,
 } from '#core/model.ts';
-import { deadlineShard, ITEM_KINDS, keys, shardCount } from './layout.ts';
+import { deadlineShard, EXTEND_PREFIX, ITEM_KINDS, keys, shardCount } from './layout.ts';
 
 export interface DefinitionItem {
   pk: string;
@@ -110,6 +111,30 @@ export interface CancelItem {
   dlAt?: number;
 }
 
+/**
+ * An Extend record's first stored time (`CMD#extend#<origin>`); an early one (before its group's
+ * Create) also keeps its request and raw record, and sits in the deadline index until its wait ends.
+ */
+export interface ExtendItem {
+  pk: string;
+  sk: string;
+  kind: typeof ITEM_KINDS.command;
+  gid: string;
+  atMs: number;
+  expiresAt: number;
+  ttlSeconds?: number;
+  early?: true;
+  claim?: EarlyClaim;
+  raw?: Uint8Array;
+  rawKey?: Uint8Array;
+  rawHeaders?: string;
+  srcTopic?: string;
+  srcPartition?: number;
+  srcOffset?: number;
+  dlShard?: string;
+  dlAt?: number;
+}
+
 export function definitionItem(group: Group, expiresAt: number): DefinitionItem {
   const d = group.definition;
   return {
@@ -195,7 +220,7 @@ export const reportOf = (item: MemberItem): StoredReport => ({
   atMs: item.atMs,
 });
 
-export function rawOfItem(item: MemberItem | CancelItem): RawRecord {
+export function rawOfItem(item: MemberItem | CancelItem | ExtendItem): RawRecord {
   const headers = item.rawHeaders
     ? (JSON.parse(item.rawHeaders) as [string, string][]).map(([name, value]) => ({
         name,
@@ -222,6 +247,14 @@ export const earlyOf = (item: MemberItem): EarlyReport => ({
 
 export const earlyCancelOf = (item: CancelItem): EarlyCancel => ({
   cancel: { group: item.gid, message: item.message },
+  atMs: item.atMs,
+  raw: rawOfItem(item),
+  claim: item.claim,
+});
+
+export const earlyExtendOf = (item: ExtendItem): EarlyExtend => ({
+  extend: { group: item.gid, ttlSeconds: item.ttlSeconds ?? 0 },
+  origin: item.sk.slice(EXTEND_PREFIX.length),
   atMs: item.atMs,
   raw: rawOfItem(item),
   claim: item.claim,

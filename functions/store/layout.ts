@@ -35,7 +35,7 @@ export const ITEM_KINDS = {
   member: 'member',
   lease: 'lease',
   earlyCount: 'early-count',
-  /** A command of the group (issue 20): today an early Cancel, kept until its group's Create. */
+  /** A command of the group (issue 20): a Cancel or an Extend (early ones kept until their group's Create). */
   command: 'cmd',
 } as const;
 
@@ -63,6 +63,12 @@ export const LAYOUT = {
  */
 const groupKey = (groupId: string) => `G#${groupId.length}:${groupId}`;
 
+/** Sort key prefix of a group's Extend items (`CMD#extend#<origin>`), early or not. */
+export const EXTEND_PREFIX = 'CMD#extend#';
+
+/** The partition holding a group's DEF, STATE and command items (for a Query of its early Extends). */
+export const groupPartition = groupKey;
+
 export const keys = {
   definition: (groupId: string) => ({ pk: groupKey(groupId), sk: 'DEF' }),
   state: (groupId: string) => ({ pk: groupKey(groupId), sk: 'STATE' }),
@@ -76,7 +82,7 @@ export const keys = {
   /** A Cancel that arrived before its group's Create: no member can take this key (members are `M#…` in `#M<b>` partitions). */
   cancel: (groupId: string) => ({ pk: groupKey(groupId), sk: 'CMD#cancel' }),
   /** An Extend record's first stored time, by its origin: a redelivery finds it (the contract's "stored time"). */
-  extend: (groupId: string, origin: string) => ({ pk: groupKey(groupId), sk: `CMD#extend#${origin}` }),
+  extend: (groupId: string, origin: string) => ({ pk: groupKey(groupId), sk: `${EXTEND_PREFIX}${origin}` }),
   counter: (groupId: string, shard: number) => ({ pk: `${groupKey(groupId)}#C${shard}`, sk: 'C' }),
   member: (groupId: string, member: string) => ({
     pk: memberPartition(groupId, fnv1a(member) % LAYOUT.memberBuckets),
@@ -91,6 +97,8 @@ export function entryOf(key: { pk: string; sk: string }): DueEntry | undefined {
   if (groupId === undefined) return undefined;
   if (key.sk === 'STATE') return { kind: 'group', groupId };
   if (key.sk === 'CMD#cancel') return { kind: 'early-cancel', groupId };
+  if (key.sk.startsWith(EXTEND_PREFIX))
+    return { kind: 'early-extend', groupId, origin: key.sk.slice(EXTEND_PREFIX.length) };
   if (key.sk.startsWith('M#')) return { kind: 'early', groupId, member: key.sk.slice(2) };
   return undefined;
 }
@@ -147,7 +155,7 @@ export const TTL_STREAM_FILTERS: readonly Record<string, unknown>[] = [
     dynamodb: { OldImage: { kind: { S: [ITEM_KINDS.member] }, early: { BOOL: [true] } } },
   },
   {
-    // A Cancel whose group was never created within the early-report wait.
+    // A Cancel or an Extend whose group was never created within the early-report wait.
     eventName: ['REMOVE'],
     userIdentity: { type: ['Service'], principalId: ['dynamodb.amazonaws.com'] },
     dynamodb: { OldImage: { kind: { S: [ITEM_KINDS.command] }, early: { BOOL: [true] } } },

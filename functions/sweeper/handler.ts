@@ -18,7 +18,7 @@ export interface SweepResult {
   failed: number;
 }
 
-/** One pass over the deadline index: times out due groups, expires early reports and Cancels whose wait ran out. */
+/** One pass over the deadline index: times out due groups, expires early reports, Cancels and Extends whose wait ran out. */
 export async function sweepOnce(
   runtime: Runtime,
   now: () => number = Date.now,
@@ -65,6 +65,9 @@ export async function sweepOnce(
       if (entry.kind === 'early') {
         const early = await store.getEarly(entry.groupId, entry.member);
         if (early) await collector.expireEarly(early, now(), false);
+      } else if (entry.kind === 'early-extend') {
+        const early = await store.getEarlyExtend(entry.groupId, entry.origin);
+        if (early) await collector.expireEarlyExtend(early, now(), false);
       } else if (entry.kind === 'early-cancel') {
         const early = await store.getEarlyCancel(entry.groupId);
         if (early) await collector.expireEarlyCancel(early, now(), false);

@@ -41,6 +41,9 @@ export async function processStreamEvent(
         const { group, member } = expired.early.report;
         logger.info('TTL removed an early report', { group, member });
         await collector.expireEarly(expired.early, now(), true);
+      } else if (expired?.kind === 'early-extend') {
+        logger.info('TTL removed an early Extend', { group: expired.early.extend.group });
+        await collector.expireEarlyExtend(expired.early, now(), true);
       } else if (expired?.kind === 'early-cancel') {
         logger.info('TTL removed an early Cancel', { group: expired.early.cancel.group });
         await collector.expireEarlyCancel(expired.early, now(), true);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DeleteItemCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DLQ_HEADERS } from '#shared/config.ts';
 import { keys } from '#store/layout.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import type { RecordResult } from '../../functions/service/collector.ts';
@@ -226,6 +227,184 @@ describe('Extend on the real services (issue 20)', () => {
       results: { a: { by: 'a' }, b: { by: 'b' } },
       missing: ['c'],
     });
+  });
+});
+
+describe('an Extend before its group\u2019s Create (issue 20)', () => {
+  let runtime: Awaited<ReturnType<typeof testRuntime>>;
+  const deliver = (records: TestRecord[], now: () => number = Date.now) => {
+    const results: RecordResult[] = [];
+    return processKafkaEvent(kafkaEvent(records), runtime, now, (_, r) => {
+      if (r.status === 'fulfilled') results.push(r.value);
+    }).then((failures) => ({ failures, results }));
+  };
+  const outcomesOf = async (group: string) =>
+    (await drainTopic(runtime.settings.outcomeTopic)).filter((m) => m.key === group);
+  const deadLettersOf = async (key: string) =>
+    (await drainTopic(runtime.settings.deadLetterTopic)).filter((m) => m.key === key);
+  const marshalled = (key: { pk: string; sk: string }) => ({ pk: { S: key.pk }, sk: { S: key.sk } });
+  const itemAt = (key: { pk: string; sk: string }) =>
+    dynamoClient().send(
+      new GetItemCommand({ TableName: services().tableName, Key: marshalled(key), ConsistentRead: true }),
+    );
+  const origin = (partition: number, offset: number) => `eventbus-collector:${partition}:${offset}`;
+
+  beforeAll(async () => {
+    runtime = await testRuntime({ earlyReportWaitSeconds: 2, maxTtlSeconds: 20 });
+  });
+  afterAll(() => runtime.close());
+
+  it('is kept (each record once, a redelivery not counted again) and the Create applies it from its first stored time', async () => {
+    // Prepare: two Extends before the Create, the first one redelivered
+    const group = newGroupId();
+    const t0 = Date.now();
+    const first = { partition: 1, offset: 800_000_001, value: extend(group, 5) };
+    const second = { partition: 1, offset: 800_000_002, value: extend(group, 3) };
+    const kept = await deliver([first, second], () => t0);
+    const again = await deliver([first], () => t0 + 500);
+    const count = await itemAt(keys.earlyCount(group));
+
+    // Act: created at +1 s with ttl 2 (deadline +3 s); the first Extend reaches +5 s
+    const created = await deliver([{ value: create(group, ['a', 'b']) }], () => t0 + 1_000);
+    const state = await runtime.store.getState(group);
+    const adopted = await itemAt(keys.extend(group, origin(1, 800_000_001)));
+    await sweepOnce(runtime, () => t0 + 3_100);
+    const atOldDeadline = await outcomesOf(group);
+    await sweepOnce(runtime, () => t0 + 5_100);
+    const outcomes = await outcomesOf(group);
+
+    // Assess
+    expect(kept.results).toEqual([
+      { status: 'accepted', action: 'early' },
+      { status: 'accepted', action: 'early' },
+    ]);
+    expect(again.results).toEqual([{ status: 'accepted', action: 'duplicate-report' }]);
+    expect(count.Item?.n?.N).toBe('2');
+    expect(created.results).toEqual([{ status: 'accepted', action: 'created' }]);
+    expect(state?.deadlineMs).toBe(t0 + 5_000);
+    expect(adopted.Item?.atMs?.N).toBe(String(t0));
+    expect(adopted.Item?.early).toBeUndefined();
+    expect(adopted.Item?.dlShard).toBeUndefined();
+    expect(atOldDeadline).toHaveLength(0);
+    expect(outcomes).toHaveLength(1);
+    expect(JSON.parse(outcomes[0]?.value ?? '')).toMatchObject({
+      type: 'EventGroupCollectorFailure',
+      reason: 'timeout',
+      missing: ['a', 'b'],
+    });
+  });
+
+  it('applied, a redelivery after the Create extends from its first stored time again (no change)', async () => {
+    // Prepare
+    const group = newGroupId();
+    const t0 = Date.now();
+    const record = { partition: 2, offset: 800_000_003, value: extend(group, 4) };
+    await deliver([record], () => t0);
+    await deliver([{ value: create(group, ['a']) }], () => t0 + 500);
+
+    // Act
+    const again = await deliver([record], () => t0 + 1_500);
+    const state = await runtime.store.getState(group);
+
+    // Assess
+    expect(again.results).toEqual([{ status: 'accepted', action: 'extended' }]);
+    expect(state?.deadlineMs).toBe(t0 + 4_000);
+  });
+
+  it('with no Create within the wait, the sweeper dead-letters it group-never-created, with its original bytes', async () => {
+    // Prepare
+    const group = newGroupId();
+    const value = extend(group, 5);
+    const t0 = Date.now();
+    await deliver(
+      [{ partition: 2, offset: 51, key: `extend-${group}`, value, headers: { h: 'v' } }],
+      () => t0,
+    );
+    const key = keys.extend(group, origin(2, 51));
+
+    // Act
+    await sweepOnce(runtime, () => t0 + 1_000);
+    const kept = await itemAt(key);
+    await sweepOnce(runtime, () => t0 + 2_100);
+    const dead = await deadLettersOf(`extend-${group}`);
+
+    // Assess
+    expect(kept.Item?.early?.BOOL).toBe(true);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]?.value).toBe(value);
+    expect(dead[0]?.headers).toMatchObject({
+      [DLQ_HEADERS.reason]: 'group-never-created',
+      [DLQ_HEADERS.partition]: '2',
+      [DLQ_HEADERS.offset]: '51',
+      h: 'v',
+    });
+    expect((await itemAt(key)).Item).toBeUndefined();
+  });
+
+  it('removed by TTL with no group: the timeouts handler dead-letters it group-never-created', async () => {
+    // Prepare: the kept item, removed as DynamoDB's TTL would, its old image on the stream
+    const group = newGroupId();
+    const value = extend(group, 5);
+    await deliver([{ partition: 3, offset: 52, key: `ttl-${group}`, value }]);
+    const key = keys.extend(group, origin(3, 52));
+    const image = (await itemAt(key)).Item ?? {};
+    await dynamoClient().send(
+      new DeleteItemCommand({ TableName: services().tableName, Key: marshalled(key) }),
+    );
+
+    // Act
+    const failures = await processStreamEvent(ttlRemoval(image), runtime);
+    const dead = await deadLettersOf(`ttl-${group}`);
+
+    // Assess
+    expect(failures.batchItemFailures).toEqual([]);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]?.value).toBe(value);
+    expect(dead[0]?.headers[DLQ_HEADERS.reason]).toBe('group-never-created');
+  });
+
+  it('its wait over after a Create that did not adopt it: the sweeper applies it to the group', async () => {
+    // Prepare: the Extend kept, then the group created without adopting it (a Create interrupted)
+    const group = newGroupId();
+    const t0 = Date.now();
+    await deliver([{ partition: 3, offset: 53, value: extend(group, 6) }], () => t0);
+    await runtime.store.createGroup({
+      definition: { id: group, expected: ['a'], ttlSeconds: 4, payload: undefined, replyTo: undefined },
+      defHash: 'h',
+      outcomeTopic: runtime.settings.outcomeTopic,
+      createdMs: t0 + 500,
+      deadlineMs: t0 + 4_500,
+    });
+
+    // Act: the Extend's wait ends at +2 s
+    await sweepOnce(runtime, () => t0 + 2_100);
+    const state = await runtime.store.getState(group);
+    const left = await itemAt(keys.extend(group, origin(3, 53)));
+
+    // Assess
+    expect(state?.deadlineMs).toBe(t0 + 6_000);
+    expect(left.Item?.early).toBeUndefined();
+  });
+
+  it('racing its Create: whichever comes first, the group\u2019s deadline is the extended one', async () => {
+    for (let round = 0; round < 3; round++) {
+      // Prepare
+      const group = newGroupId();
+      const offset = 800_000_100 + round;
+
+      // Act
+      await Promise.all([
+        deliver([{ partition: 1, offset, value: extend(group, 10) }]),
+        deliver([{ partition: 2, value: create(group, ['a']) }]),
+      ]);
+      const state = await runtime.store.getState(group);
+      const left = await itemAt(keys.extend(group, origin(1, offset)));
+
+      // Assess
+      expect(state).toBeDefined();
+      expect((state?.deadlineMs ?? 0) - (state?.createdMs ?? 0)).toBeGreaterThan(8_000);
+      expect(left.Item?.early).toBeUndefined();
+    }
   });
 });
 

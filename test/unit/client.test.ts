@@ -83,7 +83,7 @@ describe('client validation: the collector decoder, before sending', () => {
       'id-too-long',
     ],
     ['a lone surrogate in a member id', () => report({ id: '\ud800' }), 'id', 'invalid-field'],
-    // Issue 20: validated as the collector validates them; refused as not-supported until it acts on them
+    // Issue 20: validated as the collector validates them
     ['tolerate over the members', () => create({ tolerate: 2 }), 'tolerate', 'tolerate-out-of-range'],
     ['quorum 0', () => create({ quorum: 0 }), 'quorum', 'invalid-field'],
     ['quorum over the members', () => create({ quorum: 2 }), 'quorum', 'quorum-out-of-range'],

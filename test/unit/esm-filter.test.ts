@@ -28,6 +28,32 @@ describe('Lambda event filtering (local/esm/filter.ts)', () => {
       expect(matched).toBe(true);
     });
 
+    it('match the TTL deletion of an early Extend (issue 20), and not of an applied Extend', () => {
+      // Prepare: the early item as keepEarlyExtend stores it; an applied one loses its early flag
+      const early = ttlRemoval();
+      early.dynamodb.OldImage = {
+        pk: { S: 'G#1:g' },
+        sk: { S: 'CMD#extend#eventbus-collector:0:7' },
+        kind: { S: 'cmd' },
+        gid: { S: 'g' },
+        ttlSeconds: { N: '5' },
+        early: { BOOL: true },
+      };
+      const applied = ttlRemoval();
+      applied.dynamodb.OldImage = {
+        pk: { S: 'G#1:g' },
+        sk: { S: 'CMD#extend#eventbus-collector:0:7' },
+        kind: { S: 'cmd' },
+        gid: { S: 'g' },
+      };
+
+      // Act
+      const matched = [early, applied].map((r) => matchesAnyFilter(r, TTL_STREAM_FILTERS));
+
+      // Assess
+      expect(matched).toEqual([true, false]);
+    });
+
     it('match the TTL deletion of an early Cancel (issue 20), and not of a command item without early', () => {
       // Prepare
       const early = ttlRemoval();

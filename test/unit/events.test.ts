@@ -502,7 +502,6 @@ describe('decodeValue: every dead-letter reason it produces', () => {
       DLQ_REASONS.groupNeverCreated,
       DLQ_REASONS.replyTopicUnknown,
       DLQ_REASONS.tooManyEarlyReports,
-      DLQ_REASONS.notSupported,
     ];
     expect([...reasons].sort()).toEqual(
       Object.values(DLQ_REASONS)
