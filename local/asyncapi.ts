@@ -114,7 +114,7 @@ export function asyncApiDocument(version: string): Record<string, unknown> {
         ),
         [COMMAND_TYPES.extend]: message(
           COMMAND_TYPES.extend,
-          'Moves an open group\u2019s deadline to the later of its current one and the time the collector stores it + ttl, within the maximum ttl from its creation. Acted on for a created group; one sent before the Create is dead-lettered `not-supported` (CONTRACT.md).',
+          'Moves an open group\u2019s deadline to the later of its current one and the time the collector stores it + ttl, within the maximum ttl from its creation. One sent before the Create is kept and applied by it; with no Create within the early-report wait it is dead-lettered `group-never-created` (CONTRACT.md).',
           ExtendEventSchema,
           'the group id (recommended)',
         ),
