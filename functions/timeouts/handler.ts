@@ -1,8 +1,8 @@
 /**
  * The timeouts function: fed by the table's stream through an event source mapping whose filter
- * passes only TTL deletions of open groups and early reports (TTL_STREAM_FILTERS). An expired open
- * group gets its timeout decided and published; an early report whose group never came is
- * dead-lettered. Records go through Powertools' batch processor: a failed record is reported by
+ * passes only TTL deletions of open groups, early reports and early commands (Cancel, Extend) and
+ * of unpublished outcomes (TTL_STREAM_FILTERS). An expired open group gets its timeout decided and
+ * published; an early report or command whose group never came is dead-lettered. Records go through Powertools' batch processor: a failed record is reported by
  * its sequence number and Lambda retries from the lowest one (ReportBatchItemFailures).
  */
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
