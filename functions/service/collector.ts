@@ -131,14 +131,18 @@ export class Collector {
     }
     const group = created.created ? proposed : created.existing;
     if (created.created) this.observer.count('GroupsCreated');
-    // A Cancel that came first fails the group at once, with the early reports stored before it.
-    const earlyCancel = await this.store.getEarlyCancel(definition.id);
-    if (earlyCancel) await this.applyEarlyCancel(group, earlyCancel, nowMs);
-    // Extends that came first move the deadline before the early reports are counted.
-    for (const early of await this.store.earlyExtends(definition.id)) {
-      await this.applyEarlyExtend(group, early, nowMs);
+    // Anything kept before the Create is counted in EARLY (in the same transaction), written before the
+    // group existed; whatever is kept after it finds the group itself. No count: nothing to apply.
+    if (await this.store.hasEarlyEvents(definition.id)) {
+      // A Cancel that came first fails the group at once, with the early reports stored before it.
+      const earlyCancel = await this.store.getEarlyCancel(definition.id);
+      if (earlyCancel) await this.applyEarlyCancel(group, earlyCancel, nowMs);
+      // Extends that came first move the deadline before the early reports are counted.
+      for (const early of await this.store.earlyExtends(definition.id)) {
+        await this.applyEarlyExtend(group, early, nowMs);
+      }
+      await this.adoptEarlyReports(group, nowMs, owner);
     }
-    await this.adoptEarlyReports(group, nowMs, owner);
     if (!created.created) {
       // A redelivered Create: finish a publish that an earlier delivery may not have completed.
       const state = await this.store.getState(definition.id);

@@ -371,7 +371,8 @@ export class GroupStore {
                 ConditionExpression: 'attribute_not_exists(n) OR n < :max',
                 ExpressionAttributeValues: {
                   ':kind': ITEM_KINDS.earlyCount,
-                  ':e': item.expiresAt,
+                  // Outlives the items it counts: while any of them may exist, so does this count.
+                  ':e': item.expiresAt + LAYOUT.definitionMarginSeconds,
                   ':one': 1,
                   ':max': this.earlyLimits.maxPerGroup,
                 },
@@ -458,19 +459,57 @@ export class GroupStore {
       dlAt: nowMs + waitMs,
     };
     if (itemBytes(item) > Math.min(this.earlyLimits.maxBytes, LAYOUT.maxItemBytes)) return 'too-large';
-    const out = await ifConditionHolds(
-      this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: item,
-          ConditionExpression: 'attribute_not_exists(pk)',
+    // Kept with the EARLY count in one transaction (no cap: one Cancel per group), so that a Create
+    // that finds no count knows there is nothing early to apply.
+    try {
+      const out = await this.doc.send(
+        new TransactWriteCommand({
           ReturnConsumedCapacity: 'TOTAL',
+          TransactItems: [
+            {
+              Put: { TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' },
+            },
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: keys.earlyCount(cancel.group),
+                UpdateExpression: 'SET kind = :kind, expiresAt = :e ADD n :one',
+                ExpressionAttributeValues: {
+                  ':kind': ITEM_KINDS.earlyCount,
+                  ':e': item.expiresAt + LAYOUT.definitionMarginSeconds,
+                  ':one': 1,
+                },
+              },
+            },
+          ],
         }),
-      ),
+      );
+      this.meter.add(out.ConsumedCapacity, 'write');
+      return 'kept';
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      if (error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') return 'duplicate';
+      throw error;
+    }
+  }
+
+  /**
+   * Whether anything was kept for this group id before its Create (reports, a Cancel, Extends): each
+   * is kept in one transaction with the EARLY count, which outlives them. One read instead of a
+   * query per member bucket and per command kind for the (usual) group that has none.
+   */
+  async hasEarlyEvents(groupId: string): Promise<boolean> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.earlyCount(groupId),
+        ConsistentRead: true,
+        ProjectionExpression: 'n',
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
     );
-    if (!out) return 'duplicate';
-    this.meter.add(out.ConsumedCapacity, 'write');
-    return 'kept';
+    this.meter.add(out.ConsumedCapacity, 'read');
+    return out.Item !== undefined;
   }
 
   /** The Cancel kept for a group not yet created, if any. */
@@ -543,7 +582,8 @@ export class GroupStore {
                 ConditionExpression: 'attribute_not_exists(n) OR n < :max',
                 ExpressionAttributeValues: {
                   ':kind': ITEM_KINDS.earlyCount,
-                  ':e': item.expiresAt,
+                  // Outlives the items it counts: while any of them may exist, so does this count.
+                  ':e': item.expiresAt + LAYOUT.definitionMarginSeconds,
                   ':one': 1,
                   ':max': this.earlyLimits.maxPerGroup,
                 },
