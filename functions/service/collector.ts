@@ -156,6 +156,23 @@ export class Collector {
    * Each is claimed first, so that an expiry running at the same moment and this adoption never
    * both act on it (a report is never both dead-lettered and counted).
    */
+  /** An event before its group that the store would not keep is a dead letter saying which bound it broke. */
+  private refuseUnkept(kept: string, what: 'report' | 'Extend' | 'Cancel', groupId: string): void {
+    const { maxBytes, maxPerGroup } = this.store.earlyLimits;
+    if (kept === 'too-large') {
+      throw new DeadLetterError(
+        DLQ_REASONS.valueTooLarge,
+        `the ${what} arrived before its group and, kept with its original record, would exceed the ${maxBytes} bytes an early ${what === 'report' ? 'report' : 'event'} may take`,
+      );
+    }
+    if (kept === 'too-many') {
+      throw new DeadLetterError(
+        DLQ_REASONS.tooManyEarlyReports,
+        `group "${groupId}" does not exist yet and already has ${maxPerGroup} reports waiting for it`,
+      );
+    }
+  }
+
   private async adoptEarlyReports(group: Group, nowMs: number, owner: string): Promise<void> {
     const expected = this.store.memberIndex(group);
     const groupId = group.definition.id;
@@ -202,18 +219,7 @@ export class Collector {
         nowMs,
         this.settings.earlyReportWaitSeconds * 1000,
       );
-      if (kept === 'too-large') {
-        throw new DeadLetterError(
-          DLQ_REASONS.valueTooLarge,
-          `the report arrived before its group and, kept with its original record, would exceed the ${this.store.earlyLimits.maxBytes} bytes an early report may take`,
-        );
-      }
-      if (kept === 'too-many') {
-        throw new DeadLetterError(
-          DLQ_REASONS.tooManyEarlyReports,
-          `group "${report.group}" does not exist yet and already has ${this.store.earlyLimits.maxPerGroup} reports waiting for it`,
-        );
-      }
+      this.refuseUnkept(kept, 'report', report.group);
       // The group may have been created meanwhile; its Create may have listed early reports before this write.
       group = await this.store.getGroup(report.group);
       if (!group) {
@@ -276,18 +282,7 @@ export class Collector {
       nowMs,
       this.settings.earlyReportWaitSeconds * 1000,
     );
-    if (kept === 'too-large') {
-      throw new DeadLetterError(
-        DLQ_REASONS.valueTooLarge,
-        `the Extend arrived before its group and, kept with its original record, would exceed the ${this.store.earlyLimits.maxBytes} bytes an early event may take`,
-      );
-    }
-    if (kept === 'too-many') {
-      throw new DeadLetterError(
-        DLQ_REASONS.tooManyEarlyReports,
-        `group "${extend.group}" does not exist yet and already has ${this.store.earlyLimits.maxPerGroup} reports waiting for it`,
-      );
-    }
+    this.refuseUnkept(kept, 'Extend', extend.group);
     // The group may have been created meanwhile, its Create listing early Extends before this write.
     const created = await this.store.getGroup(extend.group);
     if (created) {
@@ -374,12 +369,7 @@ export class Collector {
       nowMs,
       this.settings.earlyReportWaitSeconds * 1000,
     );
-    if (kept === 'too-large') {
-      throw new DeadLetterError(
-        DLQ_REASONS.valueTooLarge,
-        `the Cancel arrived before its group and, kept with its original record, would exceed the ${this.store.earlyLimits.maxBytes} bytes an early event may take`,
-      );
-    }
+    this.refuseUnkept(kept, 'Cancel', cancel.group);
     // The group may have been created meanwhile, its Create looking for an early Cancel before this write.
     const created = await this.store.getGroup(cancel.group);
     if (created) {

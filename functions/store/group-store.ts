@@ -338,43 +338,46 @@ export class GroupStore {
     const item: MemberItem = {
       ...memberItem(report, nowMs, epochSeconds(nowMs + waitMs)),
       early: true,
-      raw: raw.value ?? new Uint8Array(),
-      rawKey: raw.key,
-      rawHeaders: JSON.stringify(raw.headers.map((h) => [h.name, Buffer.from(h.value).toString('base64')])),
-      srcTopic: raw.origin?.topic,
-      srcPartition: raw.origin?.partition,
-      srcOffset: raw.origin?.offset,
+      ...rawFields(raw),
       dlShard: deadlineShard(`${report.group}/${report.member}`),
       dlAt: nowMs + waitMs,
     };
     // The raw record and its parsed report together are bounded (and always under an item's 400 KB).
     if (itemBytes(item) > Math.min(this.earlyLimits.maxBytes, LAYOUT.maxItemBytes)) return 'too-large';
-    // Kept and counted in one transaction: a retry of an applied write (lost reply, redelivery)
-    // finds the report stored and cancels, so it never counts twice.
+    return this.keepCounted(item, report.group, true);
+  }
+
+  /**
+   * Puts an early item (report, Cancel, Extend) and counts it in its group id's EARLY item, in one
+   * transaction: a retry of an applied write (lost reply, redelivery) finds the item stored and
+   * cancels, so it never counts twice. `capped`: refused (`too-many`) once the group id has
+   * `earlyLimits.maxPerGroup` early items. EARLY outlives the items it counts, so a Create that
+   * finds none knows nothing waits for it (`hasEarlyEvents`).
+   */
+  private async keepCounted(
+    item: { pk: string; sk: string; expiresAt: number },
+    groupId: string,
+    capped: boolean,
+  ): Promise<'kept' | 'duplicate' | 'too-many'> {
     try {
       const out = await this.doc.send(
         new TransactWriteCommand({
           ReturnConsumedCapacity: 'TOTAL',
           TransactItems: [
             {
-              Put: {
-                TableName: this.tableName,
-                Item: item,
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
+              Put: { TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' },
             },
             {
               Update: {
                 TableName: this.tableName,
-                Key: keys.earlyCount(report.group),
+                Key: keys.earlyCount(groupId),
                 UpdateExpression: 'SET kind = :kind, expiresAt = :e ADD n :one',
-                ConditionExpression: 'attribute_not_exists(n) OR n < :max',
+                ...(capped ? { ConditionExpression: 'attribute_not_exists(n) OR n < :max' } : {}),
                 ExpressionAttributeValues: {
                   ':kind': ITEM_KINDS.earlyCount,
-                  // Outlives the items it counts: while any of them may exist, so does this count.
                   ':e': item.expiresAt + LAYOUT.definitionMarginSeconds,
                   ':one': 1,
-                  ':max': this.earlyLimits.maxPerGroup,
+                  ...(capped ? { ':max': this.earlyLimits.maxPerGroup } : {}),
                 },
               },
             },
@@ -385,8 +388,8 @@ export class GroupStore {
       return 'kept';
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
-      const [memberReason, countReason] = error.CancellationReasons ?? [];
-      if (memberReason?.Code === 'ConditionalCheckFailed') return 'duplicate';
+      const [itemReason, countReason] = error.CancellationReasons ?? [];
+      if (itemReason?.Code === 'ConditionalCheckFailed') return 'duplicate';
       if (countReason?.Code === 'ConditionalCheckFailed') return 'too-many';
       throw error;
     }
@@ -459,38 +462,9 @@ export class GroupStore {
       dlAt: nowMs + waitMs,
     };
     if (itemBytes(item) > Math.min(this.earlyLimits.maxBytes, LAYOUT.maxItemBytes)) return 'too-large';
-    // Kept with the EARLY count in one transaction (no cap: one Cancel per group), so that a Create
-    // that finds no count knows there is nothing early to apply.
-    try {
-      const out = await this.doc.send(
-        new TransactWriteCommand({
-          ReturnConsumedCapacity: 'TOTAL',
-          TransactItems: [
-            {
-              Put: { TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' },
-            },
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: keys.earlyCount(cancel.group),
-                UpdateExpression: 'SET kind = :kind, expiresAt = :e ADD n :one',
-                ExpressionAttributeValues: {
-                  ':kind': ITEM_KINDS.earlyCount,
-                  ':e': item.expiresAt + LAYOUT.definitionMarginSeconds,
-                  ':one': 1,
-                },
-              },
-            },
-          ],
-        }),
-      );
-      this.meter.add(out.ConsumedCapacity, 'write');
-      return 'kept';
-    } catch (error) {
-      if (!(error instanceof TransactionCanceledException)) throw error;
-      if (error.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') return 'duplicate';
-      throw error;
-    }
+    // One Cancel per group id: counted in EARLY (so the Create looks for it) but never refused by its cap.
+    const kept = await this.keepCounted(item, cancel.group, false);
+    return kept === 'too-many' ? 'duplicate' : kept;
   }
 
   /**
@@ -562,45 +536,7 @@ export class GroupStore {
       dlAt: nowMs + waitMs,
     };
     if (itemBytes(item) > Math.min(this.earlyLimits.maxBytes, LAYOUT.maxItemBytes)) return 'too-large';
-    try {
-      const out = await this.doc.send(
-        new TransactWriteCommand({
-          ReturnConsumedCapacity: 'TOTAL',
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: item,
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: keys.earlyCount(extend.group),
-                UpdateExpression: 'SET kind = :kind, expiresAt = :e ADD n :one',
-                ConditionExpression: 'attribute_not_exists(n) OR n < :max',
-                ExpressionAttributeValues: {
-                  ':kind': ITEM_KINDS.earlyCount,
-                  // Outlives the items it counts: while any of them may exist, so does this count.
-                  ':e': item.expiresAt + LAYOUT.definitionMarginSeconds,
-                  ':one': 1,
-                  ':max': this.earlyLimits.maxPerGroup,
-                },
-              },
-            },
-          ],
-        }),
-      );
-      this.meter.add(out.ConsumedCapacity, 'write');
-      return 'kept';
-    } catch (error) {
-      if (!(error instanceof TransactionCanceledException)) throw error;
-      const [itemReason, countReason] = error.CancellationReasons ?? [];
-      if (itemReason?.Code === 'ConditionalCheckFailed') return 'duplicate';
-      if (countReason?.Code === 'ConditionalCheckFailed') return 'too-many';
-      throw error;
-    }
+    return this.keepCounted(item, extend.group, true);
   }
 
   /** An Extend kept for a group not yet created, by its origin, if still early. */

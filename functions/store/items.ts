@@ -64,7 +64,24 @@ export interface StateItem {
   publishClaimUntil?: number;
 }
 
-export interface MemberItem {
+/** What an item kept before its group's Create carries (a member report, a Cancel, an Extend). */
+export interface EarlyFields {
+  /** Who is handling the early item: the group's adoption, or its expiry (first to claim wins). */
+  claim?: EarlyClaim;
+  raw?: Uint8Array;
+  rawKey?: Uint8Array;
+  /** JSON text of `[name, base64 value][]`: header order and repeated names kept. */
+  rawHeaders?: string;
+  /** Origin of the raw record: topic, partition, offset. */
+  srcTopic?: string;
+  srcPartition?: number;
+  srcOffset?: number;
+  /** Deadline index keys while it waits. */
+  dlShard?: string;
+  dlAt?: number;
+}
+
+export interface MemberItem extends EarlyFields {
   pk: string;
   sk: string;
   kind: typeof ITEM_KINDS.member;
@@ -75,22 +92,10 @@ export interface MemberItem {
   atMs: number;
   expiresAt: number;
   early?: boolean;
-  /** Who is handling the early report: the group's adoption, or its expiry (first to claim wins). */
-  claim?: EarlyClaim;
-  raw?: Uint8Array;
-  rawKey?: Uint8Array;
-  /** JSON text of `[name, base64 value][]`: header order and repeated names kept. */
-  rawHeaders?: string;
-  /** Origin of the raw record: topic, partition, offset. */
-  srcTopic?: string;
-  srcPartition?: number;
-  srcOffset?: number;
-  dlShard?: string;
-  dlAt?: number;
 }
 
 /** A Cancel kept before its group's Create (`CMD#cancel`), with its raw record as an early report keeps it. */
-export interface CancelItem {
+export interface CancelItem extends EarlyFields {
   pk: string;
   sk: string;
   kind: typeof ITEM_KINDS.command;
@@ -100,22 +105,13 @@ export interface CancelItem {
   atMs: number;
   expiresAt: number;
   early: true;
-  claim?: EarlyClaim;
-  raw?: Uint8Array;
-  rawKey?: Uint8Array;
-  rawHeaders?: string;
-  srcTopic?: string;
-  srcPartition?: number;
-  srcOffset?: number;
-  dlShard?: string;
-  dlAt?: number;
 }
 
 /**
  * An Extend record's first stored time (`CMD#extend#<origin>`); an early one (before its group's
  * Create) also keeps its request and raw record, and sits in the deadline index until its wait ends.
  */
-export interface ExtendItem {
+export interface ExtendItem extends EarlyFields {
   pk: string;
   sk: string;
   kind: typeof ITEM_KINDS.command;
@@ -124,15 +120,6 @@ export interface ExtendItem {
   expiresAt: number;
   ttlSeconds?: number;
   early?: true;
-  claim?: EarlyClaim;
-  raw?: Uint8Array;
-  rawKey?: Uint8Array;
-  rawHeaders?: string;
-  srcTopic?: string;
-  srcPartition?: number;
-  srcOffset?: number;
-  dlShard?: string;
-  dlAt?: number;
 }
 
 export function definitionItem(group: Group, expiresAt: number): DefinitionItem {
