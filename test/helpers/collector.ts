@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { DynamoDBStreamEvent } from 'aws-lambda';
 import type { KafkaMessage } from 'kafkajs';
+import type { RecordResult } from '#service/collector.ts';
 import { loadSettings, type Settings } from '#shared/config.ts';
 import { createRuntime, kafkaPublisher, type Runtime } from '#shared/runtime.ts';
 import type { StoreOptions } from '#store/group-store.ts';
+import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import { dynamoClient, freshTopic, kafka, services } from './services.ts';
 
 /** A collector runtime on the real services, with its own outcome and dead-letter topics. */
@@ -195,3 +198,40 @@ function toRead(partition: number, message: KafkaMessage): ReadMessage {
     offset: message.offset,
   };
 }
+
+/** Delivers records as one Kafka event; resolves to the batch failures and each applied record's result. */
+export async function deliverRecords(
+  runtime: Runtime,
+  records: TestRecord[],
+  now: () => number = Date.now,
+): Promise<{ failures: Awaited<ReturnType<typeof processKafkaEvent>>; results: RecordResult[] }> {
+  const results: RecordResult[] = [];
+  const failures = await processKafkaEvent(kafkaEvent(records), runtime, now, (_, r) => {
+    if (r.status === 'fulfilled') results.push(r.value);
+  });
+  return { failures, results };
+}
+
+/** The stream event of DynamoDB's TTL removing an item, as Lambda delivers it (from the removed image). */
+export const ttlRemoval = (oldImage: Record<string, unknown>): DynamoDBStreamEvent =>
+  ({
+    Records: [
+      {
+        eventID: randomUUID(),
+        eventName: 'REMOVE',
+        eventVersion: '1.1',
+        eventSource: 'aws:dynamodb',
+        awsRegion: 'us-east-1',
+        eventSourceARN: services().streamArn,
+        userIdentity: { type: 'Service', principalId: 'dynamodb.amazonaws.com' },
+        dynamodb: {
+          ApproximateCreationDateTime: Math.floor(Date.now() / 1000),
+          Keys: { pk: oldImage.pk, sk: oldImage.sk },
+          OldImage: oldImage,
+          SequenceNumber: '100000000000000000001',
+          SizeBytes: 200,
+          StreamViewType: 'NEW_AND_OLD_IMAGES',
+        },
+      },
+    ],
+  }) as unknown as DynamoDBStreamEvent;

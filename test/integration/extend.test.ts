@@ -1,14 +1,19 @@
-import { randomUUID } from 'node:crypto';
 import { DeleteItemCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DLQ_HEADERS } from '#shared/config.ts';
 import { keys } from '#store/layout.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
-import type { RecordResult } from '../../functions/service/collector.ts';
 import { sweepOnce } from '../../functions/sweeper/handler.ts';
 import { processStreamEvent } from '../../functions/timeouts/handler.ts';
-import { drainTopic, kafkaEvent, newGroupId, type TestRecord, testRuntime } from '../helpers/collector.ts';
+import {
+  deliverRecords,
+  drainTopic,
+  kafkaEvent,
+  newGroupId,
+  type TestRecord,
+  testRuntime,
+  ttlRemoval,
+} from '../helpers/collector.ts';
 import { dynamoClient, services } from '../helpers/services.ts';
 
 const create = (id: string, expected: string[], extra: Record<string, unknown> = {}) =>
@@ -20,12 +25,8 @@ const extend = (group: string, ttl: number) =>
 
 describe('Extend on the real services (issue 20)', () => {
   let runtime: Awaited<ReturnType<typeof testRuntime>>;
-  const deliver = (records: TestRecord[], now: () => number) => {
-    const results: RecordResult[] = [];
-    return processKafkaEvent(kafkaEvent(records), runtime, now, (_, r) => {
-      if (r.status === 'fulfilled') results.push(r.value);
-    }).then((failures) => ({ failures, results }));
-  };
+  const deliver = (records: TestRecord[], now: () => number = Date.now) =>
+    deliverRecords(runtime, records, now);
   const outcomesOf = async (group: string) =>
     (await drainTopic(runtime.settings.outcomeTopic)).filter((m) => m.key === group);
 
@@ -232,12 +233,8 @@ describe('Extend on the real services (issue 20)', () => {
 
 describe('an Extend before its group\u2019s Create (issue 20)', () => {
   let runtime: Awaited<ReturnType<typeof testRuntime>>;
-  const deliver = (records: TestRecord[], now: () => number = Date.now) => {
-    const results: RecordResult[] = [];
-    return processKafkaEvent(kafkaEvent(records), runtime, now, (_, r) => {
-      if (r.status === 'fulfilled') results.push(r.value);
-    }).then((failures) => ({ failures, results }));
-  };
+  const deliver = (records: TestRecord[], now: () => number = Date.now) =>
+    deliverRecords(runtime, records, now);
   const outcomesOf = async (group: string) =>
     (await drainTopic(runtime.settings.outcomeTopic)).filter((m) => m.key === group);
   const deadLettersOf = async (key: string) =>
@@ -407,26 +404,3 @@ describe('an Extend before its group\u2019s Create (issue 20)', () => {
     }
   });
 });
-
-const ttlRemoval = (oldImage: Record<string, unknown>): DynamoDBStreamEvent =>
-  ({
-    Records: [
-      {
-        eventID: randomUUID(),
-        eventName: 'REMOVE',
-        eventVersion: '1.1',
-        eventSource: 'aws:dynamodb',
-        awsRegion: 'us-east-1',
-        eventSourceARN: services().streamArn,
-        userIdentity: { type: 'Service', principalId: 'dynamodb.amazonaws.com' },
-        dynamodb: {
-          ApproximateCreationDateTime: Math.floor(Date.now() / 1000),
-          Keys: { pk: oldImage.pk, sk: oldImage.sk },
-          OldImage: oldImage,
-          SequenceNumber: '100000000000000000001',
-          SizeBytes: 200,
-          StreamViewType: 'NEW_AND_OLD_IMAGES',
-        },
-      },
-    ],
-  }) as unknown as DynamoDBStreamEvent;

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCollector, startLocalCollector } from '#local/collector.ts';
 import { keys } from '#store/layout.ts';
@@ -7,31 +6,8 @@ import { GroupCollectorClient } from '../../client/index.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import { sweepOnce } from '../../functions/sweeper/handler.ts';
 import { processStreamEvent } from '../../functions/timeouts/handler.ts';
-import { drainTopic, kafkaEvent, newGroupId, testRuntime } from '../helpers/collector.ts';
+import { drainTopic, kafkaEvent, newGroupId, testRuntime, ttlRemoval } from '../helpers/collector.ts';
 import { freshTable, freshTopic, services } from '../helpers/services.ts';
-
-const ttlRemoval = (oldImage: Record<string, unknown>): DynamoDBStreamEvent =>
-  ({
-    Records: [
-      {
-        eventID: randomUUID(),
-        eventName: 'REMOVE',
-        eventVersion: '1.1',
-        eventSource: 'aws:dynamodb',
-        awsRegion: 'us-east-1',
-        eventSourceARN: services().streamArn,
-        userIdentity: { type: 'Service', principalId: 'dynamodb.amazonaws.com' },
-        dynamodb: {
-          ApproximateCreationDateTime: Math.floor(Date.now() / 1000),
-          Keys: { pk: oldImage.pk, sk: oldImage.sk },
-          OldImage: oldImage,
-          SequenceNumber: '100000000000000000001',
-          SizeBytes: 200,
-          StreamViewType: 'NEW_AND_OLD_IMAGES',
-        },
-      },
-    ],
-  }) as unknown as DynamoDBStreamEvent;
 
 describe('the TTL path: DynamoDB removes an expired group, the stream handler times it out', () => {
   let input: string;

@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processKafkaEvent } from '../../functions/collector/handler.ts';
-import type { RecordResult } from '../../functions/service/collector.ts';
 import { sweepOnce } from '../../functions/sweeper/handler.ts';
-import { drainTopic, kafkaEvent, newGroupId, type TestRecord, testRuntime } from '../helpers/collector.ts';
+import {
+  deliverRecords,
+  drainTopic,
+  newGroupId,
+  type TestRecord,
+  testRuntime,
+} from '../helpers/collector.ts';
 
 const create = (id: string, expected: string[], extra: Record<string, unknown> = {}) =>
   JSON.stringify({ id, type: 'EventGroupCollectorCreate', expected, ttl: 300, ...extra });
@@ -13,12 +17,8 @@ const failed = (group: string, id: string) =>
 
 describe('tolerate and quorum on the real services (issue 20)', () => {
   let runtime: Awaited<ReturnType<typeof testRuntime>>;
-  const deliver = (records: TestRecord[], now: () => number = Date.now) => {
-    const results: RecordResult[] = [];
-    return processKafkaEvent(kafkaEvent(records), runtime, now, (_, r) => {
-      if (r.status === 'fulfilled') results.push(r.value);
-    }).then((failures) => ({ failures, results }));
-  };
+  const deliver = (records: TestRecord[], now: () => number = Date.now) =>
+    deliverRecords(runtime, records, now);
   const outcomesOf = async (group: string) =>
     (await drainTopic(runtime.settings.outcomeTopic)).filter((m) => m.key === group);
 
