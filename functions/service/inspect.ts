@@ -7,8 +7,9 @@
  * decided). It needs DynamoDB access to the collector's table, so it lives apart from the
  * Kafka client (`client/`).
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { GroupState } from '#core/model.ts';
+import { dynamoClient } from '#shared/dynamo.ts';
 import { GroupStore } from '#store/group-store.ts';
 
 /** What an operator sees of a group's status (the stored `timedout` is spelled `timed-out`). */
@@ -65,18 +66,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Reads one group from the collector's table. */
 export async function inspectGroup(groupId: string, options: InspectOptions): Promise<GroupInspection> {
-  // Built here rather than by shared/runtime.ts, whose imports (logger, metrics, Kafka) an operator's tool does not need.
-  const client =
-    options.dynamodb ??
-    new DynamoDBClient(
-      options.endpoint
-        ? {
-            endpoint: options.endpoint,
-            region: options.region ?? 'us-east-1',
-            credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-          }
-        : { region: options.region },
-    );
+  const client = options.dynamodb ?? dynamoClient({ endpoint: options.endpoint, region: options.region });
   try {
     const store = new GroupStore(client, { tableName: options.tableName, retentionSeconds: 0 });
     return await inspectWith(store, groupId, options.nowMs ?? Date.now());

@@ -1,19 +1,22 @@
 /**
- * The runtime factory: the one place that builds a DynamoDB client, a publisher, the store and
+ * The runtime factory: the one place that builds a publisher, the store and
  * the collector service. Lambda builds one runtime per execution environment from process.env;
  * the local runtime, the tests and the benchmarks build theirs here too, from explicit settings.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KafkaConfig } from 'kafkajs';
 import { KafkaPublisher } from '#publish/kafka.ts';
 import type { Publisher } from '#publish/publisher.ts';
 import { Collector, type CollectorSettings } from '#service/collector.ts';
 import { GroupStore, type StoreOptions } from '#store/group-store.ts';
 import { loadSettings, type Settings } from './config.ts';
+import { dynamoClient } from './dynamo.ts';
 import { kafkaConnectionConfig } from './kafka-auth.ts';
 import { METRICS, metricsObserver } from './metrics.ts';
+
+export { dynamoClient } from './dynamo.ts';
 
 export interface Runtime {
   settings: Settings;
@@ -22,28 +25,6 @@ export interface Runtime {
   collector: Collector;
   logger: Logger;
   metrics: Metrics;
-}
-
-/** Credentials for DynamoDB Local / LocalStack, which accept any. */
-const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
-
-/**
- * A DynamoDB client. With an endpoint (DynamoDB Local, LocalStack) it signs with dummy credentials
- * in `region` (default us-east-1); without, it uses the environment's region and credentials (Lambda).
- */
-export function dynamoClient(
-  options: { endpoint?: string; region?: string; config?: DynamoDBClientConfig } = {},
-) {
-  return new DynamoDBClient(
-    options.endpoint
-      ? {
-          endpoint: options.endpoint,
-          region: options.region ?? 'us-east-1',
-          credentials: LOCAL_CREDENTIALS,
-          ...options.config,
-        }
-      : { ...options.config },
-  );
 }
 
 /** A Kafka publisher (idempotent producer, acks from all in-sync replicas). */
