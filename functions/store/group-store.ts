@@ -1297,45 +1297,28 @@ export class GroupStore {
   async storedReportsOf(
     groupId: string,
   ): Promise<{ member: string; early: boolean; atMs: number; error: string | undefined }[]> {
-    const pages = await Promise.all(
-      memberBuckets().map(async (bucket) => {
-        const found: { member: string; early: boolean; atMs: number; error: string | undefined }[] = [];
-        let start: Record<string, unknown> | undefined;
-        do {
-          const out = await this.doc.send(
-            new QueryCommand({
-              TableName: this.tableName,
-              KeyConditionExpression: 'pk = :pk',
-              ExpressionAttributeValues: { ':pk': memberPartition(groupId, bucket) },
-              ProjectionExpression: '#member, early, atMs, #error',
-              ExpressionAttributeNames: { '#member': 'member', '#error': 'error' },
-              ConsistentRead: true,
-              ExclusiveStartKey: start,
-              ReturnConsumedCapacity: 'TOTAL',
-            }),
-          );
-          this.meter.add(out.ConsumedCapacity, 'read');
-          for (const item of (out.Items ?? []) as Pick<MemberItem, 'member' | 'early' | 'atMs' | 'error'>[]) {
-            found.push({
-              member: item.member,
-              early: item.early === true,
-              atMs: item.atMs,
-              error: item.error,
-            });
-          }
-          start = out.LastEvaluatedKey;
-        } while (start);
-        return found;
-      }),
+    return this.queryMembers(
+      groupId,
+      memberBuckets(),
+      (item) => ({ member: item.member, early: item.early === true, atMs: item.atMs, error: item.error }),
+      { expression: '#member, early, atMs, #error', names: { '#member': 'member', '#error': 'error' } },
     );
-    return pages.flat();
   }
 
   /** Member items in the buckets the group's expected members hash to (a group of 3 reads at most 3 partitions). */
   private async memberItems<T>(group: Group, map: (item: MemberItem) => T): Promise<T[]> {
-    const gid = group.definition.id;
+    return this.queryMembers(group.definition.id, bucketsOf(group.definition.expected), map);
+  }
+
+  /** Member items of a group id in the given buckets, mapped page by page; `projection`: only these attributes. */
+  private async queryMembers<T>(
+    groupId: string,
+    buckets: readonly number[],
+    map: (item: MemberItem) => T,
+    projection?: { expression: string; names: Record<string, string> },
+  ): Promise<T[]> {
     const pages = await Promise.all(
-      bucketsOf(group.definition.expected).map(async (bucket) => {
+      buckets.map(async (bucket) => {
         const items: T[] = [];
         let start: Record<string, unknown> | undefined;
         do {
@@ -1343,7 +1326,10 @@ export class GroupStore {
             new QueryCommand({
               TableName: this.tableName,
               KeyConditionExpression: 'pk = :pk',
-              ExpressionAttributeValues: { ':pk': memberPartition(gid, bucket) },
+              ExpressionAttributeValues: { ':pk': memberPartition(groupId, bucket) },
+              ...(projection
+                ? { ProjectionExpression: projection.expression, ExpressionAttributeNames: projection.names }
+                : {}),
               ConsistentRead: true,
               ExclusiveStartKey: start,
               ReturnConsumedCapacity: 'TOTAL',
