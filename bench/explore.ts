@@ -24,13 +24,16 @@ const { values: args } = parseArgs({
     seeds: { type: 'string', default: '100' },
     seed: { type: 'string', default: '1' },
     targeted: { type: 'boolean', default: false },
+    layout: { type: 'string', default: 'single' },
     verbose: { type: 'boolean', default: false },
   },
 });
 const first = Number(args.seed);
 const count = Number(args.seeds);
 if (!Number.isInteger(first) || !Number.isInteger(count) || count < 0) {
-  console.error('usage: npm run explore -- [--seeds N] [--seed S] [--targeted] [--verbose]');
+  console.error(
+    'usage: npm run explore -- [--seeds N] [--seed S] [--targeted] [--layout single|multi] [--verbose]',
+  );
   process.exit(2);
 }
 
@@ -42,7 +45,13 @@ const dynamo = external
 const tableName = `explore-${Date.now()}`;
 const client = localDynamoClient(dynamo.endpoint);
 await ensureTable(client, tableName).finally(() => client.destroy());
-const ex = explorer({ endpoint: dynamo.endpoint, tableName });
+// single: small groups in one item (the default); multi: every group in the multi-item layout.
+const layout = args.layout === 'multi' ? 'multi' : 'single';
+const ex = explorer({
+  endpoint: dynamo.endpoint,
+  tableName,
+  singleItemMembers: layout === 'multi' ? 0 : undefined,
+});
 
 const started = Date.now();
 const failed: { name: string; violations: string[] }[] = [];
@@ -65,7 +74,7 @@ const tally = (r: ScheduleResult) => {
 
 try {
   if (args.targeted) {
-    for (const make of Object.values(TARGETED)) tally(await ex.run(make(ex.tag())));
+    for (const make of Object.values(TARGETED)) tally(await ex.run(make(ex.tag(), layout)));
   }
   for (let seed = first; seed < first + count; seed++) {
     tally(await ex.run(randomSchedule(seed, ex.tag())));
@@ -86,7 +95,7 @@ const groups = Object.entries(kinds)
   .map(([k, n]) => `${n} ${k}`)
   .join(', ');
 console.log(
-  `explore: ${totals.schedules} schedules (seeds ${first}-${first + count - 1}${args.targeted ? ' + items 1, 4, 10' : ''}) in ${seconds} s; groups: ${groups}; ${totals.ops} operations, ${totals.pauses} pauses hit, ${totals.copies} extra identical outcome copies, ${totals.deadLetters} dead letters`,
+  `explore: ${totals.schedules} schedules (seeds ${first}-${first + count - 1}${args.targeted ? ' + items 1, 4, 10' : ''}, ${layout} layout) in ${seconds} s; groups: ${groups}; ${totals.ops} operations, ${totals.pauses} pauses hit, ${totals.copies} extra identical outcome copies, ${totals.deadLetters} dead letters`,
 );
 if (failed.length > 0) {
   console.log(

@@ -67,6 +67,19 @@ export interface GroupState {
    * (epoch ms). Anyone else publishes only once the claim has lapsed unpublished.
    */
   publishClaim?: PublishClaim;
+  /** A small group's definition and reports, kept in its state item (DESIGN.md "Items"); read back by the store only. */
+  single?: SingleItemGroup;
+}
+
+/** What the state item of a small group holds besides its status (issue 21: one item per group). */
+export interface SingleItemGroup {
+  group: Group;
+  /** Reports stored in the state item itself. */
+  reports: StoredReport[];
+  /** Members whose report is stored in its own member item (too large for the state item). */
+  referenced: { member: string; failed: boolean; atMs: number }[];
+  /** How many members have reported: a decision is conditioned on it, so no report lands unseen. */
+  count: number;
 }
 
 /** A lease on publishing a decided outcome: one publisher in the normal path. */

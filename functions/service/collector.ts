@@ -22,6 +22,7 @@ import {
   type Group,
   type GroupState,
   type RawRecord,
+  type SingleItemGroup,
   type StoredReport,
 } from '#core/model.ts';
 import { buildBoundedOutcome, type GroupOutcomeKind } from '#core/outcome.ts';
@@ -186,7 +187,11 @@ export class Collector {
       }
       if ((await this.store.claimEarly(groupId, member, 'adopt')) !== 'claimed') continue;
       // Count first, then adopt: a Create retried in between still finds the report early (and claimed).
-      await this.progress(group, { ...early.report, atMs: early.atMs }, nowMs, owner);
+      if (this.store.isSingle(group.definition)) {
+        await this.reportSingle(group, early.report, nowMs, owner, early.atMs, true);
+      } else {
+        await this.progress(group, { ...early.report, atMs: early.atMs }, nowMs, owner);
+      }
       await this.store.adoptEarly(group, member);
     }
   }
@@ -202,6 +207,11 @@ export class Collector {
     storedAtMs?: number,
   ): Promise<RecordResult> {
     const owner = ownerOf(raw);
+    const known = this.store.cachedGroup(report.group);
+    if (known && storedAtMs === undefined && this.store.isSingle(known.definition)) {
+      // A small group this environment has seen: one conditional write stores, counts and tells its state.
+      return this.reportSingle(known, report, nowMs, owner);
+    }
     const state = await this.store.getState(report.group);
     if (state && state.status !== 'open') {
       // A member the group never expected is bad input whenever it comes, not a late report.
@@ -212,6 +222,7 @@ export class Collector {
       return this.lateEvent(state, nowMs, owner);
     }
     let group = await this.store.getGroup(report.group);
+    let keptEarly = false;
     if (!group) {
       const kept = await this.store.keepEarly(
         report,
@@ -226,6 +237,18 @@ export class Collector {
         this.observer.count('EarlyReports');
         return { status: 'accepted', action: kept === 'kept' ? 'early' : 'duplicate-report' };
       }
+      keptEarly = true;
+    }
+    if (this.store.isSingle(group.definition)) {
+      // A copy kept early (just now, or applied again by its expiry) lives in the member item: adopted through it.
+      return this.reportSingle(
+        group,
+        report,
+        nowMs,
+        owner,
+        storedAtMs,
+        keptEarly || storedAtMs !== undefined,
+      );
     }
     // The deadline in force is STATE's (an Extend moves it), not the Create's.
     let deadlineMs = state?.deadlineMs ?? group.deadlineMs;
@@ -428,6 +451,85 @@ export class Collector {
     return { status: 'accepted', action: 'cancelled' };
   }
 
+  /**
+   * A report of a small group (LAYOUT.single): stored and counted by one conditional write of its
+   * STATE, whose reply is the group's state after it, so the group is decided without another read.
+   * `viaMemberItem`: an early copy of it may be stored; it goes through the member item.
+   */
+  private async reportSingle(
+    group: Group,
+    report: MemberReport,
+    nowMs: number,
+    owner: string,
+    storedAtMs?: number,
+    viaMemberItem = false,
+  ): Promise<RecordResult> {
+    if (!this.store.memberIndex(group).has(report.member)) throw notExpected(report.member, report.group);
+    const atMs = Math.min(storedAtMs ?? nowMs, nowMs);
+    const recorded = await this.store.recordSingle(group, report, atMs, viaMemberItem);
+    if (recorded.status === 'expiring') {
+      // An early copy of this report that its expiry claimed is being dead-lettered: it must not count.
+      this.observer.count('DuplicateReports');
+      return { status: 'accepted', action: 'duplicate-report' };
+    }
+    if (recorded.status === 'closed') {
+      const state = recorded.state;
+      // Decided (or removed by TTL: its timeout is being published): a late report.
+      if (state?.status !== 'open') return this.lateEvent(state, nowMs, owner);
+      // Open, but the report comes at or after the deadline: the group can only time out; decide it now.
+      await this.timeoutGroup(report.group, nowMs, undefined, owner);
+      this.observer.count('LateReports');
+      return late;
+    }
+    if (recorded.status !== 'new') this.observer.count('DuplicateReports');
+    const action = recorded.status === 'new' ? 'reported' : 'duplicate-report';
+    const state = recorded.state;
+    if (nowMs >= state.deadlineMs) {
+      // Stored before the deadline (an early report applied again after it): the deadline decides now.
+      await this.timeoutGroup(report.group, nowMs, undefined, owner);
+      return { status: 'accepted', action };
+    }
+    await this.progressSingle(group, state, report.member, nowMs, owner);
+    return { status: 'accepted', action };
+  }
+
+  /** Decides a small group from its state after a report: the member's stored error, the last report, or the counts. */
+  private async progressSingle(
+    group: Group,
+    state: GroupState & { single: SingleItemGroup },
+    member: string,
+    nowMs: number,
+    owner: string,
+  ): Promise<void> {
+    const { single } = state;
+    const { definition } = group;
+    const failed =
+      single.reports.filter((r) => r.error !== undefined).length +
+      single.referenced.filter((r) => r.failed).length;
+    let kind: GroupOutcomeKind | undefined;
+    if (!isPlain(definition)) {
+      const verdict = verdictOfCounts(policyOf(definition), { succeeded: single.count - failed, failed });
+      if (verdict !== 'open') kind = verdict === 'too-many-errors' ? 'member-failure' : 'success';
+    } else if (failed > 0) {
+      // A plain group fails at its first error: this report's, or one stored earlier whose decision
+      // has not happened yet (its delivery failed or is running: the first conditional write wins).
+      kind = 'member-failure';
+    } else if (single.count >= definition.expected.length) {
+      kind = 'success';
+    }
+    if (kind === undefined) return;
+    const known = await this.store.singleReports(single, this.settings.maxOutcomeBytes);
+    const errors = known.reports
+      .filter((r) => r.error !== undefined)
+      .sort((a, b) => a.atMs - b.atMs || a.member.localeCompare(b.member));
+    const failing = errors.find((r) => r.member === member) ?? errors[0];
+    const failure =
+      isPlain(definition) && kind === 'member-failure'
+        ? { entity: failing?.member, error: failing?.error }
+        : undefined;
+    await this.decide(group, kind, nowMs, owner, failure, undefined, state.deadlineMs, known);
+  }
+
   /** Counts a stored report and decides the group when the member failed or was the last one. */
   private async progress(
     group: Group,
@@ -487,12 +589,18 @@ export class Collector {
     removedState?: GroupState,
     /** The deadline in force (STATE's; a guess is corrected by the condition, which holds only under it). */
     deadlineMs: number = removedState?.deadlineMs ?? group.deadlineMs,
+    /** The reports, already read (a small group's state after the write that stored the last one). */
+    known?: { reports: StoredReport[]; unloadedBytes: number; count?: number },
   ): Promise<boolean> {
     // At most the outcome limit of results is held in memory; past it the outcome is too large anyway.
-    const { reports: members, unloadedBytes } = await this.store.boundedReports(
-      group,
-      this.settings.maxOutcomeBytes,
-    );
+    const read =
+      known ??
+      (removedState?.single
+        ? await this.store.singleReports(removedState.single, this.settings.maxOutcomeBytes)
+        : await this.store.boundedReports(group, this.settings.maxOutcomeBytes));
+    const { reports: members, unloadedBytes } = read;
+    // A small group's decision holds only if no report was stored since these were read.
+    const reportCount = removedState ? undefined : read.count;
     if (kind === 'success' && isPlain(group.definition) && !allReported(group.definition, members)) {
       throw new InconsistentStateError(
         `group ${group.definition.id} counted complete but a member report is missing`,
@@ -515,6 +623,8 @@ export class Collector {
       outcome: bytes,
       owner,
       deadlineMs,
+      reportCount,
+      removed: removedState,
     });
     const groupId = group.definition.id;
     if (decision.won) {
@@ -536,6 +646,10 @@ export class Collector {
       return false;
     }
     const moved = current.deadlineMs !== deadlineMs;
+    if (!moved && reportCount !== undefined && current.single && current.single.count !== reportCount) {
+      // A report was stored since the outcome was built: build it again from what is stored now.
+      return this.decide(group, kind, nowMs, owner, failure, undefined, deadlineMs);
+    }
     if (nowMs >= current.deadlineMs) {
       if (kind !== 'timeout' || moved) {
         return this.decide(group, 'timeout', nowMs, owner, undefined, undefined, current.deadlineMs);
@@ -672,7 +786,8 @@ export class Collector {
     } else if (!removedState) {
       return;
     }
-    const group = await this.store.getGroup(groupId);
+    const single = (state ?? removedState)?.single;
+    const group = single?.group ?? (await this.store.getGroup(groupId));
     if (!group) throw new InconsistentStateError(`group ${groupId} has a state but no definition`);
     await this.decide(
       group,
@@ -682,6 +797,7 @@ export class Collector {
       undefined,
       state ? undefined : removedState,
       (state ?? removedState)?.deadlineMs,
+      state?.single ? await this.store.singleReports(state.single, this.settings.maxOutcomeBytes) : undefined,
     );
   }
 
@@ -698,7 +814,10 @@ export class Collector {
     owner = 'sweeper',
     concurrency = 16,
   ): Promise<PromiseSettledResult<void>[]> {
-    const groups = await this.store.getGroups(groupIds);
+    // Small groups (LAYOUT.single) keep definition and reports in their state: one BatchGetItem per 100.
+    const states = await this.store.getStates(groupIds);
+    const larger = groupIds.filter((id) => !states.get(id)?.single);
+    const groups = await this.store.getGroups(larger);
     const batched = [...groups.values()].filter(
       (g) => nowMs >= g.deadlineMs && g.definition.expected.length <= READ_BY_KEY_MEMBERS,
     );
@@ -706,10 +825,26 @@ export class Collector {
     const won: { index: number; groupId: string; topic: string; bytes: Buffer; kind: GroupOutcomeKind }[] =
       [];
     const results = await settleAll(groupIds, concurrency, async (groupId, index) => {
-      const group = groups.get(groupId);
-      const members = reports.get(groupId);
+      const state = states.get(groupId);
+      const single = state?.single;
+      if (state && single && state.status !== 'open') return this.ensurePublished(state, nowMs, { owner });
+      if (state && single && nowMs < state.deadlineMs) return;
+      const group = single?.group ?? groups.get(groupId);
+      const read = single
+        ? await this.store.singleReports(single, this.settings.maxOutcomeBytes)
+        : { reports: reports.get(groupId), unloadedBytes: 0, count: undefined };
+      const members = read.reports;
       if (!group || !members) return this.timeoutGroup(groupId, nowMs, undefined, owner);
-      const { outcome, bytes } = this.outcomeOf(group, 'timeout', nowMs, members, 0);
+      const deadlineMs = state && single ? state.deadlineMs : group.deadlineMs;
+      const { outcome, bytes } = this.outcomeOf(
+        group,
+        'timeout',
+        nowMs,
+        members,
+        read.unloadedBytes,
+        undefined,
+        deadlineMs,
+      );
       const decision = await this.store.decideOutcome({
         group,
         status: statusOf(outcome.kind),
@@ -717,7 +852,8 @@ export class Collector {
         nowMs,
         outcome: bytes,
         owner,
-        deadlineMs: group.deadlineMs,
+        deadlineMs,
+        reportCount: read.count,
       });
       if (decision.won) {
         won.push({ index, groupId, topic: group.outcomeTopic, bytes, kind: outcome.kind });
@@ -725,8 +861,13 @@ export class Collector {
       }
       const current = decision.current;
       if (current && current.status !== 'open') await this.ensurePublished(current, nowMs, { owner });
-      // Extended (its deadline is no longer the Create's): decided one by one, under STATE's deadline.
-      else if (current && current.deadlineMs !== group.deadlineMs && nowMs >= current.deadlineMs) {
+      // Extended (its deadline is no longer the Create's), or a report stored meanwhile: decided one by
+      // one, under STATE's deadline, from what is stored now.
+      else if (
+        current &&
+        nowMs >= current.deadlineMs &&
+        (current.deadlineMs !== deadlineMs || current.single?.count !== read.count)
+      ) {
         await this.timeoutGroup(groupId, nowMs, undefined, owner);
       }
     });

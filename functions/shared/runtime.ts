@@ -68,6 +68,8 @@ export function createRuntime(parts: {
   metrics?: Metrics;
   /** Bounds on early reports (tests use small ones; the contract's by default). */
   earlyReports?: StoreOptions['earlyReports'];
+  /** Largest group kept in one item (tests set 0 to exercise the multi-item layout; LAYOUT.single by default). */
+  singleItemMembers?: StoreOptions['singleItemMembers'];
 }): Runtime {
   const { settings, functionName } = parts;
   const made = parts.logger && parts.metrics ? undefined : observability(functionName, settings);
@@ -81,6 +83,7 @@ export function createRuntime(parts: {
     tableName: settings.tableName,
     retentionSeconds: settings.retentionSeconds,
     earlyReports: parts.earlyReports,
+    singleItemMembers: parts.singleItemMembers,
     maxTtlSeconds: settings.maxTtlSeconds,
   });
   const collector = new Collector(store, publisher, collectorSettings(settings), metricsObserver(metrics));

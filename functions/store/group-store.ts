@@ -21,6 +21,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { InconsistentStateError } from '#core/errors.ts';
 import type { CancelRequest, ExtendRequest, MemberReport } from '#core/events.ts';
 import type {
   DueEntry,
@@ -32,6 +33,7 @@ import type {
   GroupState,
   GroupStatus,
   RawRecord,
+  SingleItemGroup,
   StoredReport,
 } from '#core/model.ts';
 import { LIMITS } from '#shared/config.ts';
@@ -49,7 +51,10 @@ import {
   openStateItem,
   rawFields,
   reportOf,
+  type SingleEntry,
   type StateItem,
+  singleEntryOf,
+  singleStateItem,
   stateOf,
 } from './items.ts';
 import {
@@ -62,6 +67,7 @@ import {
   epochSeconds,
   groupPartition,
   ITEM_KINDS,
+  isSingleItem,
   keys,
   LAYOUT,
   memberBuckets,
@@ -77,6 +83,11 @@ export interface StoreOptions {
   tableName: string;
   /** How long a decided group is remembered (late reports recognised), seconds. */
   retentionSeconds: number;
+  /**
+   * Groups of at most this many members live in one item (default LAYOUT.single.maxMembers; 0: none).
+   * Every process sharing a table must use the same value: tests use it to explore both layouts.
+   */
+  singleItemMembers?: number;
   /** Bounds on reports kept before their group's Create (default: the contract's, LIMITS). */
   earlyReports?: { maxPerGroup: number; maxBytes: number };
   /** How long the decider (or a later claimer) alone may publish an outcome, ms (default PUBLISH_CLAIM_MS). */
@@ -118,6 +129,7 @@ export class GroupStore {
   readonly tableName: string;
   private readonly retentionSeconds: number;
   private readonly maxTtlMs: number;
+  private readonly singleItemMembers: number;
   readonly publishClaimMs: number;
   readonly earlyLimits: { maxPerGroup: number; maxBytes: number };
   private readonly groups = new Map<string, Group>();
@@ -127,6 +139,7 @@ export class GroupStore {
     this.tableName = options.tableName;
     this.retentionSeconds = options.retentionSeconds;
     this.maxTtlMs = (options.maxTtlSeconds ?? 0) * 1000;
+    this.singleItemMembers = options.singleItemMembers ?? LAYOUT.single.maxMembers;
     this.publishClaimMs = options.publishClaimMs ?? PUBLISH_CLAIM_MS;
     this.earlyLimits = options.earlyReports ?? {
       maxPerGroup: LIMITS.maxEarlyReportsPerGroup,
@@ -135,6 +148,11 @@ export class GroupStore {
     this.doc = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true },
     });
+  }
+
+  /** Whether a group with this definition lives in one item (LAYOUT.single). */
+  isSingle(definition: Group['definition']): boolean {
+    return isSingleItem(definition, this.singleItemMembers);
   }
 
   /** Position of each expected member, cached per group (decides its counter shard). */
@@ -166,6 +184,7 @@ export class GroupStore {
   ): Promise<
     { created: true } | { created: false; existing: Group } | { created: false; existing: undefined }
   > {
+    if (this.isSingle(group.definition)) return this.createSingle(group);
     const def = definitionItem(group, this.dataExpiresAt(group));
     const state = openStateItem(group, epochSeconds(group.deadlineMs));
     try {
@@ -208,7 +227,53 @@ export class GroupStore {
     }
   }
 
-  /** The group as created: immutable once written, so cached per execution environment. */
+  /**
+   * A small group (LAYOUT.single) is created as one item: its STATE with the definition and an empty
+   * report map, in one conditional Put. An item already there is either this group (a redelivery:
+   * the caller compares hashes), another group of this id, or a state TTL is still removing.
+   */
+  private async createSingle(
+    group: Group,
+  ): Promise<
+    { created: true } | { created: false; existing: Group } | { created: false; existing: undefined }
+  > {
+    try {
+      const out = await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: singleStateItem(group, epochSeconds(group.deadlineMs)),
+          ConditionExpression: 'attribute_not_exists(pk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      this.meter.add(out.ConsumedCapacity, 'write');
+      this.remember(group);
+      return { created: true };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const old = error.Item ? stateOf(unmarshall(error.Item) as StateItem) : undefined;
+      if (old?.single) return { created: false, existing: old.single.group };
+      // A larger group of this id (its DEF), or a state without definition that TTL is removing.
+      const existing = await this.getGroup(group.definition.id);
+      return existing ? { created: false, existing } : { created: false, existing: undefined };
+    }
+  }
+
+  private remember(group: Group): void {
+    if (this.groups.size >= 10_000) this.groups.clear();
+    this.groups.set(group.definition.id, group);
+  }
+
+  /** The group if this execution environment has seen it (no read). */
+  cachedGroup(groupId: string): Group | undefined {
+    return this.groups.get(groupId);
+  }
+
+  /**
+   * The group as created: immutable once written, so cached per execution environment. A larger
+   * group's DEF item; a small one's STATE (which keeps its definition).
+   */
   async getGroup(groupId: string): Promise<Group | undefined> {
     const cached = this.groups.get(groupId);
     if (cached) return cached;
@@ -221,10 +286,9 @@ export class GroupStore {
       }),
     );
     this.meter.add(out.ConsumedCapacity, 'read');
-    if (!out.Item) return undefined;
+    if (!out.Item) return (await this.getState(groupId))?.single?.group;
     const group = groupOf(out.Item as DefinitionItem);
-    if (this.groups.size >= 10_000) this.groups.clear();
-    this.groups.set(groupId, group);
+    this.remember(group);
     return group;
   }
 
@@ -243,9 +307,12 @@ export class GroupStore {
     const items = await this.batchGet<DefinitionItem>(missing.map((id) => keys.definition(id)));
     for (const item of items) {
       const group = groupOf(item);
-      if (this.groups.size >= 10_000) this.groups.clear();
-      this.groups.set(group.definition.id, group);
+      this.remember(group);
       found.set(group.definition.id, group);
+    }
+    const small = missing.filter((id) => !found.has(id));
+    for (const [id, state] of await this.getStates(small)) {
+      if (state.single) found.set(id, state.single.group);
     }
     return found;
   }
@@ -301,7 +368,125 @@ export class GroupStore {
       }),
     );
     this.meter.add(out.ConsumedCapacity, 'read');
-    return out.Item ? stateOf(out.Item as StateItem) : undefined;
+    return out.Item ? this.stateOfItem(out.Item as StateItem) : undefined;
+  }
+
+  /** A state as read; a small group's definition read with it is cached like `getGroup`'s. */
+  private stateOfItem(item: StateItem): GroupState {
+    const state = stateOf(item);
+    if (state.single && !this.groups.has(state.groupId)) this.remember(state.single.group);
+    return state;
+  }
+
+  /** Many states by key (strongly consistent, BatchGetItem of 100 keys); ids without one are absent. */
+  async getStates(groupIds: readonly string[]): Promise<Map<string, GroupState>> {
+    const items = await this.batchGet<StateItem>([...new Set(groupIds)].map((id) => keys.state(id)));
+    return new Map(items.map((item) => [item.gid, this.stateOfItem(item)]));
+  }
+
+  /**
+   * Stores and counts a report of a small group (LAYOUT.single) in one conditional UpdateItem of its
+   * STATE: the member's entry is set unless one is (the first report wins), only while the group is
+   * open and `atMs` is before its deadline. Returns the state after the write (`new` when this report
+   * is the stored one), or `closed` with the state that refused it (decided, past its deadline, or
+   * absent). A report too large to keep inline is first stored in its member item (recordReport: an
+   * early copy there is adopted, or, claimed by its expiry, makes this one `expiring`), as is any
+   * report with `viaMemberItem` (one that may have an early copy).
+   */
+  async recordSingle(
+    group: Group,
+    report: MemberReport,
+    atMs: number,
+    viaMemberItem = false,
+  ): Promise<
+    | { status: 'new' | 'duplicate'; state: GroupState & { single: SingleItemGroup } }
+    | { status: 'expiring' }
+    | { status: 'closed'; state: GroupState | undefined }
+  > {
+    const gid = group.definition.id;
+    const index = this.memberIndex(group).get(report.member);
+    if (index === undefined) throw new RangeError(`member "${report.member}" is not expected by this group`);
+    let stored: StoredReport = { member: report.member, result: report.result, error: report.error, atMs };
+    let entry = singleEntryOf(stored, LAYOUT.single.maxInlineBytes);
+    let memberStatus: 'new' | 'duplicate' | undefined;
+    let adopt = false;
+    if (entry.ref || viaMemberItem) {
+      const found = await this.putMember(memberItem(report, atMs, this.dataExpiresAt(group)));
+      if (found?.early) {
+        // Kept early: adopted (after the write below, so that a retry still finds it early) unless its
+        // expiry claimed it (then it is being dead-lettered and must not count).
+        const claim = await this.claimEarly(gid, report.member, 'adopt');
+        if (claim === 'expire') return { status: 'expiring' };
+        adopt = claim === 'claimed';
+      }
+      memberStatus = found ? 'duplicate' : 'new';
+      if (found) stored = reportOf(found);
+      entry = {
+        at: stored.atMs,
+        ref: true,
+        ...(stored.error === undefined ? {} : { fail: true }),
+      };
+    }
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.state(gid),
+          UpdateExpression: 'SET r.#m = if_not_exists(r.#m, :e)',
+          ConditionExpression: '#st = :open AND deadlineMs > :at AND attribute_exists(r)',
+          // Keyed by the member's position, never by its id: an id such as `__proto__` is no safe map key.
+          ExpressionAttributeNames: { '#m': String(index), '#st': 'status' },
+          ExpressionAttributeValues: { ':e': entry, ':open': OPEN, ':at': stored.atMs },
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      this.meter.add(out.ConsumedCapacity, 'write');
+      if (adopt) await this.adoptEarly(group, report.member);
+      const item = out.Attributes as StateItem;
+      const state = this.stateOfItem(item) as GroupState & { single: SingleItemGroup };
+      const kept = item.r?.[String(index)];
+      const mine =
+        kept !== undefined &&
+        kept.at === entry.at &&
+        kept.res === entry.res &&
+        kept.err === entry.err &&
+        kept.ref === entry.ref;
+      return { status: mine && memberStatus !== 'duplicate' ? 'new' : 'duplicate', state };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return {
+        status: 'closed',
+        state: error.Item ? this.stateOfItem(unmarshall(error.Item) as StateItem) : undefined,
+      };
+    }
+  }
+
+  /**
+   * A small group's reports: those kept in its state, and the referenced ones read from their member
+   * items (BatchGetItem), holding at most `budgetBytes` of result text (as `boundedReports`).
+   */
+  async singleReports(
+    single: SingleItemGroup,
+    budgetBytes: number = Number.POSITIVE_INFINITY,
+  ): Promise<{ reports: StoredReport[]; unloadedBytes: number; count: number }> {
+    const gid = single.group.definition.id;
+    // Also read: members with no entry yet, whose report may be stored in its member item (kept early and
+    // not adopted yet, or stored there before a crash): a stored report counts wherever it is.
+    const inState = new Set(single.reports.map((r) => r.member));
+    const wanted = single.group.definition.expected.filter((m) => !inState.has(m));
+    const items =
+      wanted.length === 0 ? [] : await this.batchGet<MemberItem>(wanted.map((m) => keys.member(gid, m)));
+    const referenced = single.referenced.map((ref) => items.find((item) => item.member === ref.member));
+    if (referenced.some((item) => item === undefined)) {
+      throw new InconsistentStateError(`group ${gid} references a member report that is not stored`);
+    }
+    const { reports, unloadedBytes } = bounded(
+      [...single.reports, ...items.map(reportOf)].sort((a, b) => a.atMs - b.atMs),
+      budgetBytes,
+    );
+    return { reports, unloadedBytes, count: single.count };
   }
 
   /**
@@ -413,7 +598,10 @@ export class GroupStore {
       new GetCommand({ TableName: this.tableName, Key: keys.member(groupId, member), ConsistentRead: true }),
     );
     const item = out.Item as MemberItem | undefined;
-    return item ? { ...reportOf(item), early: item.early === true } : undefined;
+    if (item) return { ...reportOf(item), early: item.early === true };
+    // A small group keeps a member's report in its STATE.
+    const kept = (await this.getState(groupId))?.single?.reports.find((r) => r.member === member);
+    return kept ? { ...kept, early: false } : undefined;
   }
 
   /** The early reports kept where the group's expected members live. */
@@ -927,24 +1115,15 @@ export class GroupStore {
   async boundedReports(
     group: Group,
     budgetBytes: number,
-  ): Promise<{ reports: StoredReport[]; unloadedBytes: number }> {
+  ): Promise<{ reports: StoredReport[]; unloadedBytes: number; count?: number }> {
+    if (this.isSingle(group.definition)) {
+      const single = (await this.getState(group.definition.id))?.single;
+      if (!single) return { reports: [], unloadedBytes: 0, count: 0 };
+      return this.singleReports(single, budgetBytes);
+    }
     if (group.definition.expected.length <= READ_BY_KEY_MEMBERS) {
       // A small group: every expected member's item by key in one BatchGetItem, not a Query per bucket.
-      const reports = (await this.reportsOfGroups([group])).get(group.definition.id) ?? [];
-      let loaded = 0;
-      let unloadedBytes = 0;
-      return {
-        reports: reports.map((report) => {
-          const bytes = Buffer.byteLength(report.result);
-          if (loaded + bytes <= budgetBytes) {
-            loaded += bytes;
-            return report;
-          }
-          unloadedBytes += bytes - 4;
-          return { ...report, result: 'null' };
-        }),
-        unloadedBytes,
-      };
+      return bounded((await this.reportsOfGroups([group])).get(group.definition.id) ?? [], budgetBytes);
     }
     let loaded = 0;
     let unloadedBytes = 0;
@@ -997,12 +1176,14 @@ export class GroupStore {
     };
     // A small outcome lives in STATE itself when the decided STATE still fits one write unit (1 KB):
     // the decision and the published mark then cost 1 WCU each and no OUT item is written.
+    const single = this.isSingle(group.definition);
     const inline =
+      !single &&
       itemBytes({ ...openStateItem(group, expiresAt), ...base, outcomeChunks: 0 }) +
         'outcome'.length +
         args.outcome.length +
         INLINE_MARGIN_BYTES <=
-      1024;
+        1024;
     const chunks = inline ? [] : chunk(args.outcome);
     // Otherwise this decision's own outcome items, written first and unconditionally: the state names the
     // winner's, so a losing decision's bytes are never read (they expire with the group's data). No
@@ -1030,7 +1211,12 @@ export class GroupStore {
         ? new PutCommand({
             TableName: this.tableName,
             // Back in the deadline index until published: the sweeper republishes an outcome whose publish failed.
-            Item: { ...openStateItem(group, expiresAt), ...decided, dlAt: claimUntil },
+            Item: {
+              ...(single ? singleStateItem(group, expiresAt) : openStateItem(group, expiresAt)),
+              ...(single && args.removed ? { r: removedEntries(args.removed) } : {}),
+              ...decided,
+              dlAt: claimUntil,
+            },
             ConditionExpression: 'attribute_not_exists(pk)',
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             ReturnConsumedCapacity: 'TOTAL',
@@ -1044,7 +1230,9 @@ export class GroupStore {
               args.mode === 'before-deadline'
                 ? '#st = :open AND deadlineMs > :now'
                 : '#st = :open AND deadlineMs <= :now'
-            }${args.deadlineMs === undefined ? '' : ' AND deadlineMs = :dl'}`,
+            }${args.deadlineMs === undefined ? '' : ' AND deadlineMs = :dl'}${
+              args.reportCount === undefined ? '' : ' AND size(r) = :n'
+            }`,
             ExpressionAttributeNames: { '#st': 'status' },
             ExpressionAttributeValues: {
               ':status': args.status,
@@ -1058,6 +1246,7 @@ export class GroupStore {
               ':until': claimUntil,
               ...(inline ? { ':bytes': args.outcome } : {}),
               ...(args.deadlineMs === undefined ? {} : { ':dl': args.deadlineMs }),
+              ...(args.reportCount === undefined ? {} : { ':n': args.reportCount }),
             },
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             ReturnConsumedCapacity: 'TOTAL',
@@ -1069,7 +1258,7 @@ export class GroupStore {
       return { won: true };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const old = error.Item ? stateOf(unmarshall(error.Item) as StateItem) : undefined;
+      const old = error.Item ? this.stateOfItem(unmarshall(error.Item) as StateItem) : undefined;
       // Our own decision, applied by an attempt whose reply was lost and retried by the SDK.
       if (old?.outcomeKey === decision) return { won: true };
       // Recreate: a state exists; before/after deadline: the state is open (the other side of the
@@ -1297,12 +1486,26 @@ export class GroupStore {
   async storedReportsOf(
     groupId: string,
   ): Promise<{ member: string; early: boolean; atMs: number; error: string | undefined }[]> {
-    return this.queryMembers(
-      groupId,
-      memberBuckets(),
-      (item) => ({ member: item.member, early: item.early === true, atMs: item.atMs, error: item.error }),
-      { expression: '#member, early, atMs, #error', names: { '#member': 'member', '#error': 'error' } },
-    );
+    const [items, state] = await Promise.all([
+      this.queryMembers(
+        groupId,
+        memberBuckets(),
+        (item) => ({ member: item.member, early: item.early === true, atMs: item.atMs, error: item.error }),
+        { expression: '#member, early, atMs, #error', names: { '#member': 'member', '#error': 'error' } },
+      ),
+      this.getState(groupId),
+    ]);
+    const single = state?.single;
+    if (!single) return items;
+    // A small group's counted reports are the entries of its STATE (a member item only holds a large one).
+    const counted = new Set([...single.reports, ...single.referenced].map((r) => r.member));
+    return [
+      ...items.filter((r) => r.early && !counted.has(r.member)),
+      ...single.reports.map((r) => ({ member: r.member, early: false, atMs: r.atMs, error: r.error })),
+      ...items.filter(
+        (r) => !r.early && counted.has(r.member) && single.referenced.some((x) => x.member === r.member),
+      ),
+    ];
   }
 
   /** Member items in the buckets the group's expected members hash to (a group of 3 reads at most 3 partitions). */
@@ -1357,6 +1560,13 @@ export interface DecisionArgs {
   owner?: string;
   /** The deadline the outcome was built for: the decision holds only while STATE still has it. */
   deadlineMs?: number;
+  /**
+   * A small group (LAYOUT.single): how many reports the outcome was built from; the decision holds
+   * only while STATE still has that many, so a report stored meanwhile is never left out.
+   */
+  reportCount?: number;
+  /** A small group whose STATE TTL removed (`recreate`): its definition and reports go back with the decision. */
+  removed?: GroupState;
 }
 
 /** The reply of a conditional write, or undefined when its condition did not hold (any other fault throws). */
@@ -1367,6 +1577,25 @@ async function ifConditionHolds<T>(request: Promise<T>): Promise<T | undefined> 
     if (error instanceof ConditionalCheckFailedException) return undefined;
     throw error;
   }
+}
+
+/** Reports holding at most `budgetBytes` of result text: past it a result stands as `null` (its bytes counted). */
+function bounded(
+  all: StoredReport[],
+  budgetBytes: number,
+): { reports: StoredReport[]; unloadedBytes: number } {
+  let loaded = 0;
+  let unloadedBytes = 0;
+  const reports = all.map((report) => {
+    const bytes = Buffer.byteLength(report.result);
+    if (loaded + bytes <= budgetBytes) {
+      loaded += bytes;
+      return report;
+    }
+    unloadedBytes += bytes - 4;
+    return { ...report, result: 'null' };
+  });
+  return { reports, unloadedBytes };
 }
 
 /** An item's size as DynamoDB counts it (attribute names plus values), rounded up for numbers. */
@@ -1382,6 +1611,20 @@ function itemBytes(item: object): number {
     else total += Buffer.byteLength(JSON.stringify(value));
   }
   return total;
+}
+
+/** A removed small group's report entries as its STATE stored them. */
+function removedEntries(state: GroupState): Record<string, SingleEntry> {
+  const entries: Record<string, SingleEntry> = {};
+  const expected = state.single?.group.definition.expected ?? [];
+  const at = (member: string) => String(expected.indexOf(member));
+  for (const r of state.single?.reports ?? []) {
+    entries[at(r.member)] = { at: r.atMs, res: r.result, ...(r.error === undefined ? {} : { err: r.error }) };
+  }
+  for (const r of state.single?.referenced ?? []) {
+    entries[at(r.member)] = { at: r.atMs, ref: true, ...(r.failed ? { fail: true } : {}) };
+  }
+  return entries;
 }
 
 function memberItem(report: MemberReport, nowMs: number, expiresAt: number): MemberItem {

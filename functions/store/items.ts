@@ -11,6 +11,7 @@ import type {
   GroupState,
   GroupStatus,
   RawRecord,
+  SingleItemGroup,
   StoredReport,
 } from '#core/model.ts';
 import { deadlineShard, EXTEND_PREFIX, ITEM_KINDS, keys, shardCount } from './layout.ts';
@@ -62,6 +63,33 @@ export interface StateItem {
   /** Publish lease: who may publish the decided outcome until when (see GroupState.publishClaim). */
   publishClaimBy?: string;
   publishClaimUntil?: number;
+  /** A single-item group's definition (LAYOUT.single): present only on such a group's STATE. */
+  def?: SingleDefinition;
+  /** A single-item group's reports by the member's position in `expected`: the first write of each wins (`if_not_exists`). */
+  r?: Record<string, SingleEntry>;
+}
+
+/** The definition fields a single-item group keeps in its STATE (`deadlineMs`: the Create's; STATE's own moves). */
+export interface SingleDefinition {
+  expected: string[];
+  ttlSeconds: number;
+  payload?: string;
+  replyTo?: string;
+  tolerate?: number;
+  quorum?: number;
+  outcomeTopic: string;
+  defHash: string;
+  deadlineMs: number;
+}
+
+/** One member's report in a single-item group: inline, or `ref` to its own member item (too large). */
+export interface SingleEntry {
+  at: number;
+  res?: string;
+  err?: string;
+  ref?: true;
+  /** A referenced report that carries an error (counted without reading its item). */
+  fail?: true;
 }
 
 /** What an item kept before its group's Create carries (a member report, a Cancel, an Extend). */
@@ -179,8 +207,74 @@ export function openStateItem(group: Group, expiresAt: number): StateItem {
   };
 }
 
-export function stateOf(item: StateItem): GroupState {
+/** A small group's open STATE with its definition and no report yet (LAYOUT.single). */
+export function singleStateItem(group: Group, expiresAt: number): StateItem {
+  const d = group.definition;
   return {
+    ...openStateItem(group, expiresAt),
+    def: {
+      expected: d.expected,
+      ttlSeconds: d.ttlSeconds,
+      payload: d.payload,
+      replyTo: d.replyTo,
+      tolerate: d.tolerate,
+      quorum: d.quorum,
+      outcomeTopic: group.outcomeTopic,
+      defHash: group.defHash,
+      deadlineMs: group.deadlineMs,
+    },
+    r: {},
+  };
+}
+
+/** A report as a single-item group stores it: inline when small, otherwise a reference to its member item. */
+export function singleEntryOf(report: StoredReport, inlineBytes: number): SingleEntry {
+  const bytes = Buffer.byteLength(report.result) + Buffer.byteLength(report.error ?? '');
+  if (bytes > inlineBytes) {
+    return { at: report.atMs, ref: true, ...(report.error === undefined ? {} : { fail: true }) };
+  }
+  return {
+    at: report.atMs,
+    res: report.result,
+    ...(report.error === undefined ? {} : { err: report.error }),
+  };
+}
+
+function singleOf(item: StateItem): SingleItemGroup | undefined {
+  const def = item.def;
+  if (!def) return undefined;
+  const group: Group = {
+    definition: {
+      id: item.gid,
+      expected: def.expected,
+      ttlSeconds: def.ttlSeconds,
+      payload: def.payload,
+      replyTo: def.replyTo,
+      ...(def.tolerate === undefined ? {} : { tolerate: def.tolerate }),
+      ...(def.quorum === undefined ? {} : { quorum: def.quorum }),
+    },
+    defHash: def.defHash,
+    outcomeTopic: def.outcomeTopic,
+    createdMs: item.createdMs,
+    deadlineMs: def.deadlineMs,
+  };
+  const reports: StoredReport[] = [];
+  const referenced: SingleItemGroup['referenced'] = [];
+  // Entries are keyed by the member's position in `expected` (an id is no safe map key).
+  const entries = Object.entries(item.r ?? {});
+  for (const [position, e] of entries) {
+    const member = def.expected[Number(position)];
+    if (member === undefined) continue;
+    if (e.ref) referenced.push({ member, failed: e.fail === true, atMs: e.at });
+    else reports.push({ member, result: e.res ?? 'null', error: e.err, atMs: e.at });
+  }
+  return { group, reports, referenced, count: entries.length };
+}
+
+export function stateOf(item: StateItem): GroupState {
+  const single = singleOf(item);
+  return {
+    ...(single ? { single } : {}),
     groupId: item.gid,
     status: item.status,
     createdMs: item.createdMs,

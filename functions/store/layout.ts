@@ -54,7 +54,28 @@ export const LAYOUT = {
   maxItemBytes: 400 * 1024 - 1024,
   /** Outcome bytes are stored in chunks of this size (DynamoDB items are at most 400 KB). */
   outcomeChunkBytes: 300 * 1024,
+  /**
+   * A small group lives in one item (issue 21): its STATE also holds the definition and the members'
+   * reports, so a Create is one Put and a report one conditional UpdateItem that stores and counts it.
+   * A write bills the whole item per started KB, so only small groups qualify: at most `maxMembers`
+   * members and `maxDefinitionBytes` of member ids, payload and reply topic; a report whose result and
+   * error exceed `maxInlineBytes` is stored in its own member item and only referenced from STATE.
+   */
+  single: { maxMembers: 8, maxDefinitionBytes: 1024, maxInlineBytes: 256 },
 } as const;
+
+/** Whether a group lives in one item (LAYOUT.single): decided by its definition alone, so every process agrees. */
+export function isSingleItem(
+  definition: { expected: readonly string[]; payload?: string; replyTo?: string },
+  maxMembers: number = LAYOUT.single.maxMembers,
+): boolean {
+  if (definition.expected.length > maxMembers) return false;
+  const bytes =
+    definition.expected.reduce((sum, m) => sum + Buffer.byteLength(m) + 4, 0) +
+    Buffer.byteLength(definition.payload ?? '') +
+    Buffer.byteLength(definition.replyTo ?? '');
+  return bytes <= LAYOUT.single.maxDefinitionBytes;
+}
 
 /**
  * The group's part of a partition key: its id prefixed with its length, so that no id can spell

@@ -421,6 +421,8 @@ describe('guarantee 8 with guarantee 4: a transient DynamoDB fault while a Creat
     throw new Error('never accepted');
   }
 
+  // A group of two lives in one item (LAYOUT.single): its reports are stored and counted by this write.
+  const COUNTING_WRITE = '"UpdateExpression":"SET r.#m';
   const report = (group: string, id: string, extra: Record<string, unknown> = { result: { by: id } }) =>
     JSON.stringify({ id, type: EVENT_TYPES.done, group, ...extra });
   const createGroup = (group: string, expected: string[]) =>
@@ -435,7 +437,7 @@ describe('guarantee 8 with guarantee 4: a transient DynamoDB fault while a Creat
     await processKafkaEvent(kafkaEvent([{ partition: 1, value: report(group, 'a') }]), healthy);
     await processKafkaEvent(kafkaEvent([{ partition: 2, value: report(group, 'b') }]), healthy);
     const dynamo = dynamoClient();
-    const fault = throttleOnce(dynamo, 'UpdateItem', '"UpdateExpression":"ADD seen');
+    const fault = throttleOnce(dynamo, 'UpdateItem', COUNTING_WRITE);
     const faulty = runtimeWith(dynamo);
 
     // Act: the Create's invocation fails once and is redelivered
@@ -487,7 +489,7 @@ describe('guarantee 8 with guarantee 4: a transient DynamoDB fault while a Creat
       healthy,
     );
     const dynamo = dynamoClient();
-    const fault = throttleOnce(dynamo, 'UpdateItem', '"UpdateExpression":"ADD seen');
+    const fault = throttleOnce(dynamo, 'UpdateItem', COUNTING_WRITE);
     const faulty = runtimeWith(dynamo);
 
     // Act

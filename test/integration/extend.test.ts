@@ -41,7 +41,11 @@ describe('Extend on the real services (issue 20)', () => {
     const group = newGroupId();
     const t0 = Date.now();
     await processKafkaEvent(
-      kafkaEvent([{ value: create(group, ['a', 'b']) }, { value: done(group, 'a') }]),
+      // Nine members: a group too large for one item (LAYOUT.single) keeps its DEF and member items apart.
+      kafkaEvent([
+        { value: create(group, ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']) },
+        { value: done(group, 'a') },
+      ]),
       longLived,
       () => t0,
     );
