@@ -266,6 +266,17 @@ export class Collector {
       this.observer.count('LateReports');
       return late;
     }
+    if (
+      isPlain(group.definition) &&
+      storedAtMs === undefined &&
+      !keptEarly &&
+      this.store.fitsInline(report)
+    ) {
+      // A small result of a larger group is kept in its counter shard with the count: one shared write.
+      const status = await this.progress(group, { ...report, atMs }, nowMs, owner, deadlineMs, 'inline');
+      if (status !== 'new') this.observer.count('DuplicateReports');
+      return { status: 'accepted', action: status === 'new' ? 'reported' : 'duplicate-report' };
+    }
     const recorded = await this.store.recordReport(group, report, atMs);
     if (recorded.status !== 'new') this.observer.count('DuplicateReports');
     // An early copy of this report that its expiry claimed is being dead-lettered: it must not count.
@@ -530,19 +541,25 @@ export class Collector {
     await this.decide(group, kind, nowMs, owner, failure, undefined, state.deadlineMs, known);
   }
 
-  /** Counts a stored report and decides the group when the member failed or was the last one. */
+  /**
+   * Counts a report and decides the group when the member failed or was the last one. `inline`: the
+   * report is kept in its counter shard with the count; otherwise it is stored in its member item and
+   * the shard only refers to it. Returns whether this report is the member's stored one.
+   */
   private async progress(
     group: Group,
     stored: StoredReport,
     nowMs: number,
     owner: string,
     deadlineMs: number = group.deadlineMs,
-  ): Promise<void> {
+    how: 'inline' | 'member-item' = 'member-item',
+  ): Promise<'new' | 'duplicate'> {
     if (!isPlain(group.definition)) {
       // tolerate / quorum (issue 20): errors count too; the first report whose counts cross a line decides.
+      // (Their reports stay in member items: counted by `countTally`, which reads every shard.)
       const counts = await this.store.countTally(group, stored.member, stored.error !== undefined);
       const verdict = verdictOfCounts(policyOf(group.definition), counts);
-      if (verdict === 'open') return;
+      if (verdict === 'open') return 'new';
       await this.decide(
         group,
         verdict === 'too-many-errors' ? 'member-failure' : 'success',
@@ -552,27 +569,29 @@ export class Collector {
         undefined,
         deadlineMs,
       );
-      return;
+      return 'new';
     }
-    if (stored.error !== undefined) {
+    // The member's first report is the one its shard keeps (a redelivered or second report finds it).
+    const { result, status, winner } = await this.store.countStored(group, stored, how);
+    if (winner.failed) {
       await this.decide(
         group,
         'member-failure',
         nowMs,
         owner,
-        { entity: stored.member, error: stored.error },
+        { entity: stored.member, error: winner.error ?? stored.error },
         undefined,
         deadlineMs,
       );
-      return;
+      return status;
     }
-    const count = await this.store.countReport(group, stored.member);
-    if (count === 'complete')
+    if (result === 'complete')
       await this.decide(group, 'success', nowMs, owner, undefined, undefined, deadlineMs);
-    if (count === 'closed') {
+    if (result === 'closed') {
       const state = await this.store.getState(group.definition.id);
       if (state) await this.ensurePublished(state, nowMs, { owner });
     }
+    return status;
   }
 
   /**
@@ -602,8 +621,25 @@ export class Collector {
     // A small group's decision holds only if no report was stored since these were read.
     const reportCount = removedState ? undefined : read.count;
     if (kind === 'success' && isPlain(group.definition) && !allReported(group.definition, members)) {
-      throw new InconsistentStateError(
-        `group ${group.definition.id} counted complete but a member report is missing`,
+      // Every member counted, one with an error whose own decision has not happened yet (its delivery
+      // failed or is running): the group fails at its first error.
+      const first = members
+        .filter((r) => r.error !== undefined)
+        .sort((a, b) => a.atMs - b.atMs || a.member.localeCompare(b.member))[0];
+      if (!first) {
+        throw new InconsistentStateError(
+          `group ${group.definition.id} counted complete but a member report is missing`,
+        );
+      }
+      return this.decide(
+        group,
+        'member-failure',
+        nowMs,
+        owner,
+        { entity: first.member, error: first.error },
+        removedState,
+        deadlineMs,
+        read,
       );
     }
     const { outcome, bytes } = this.outcomeOf(

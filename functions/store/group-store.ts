@@ -150,6 +150,13 @@ export class GroupStore {
     });
   }
 
+  /** Whether a report is small enough to keep inline (in a small group's STATE or a counter shard). */
+  fitsInline(report: { result: string; error?: string }): boolean {
+    return (
+      Buffer.byteLength(report.result) + Buffer.byteLength(report.error ?? '') <= LAYOUT.single.maxInlineBytes
+    );
+  }
+
   /** Whether a group with this definition lives in one item (LAYOUT.single). */
   isSingle(definition: Group['definition']): boolean {
     return isSingleItem(definition, this.singleItemMembers);
@@ -323,12 +330,33 @@ export class GroupStore {
    * of 3 in 3 calls instead of 300 Queries. Keyed by group id; a group with no report maps to [].
    */
   async reportsOfGroups(groups: readonly Group[]): Promise<Map<string, StoredReport[]>> {
-    const byGroup = new Map<string, StoredReport[]>(groups.map((g) => [g.definition.id, []]));
-    const items = await this.batchGet<MemberItem>(
-      groups.flatMap((g) => g.definition.expected.map((m) => keys.member(g.definition.id, m))),
+    const shardKeys = groups.flatMap((g) => shardKeysOf(g));
+    const items = await this.batchGet<Record<string, unknown>>([
+      ...shardKeys,
+      ...groups.flatMap((g) => g.definition.expected.map((m) => keys.member(g.definition.id, m))),
+    ]);
+    const shardsByPk = new Map<string, Record<string, unknown>>();
+    const membersByGroup = new Map<string, MemberItem[]>();
+    for (const item of items) {
+      if (item.kind === ITEM_KINDS.counter) shardsByPk.set(item.pk as string, item);
+      else {
+        const member = item as unknown as MemberItem;
+        membersByGroup.set(member.gid, [...(membersByGroup.get(member.gid) ?? []), member]);
+      }
+    }
+    return new Map(
+      groups.map((g) => [
+        g.definition.id,
+        mergedReports(
+          g,
+          shardKeysOf(g).flatMap((k) => {
+            const shard = shardsByPk.get(k.pk);
+            return shard ? [shard] : [];
+          }),
+          membersByGroup.get(g.definition.id) ?? [],
+        ),
+      ]),
     );
-    for (const item of items) byGroup.get(item.gid)?.push(reportOf(item));
-    return byGroup;
   }
 
   /** Items by key, strongly consistent, 100 keys per BatchGetItem, unprocessed keys asked again. */
@@ -954,14 +982,62 @@ export class GroupStore {
    * what it found (`complete`: that one decides); the others `counting`. A failed write fails them all.
    */
   async countReport(group: Group, member: string): Promise<CountResult> {
+    return (await this.countEntry(group, member)).result;
+  }
+
+  /**
+   * Counts a report of a larger plain group with its entry in the counter shard (`countEntry`):
+   * `inline` keeps the small report there; `member-item` refers to its member item (stored already).
+   * Returns the count's result, whether this report is the member's stored one, and whether the
+   * stored one carries an error (with its text when inline).
+   */
+  async countStored(
+    group: Group,
+    stored: StoredReport,
+    how: 'inline' | 'member-item',
+  ): Promise<{
+    result: CountResult;
+    status: 'new' | 'duplicate';
+    winner: { failed: boolean; error: string | undefined };
+  }> {
+    const entry: SingleEntry =
+      how === 'inline'
+        ? singleEntryOf(stored, Number.POSITIVE_INFINITY)
+        : { at: stored.atMs, ref: true, ...(stored.error === undefined ? {} : { fail: true }) };
+    const { result, kept } = await this.countEntry(group, stored.member, entry);
+    const winner = kept ?? entry;
+    const same =
+      winner.at === entry.at &&
+      winner.res === entry.res &&
+      winner.err === entry.err &&
+      winner.ref === entry.ref;
+    return {
+      result,
+      status: same ? 'new' : 'duplicate',
+      winner: { failed: winner.err !== undefined || winner.fail === true, error: winner.err },
+    };
+  }
+
+  /**
+   * `countReport`, also keeping the member's report in its counter shard (issue 21): the entry
+   * (`e<index>`, set only if absent: the first report wins) is written with the count, so a report
+   * of a larger group costs one shared shard write instead of a member item and a count. An entry
+   * inline holds a small result; a `ref` one says the report is in its member item. Returns the
+   * count's result and the member's entry as stored (the first one, maybe another report's).
+   */
+  async countEntry(
+    group: Group,
+    member: string,
+    entry?: SingleEntry,
+  ): Promise<{ result: CountResult; kept: SingleEntry | undefined }> {
     const index = this.memberIndex(group).get(member);
     if (index === undefined) throw new RangeError(`member "${member}" is not expected by this group`);
     const shard = shardOf(index);
     const key = `${group.definition.id}\u0000${shard}`;
-    return new Promise<CountResult>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const queue = this.countQueues.get(key) ?? { busy: false, waiting: [] };
       this.countQueues.set(key, queue);
-      queue.waiting.push({ index, resolve, reject });
+      queue.waiting.push({ index, entry, resolve, reject });
       if (!queue.busy) void this.flushCounts(key, group, shard);
     });
   }
@@ -970,7 +1046,12 @@ export class GroupStore {
     string,
     {
       busy: boolean;
-      waiting: { index: number; resolve: (r: CountResult) => void; reject: (e: unknown) => void }[];
+      waiting: {
+        index: number;
+        entry: SingleEntry | undefined;
+        resolve: (r: { result: CountResult; kept: SingleEntry | undefined }) => void;
+        reject: (e: unknown) => void;
+      }[];
     }
   >();
 
@@ -982,13 +1063,9 @@ export class GroupStore {
     while (queue.waiting.length > 0) {
       const sharing = queue.waiting.splice(0);
       try {
-        const result = await this.countIndexes(
-          group,
-          shard,
-          sharing.map((w) => w.index),
-        );
+        const { result, item } = await this.countIndexes(group, shard, sharing);
         sharing.forEach((w, i) => {
-          w.resolve(i === 0 ? result : 'counting');
+          w.resolve({ result: i === 0 ? result : 'counting', kept: item?.[`e${w.index}`] as SingleEntry });
         });
       } catch (error) {
         for (const w of sharing) w.reject(error);
@@ -998,28 +1075,45 @@ export class GroupStore {
     this.countQueues.delete(key);
   }
 
-  private async countIndexes(group: Group, shard: number, indexes: number[]): Promise<CountResult> {
+  private async countIndexes(
+    group: Group,
+    shard: number,
+    sharing: { index: number; entry: SingleEntry | undefined }[],
+  ): Promise<{ result: CountResult; item: Record<string, unknown> | undefined }> {
     const gid = group.definition.id;
     const members = group.definition.expected.length;
+    // One entry per member and write (two paths may not overlap): the first queued one.
+    const entries = new Map<number, SingleEntry>();
+    for (const w of sharing) if (w.entry && !entries.has(w.index)) entries.set(w.index, w.entry);
+    const sets = [...entries.keys()].map((i) => `#e${i} = if_not_exists(#e${i}, :e${i})`);
     const out = await this.doc.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: keys.counter(gid, shard),
-        UpdateExpression: 'ADD seen :i SET kind = :k, expiresAt = if_not_exists(expiresAt, :e)',
+        UpdateExpression: `ADD seen :i SET ${['kind = :k', 'expiresAt = if_not_exists(expiresAt, :e)', ...sets].join(', ')}`,
+        ...(entries.size > 0
+          ? {
+              ExpressionAttributeNames: Object.fromEntries(
+                [...entries.keys()].map((i) => [`#e${i}`, `e${i}`]),
+              ),
+            }
+          : {}),
         ExpressionAttributeValues: {
-          ':i': new Set(indexes),
+          ':i': new Set(sharing.map((w) => w.index)),
           ':k': ITEM_KINDS.counter,
           ':e': this.dataExpiresAt(group),
+          ...Object.fromEntries([...entries].map(([i, e]) => [`:e${i}`, e])),
         },
-        ReturnValues: 'UPDATED_NEW',
+        ReturnValues: entries.size > 0 ? 'ALL_NEW' : 'UPDATED_NEW',
         ReturnConsumedCapacity: 'TOTAL',
       }),
     );
     this.meter.add(out.ConsumedCapacity, 'write');
-    const size = (out.Attributes?.seen as Set<number> | undefined)?.size ?? 0;
-    if (size < shardCapacity(shard, members)) return 'counting';
+    const item = out.Attributes;
+    const size = (item?.seen as Set<number> | undefined)?.size ?? 0;
+    if (size < shardCapacity(shard, members)) return { result: 'counting', item };
     const shards = shardCount(members);
-    if (shards === 1) return 'complete';
+    if (shards === 1) return { result: 'complete', item };
     try {
       const marked = await this.doc.send(
         new UpdateCommand({
@@ -1035,9 +1129,9 @@ export class GroupStore {
       );
       this.meter.add(marked.ConsumedCapacity, 'write');
       const full = (marked.Attributes?.doneShards as Set<number> | undefined)?.size ?? 0;
-      return full < shards ? 'counting' : 'complete';
+      return { result: full < shards ? 'counting' : 'complete', item };
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return 'closed';
+      if (error instanceof ConditionalCheckFailedException) return { result: 'closed', item };
       throw error;
     }
   }
@@ -1125,19 +1219,17 @@ export class GroupStore {
       // A small group: every expected member's item by key in one BatchGetItem, not a Query per bucket.
       return bounded((await this.reportsOfGroups([group])).get(group.definition.id) ?? [], budgetBytes);
     }
-    let loaded = 0;
-    let unloadedBytes = 0;
-    const reports = await this.memberItems(group, (item) => {
-      const report = reportOf(item);
-      const bytes = Buffer.byteLength(report.result);
-      if (loaded + bytes <= budgetBytes) {
-        loaded += bytes;
-        return report;
-      }
-      unloadedBytes += bytes - 4;
-      return { ...report, result: 'null' };
-    });
-    return { reports, unloadedBytes };
+    // Entries kept in the counter shards, then the member items of members without an inline entry.
+    const shards = await this.batchGet<Record<string, unknown>>(shardKeysOf(group));
+    const inline = new Set(inlineIndexes(shards));
+    const index = this.memberIndex(group);
+    const items = (
+      await this.memberItems(group, (item) => {
+        const i = index.get(item.member);
+        return i === undefined || inline.has(i) ? undefined : item;
+      })
+    ).filter((item): item is MemberItem => item !== undefined);
+    return bounded(mergedReports(group, shards, items), budgetBytes);
   }
 
   /**
@@ -1611,6 +1703,53 @@ function itemBytes(item: object): number {
     else total += Buffer.byteLength(JSON.stringify(value));
   }
   return total;
+}
+
+/** The keys of a group's counter shards. */
+function shardKeysOf(group: Group): { pk: string; sk: string }[] {
+  return Array.from({ length: shardCount(group.definition.expected.length) }, (_, s) =>
+    keys.counter(group.definition.id, s),
+  );
+}
+
+/** Indexes of members whose report a counter shard keeps inline (`e<index>` without `ref`). */
+function inlineIndexes(shards: Record<string, unknown>[]): number[] {
+  const found: number[] = [];
+  for (const shard of shards) {
+    for (const [name, value] of Object.entries(shard)) {
+      if (/^e\d+$/.test(name) && !(value as SingleEntry).ref) found.push(Number(name.slice(1)));
+    }
+  }
+  return found;
+}
+
+/**
+ * A larger group's stored reports: a member's entry in its counter shard when it is inline, otherwise
+ * its member item (a large report, an early one, or one stored before its count).
+ */
+function mergedReports(
+  group: Group,
+  shards: Record<string, unknown>[],
+  members: MemberItem[],
+): StoredReport[] {
+  const entries = new Map<number, SingleEntry>();
+  for (const shard of shards) {
+    for (const [name, value] of Object.entries(shard)) {
+      if (/^e\d+$/.test(name)) entries.set(Number(name.slice(1)), value as SingleEntry);
+    }
+  }
+  const items = new Map(members.map((m) => [m.member, m]));
+  const reports: StoredReport[] = [];
+  group.definition.expected.forEach((member, i) => {
+    const entry = entries.get(i);
+    if (entry && !entry.ref) {
+      reports.push({ member, result: entry.res ?? 'null', error: entry.err, atMs: entry.at });
+      return;
+    }
+    const item = items.get(member);
+    if (item) reports.push(reportOf(item));
+  });
+  return reports;
 }
 
 /** A removed small group's report entries as its STATE stored them. */
