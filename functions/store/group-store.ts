@@ -1588,7 +1588,17 @@ export class GroupStore {
       this.getState(groupId),
     ]);
     const single = state?.single;
-    if (!single) return items;
+    if (!single) {
+      // A larger group keeps small reports in its counter shards.
+      const group = await this.getGroup(groupId);
+      if (!group) return items;
+      const shards = await this.batchGet<Record<string, unknown>>(shardKeysOf(group));
+      const stored = new Set(items.filter((r) => !r.early).map((r) => r.member));
+      const inShards = mergedReports(group, shards, [])
+        .filter((r) => !stored.has(r.member))
+        .map((r) => ({ member: r.member, early: false, atMs: r.atMs, error: r.error }));
+      return [...items, ...inShards];
+    }
     // A small group's counted reports are the entries of its STATE (a member item only holds a large one).
     const counted = new Set([...single.reports, ...single.referenced].map((r) => r.member));
     return [

@@ -52,6 +52,31 @@ describe('inspectGroup on the real table', () => {
     expect(formatInspection(view)).toContain('missing    a, c');
   });
 
+  it('a larger group (more than fits one item): reports kept in its counter shards and member items', async () => {
+    // Prepare: nine members (beyond LAYOUT.single); b reports a small result, c an error, d a large result
+    const group = newGroupId();
+    const members = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'];
+    const large = json({
+      id: 'd',
+      type: 'EventGroupCollectorEntityDone',
+      group,
+      result: { text: 'x'.repeat(2_000) },
+    });
+    await feed(create(group, members), done(group, 'b'), large);
+    await feed(failed(group, 'c'));
+
+    // Act
+    const view = await inspect(group);
+
+    // Assess
+    expect(view).toMatchObject({
+      status: 'failed',
+      counts: { expected: 9, reported: 3, succeeded: 2, failed: 1, waitingEarly: 0 },
+      errors: { c: 'c broke' },
+    });
+    expect(view.missing).toEqual(['a', 'e', 'f', 'g', 'h', 'i']);
+  });
+
   it('a group not created yet: unknown, with the reports waiting for it', async () => {
     // Prepare
     const group = newGroupId();
