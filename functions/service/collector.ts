@@ -500,7 +500,8 @@ export class Collector {
       await this.timeoutGroup(report.group, nowMs, undefined, owner);
       return { status: 'accepted', action };
     }
-    await this.progressSingle(group, state, report.member, nowMs, owner);
+    // Of reports sharing one write, the first decides from the state it returned (the others would repeat it).
+    if (recorded.lead) await this.progressSingle(group, state, report.member, nowMs, owner);
     return { status: 'accepted', action };
   }
 

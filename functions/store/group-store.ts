@@ -427,7 +427,7 @@ export class GroupStore {
     atMs: number,
     viaMemberItem = false,
   ): Promise<
-    | { status: 'new' | 'duplicate'; state: GroupState & { single: SingleItemGroup } }
+    | { status: 'new' | 'duplicate'; state: GroupState & { single: SingleItemGroup }; lead: boolean }
     | { status: 'expiring' }
     | { status: 'closed'; state: GroupState | undefined }
   > {
@@ -455,40 +455,103 @@ export class GroupStore {
         ...(stored.error === undefined ? {} : { fail: true }),
       };
     }
-    try {
-      const out = await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.state(gid),
-          UpdateExpression: 'SET r.#m = if_not_exists(r.#m, :e)',
-          ConditionExpression: '#st = :open AND deadlineMs > :at AND attribute_exists(r)',
-          // Keyed by the member's position, never by its id: an id such as `__proto__` is no safe map key.
-          ExpressionAttributeNames: { '#m': String(index), '#st': 'status' },
-          ExpressionAttributeValues: { ':e': entry, ':open': OPEN, ':at': stored.atMs },
-          ReturnValues: 'ALL_NEW',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-      this.meter.add(out.ConsumedCapacity, 'write');
-      if (adopt) await this.adoptEarly(group, report.member);
-      const item = out.Attributes as StateItem;
-      const state = this.stateOfItem(item) as GroupState & { single: SingleItemGroup };
-      const kept = item.r?.[String(index)];
-      const mine =
-        kept !== undefined &&
-        kept.at === entry.at &&
-        kept.res === entry.res &&
-        kept.err === entry.err &&
-        kept.ref === entry.ref;
-      return { status: mine && memberStatus !== 'duplicate' ? 'new' : 'duplicate', state };
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return {
-        status: 'closed',
-        state: error.Item ? this.stateOfItem(unmarshall(error.Item) as StateItem) : undefined,
-      };
+    const written = await this.writeSingle(gid, index, entry);
+    if (!written.item) return { status: 'closed', state: written.closed };
+    if (adopt) await this.adoptEarly(group, report.member);
+    const item = written.item;
+    const state = this.stateOfItem(item) as GroupState & { single: SingleItemGroup };
+    const kept = item.r?.[String(index)];
+    const mine =
+      kept !== undefined &&
+      kept.at === entry.at &&
+      kept.res === entry.res &&
+      kept.err === entry.err &&
+      kept.ref === entry.ref;
+    return { status: mine && memberStatus !== 'duplicate' ? 'new' : 'duplicate', state, lead: written.lead };
+  }
+
+  /**
+   * Writes a small group's entry. Entries of one group with the same stored time that arrive while a
+   * write to that group is in flight share the next write (several `SET r.#i = if_not_exists(…)` in one
+   * UpdateItem): reports of one group in one batch cost one write. The first caller of a shared write
+   * is its `lead` (it decides the group; the others only learn its state).
+   */
+  private writeSingle(
+    gid: string,
+    index: number,
+    entry: SingleEntry,
+  ): Promise<{ item?: StateItem; closed?: GroupState; lead: boolean }> {
+    const key = `${gid}\u0000${entry.at}`;
+    return new Promise((resolve, reject) => {
+      const queue = this.singleQueues.get(key) ?? { busy: false, waiting: [] };
+      this.singleQueues.set(key, queue);
+      queue.waiting.push({ index, entry, resolve, reject });
+      if (!queue.busy) void this.flushSingle(key, gid, entry.at);
+    });
+  }
+
+  private readonly singleQueues = new Map<
+    string,
+    {
+      busy: boolean;
+      waiting: {
+        index: number;
+        entry: SingleEntry;
+        resolve: (r: { item?: StateItem; closed?: GroupState; lead: boolean }) => void;
+        reject: (e: unknown) => void;
+      }[];
     }
+  >();
+
+  private async flushSingle(key: string, gid: string, atMs: number): Promise<void> {
+    const queue = this.singleQueues.get(key);
+    if (!queue) return;
+    queue.busy = true;
+    while (queue.waiting.length > 0) {
+      const sharing = queue.waiting.splice(0);
+      // One entry per member and write (two paths may not overlap): the first queued one.
+      const entries = new Map<number, SingleEntry>();
+      for (const w of sharing) if (!entries.has(w.index)) entries.set(w.index, w.entry);
+      const names = [...entries.keys()];
+      try {
+        const out = await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: keys.state(gid),
+            UpdateExpression: `SET ${names.map((i) => `r.#m${i} = if_not_exists(r.#m${i}, :e${i})`).join(', ')}`,
+            ConditionExpression: '#st = :open AND deadlineMs > :at AND attribute_exists(r)',
+            // Keyed by the member's position, never by its id: an id such as `__proto__` is no safe map key.
+            ExpressionAttributeNames: {
+              '#st': 'status',
+              ...Object.fromEntries(names.map((i) => [`#m${i}`, String(i)])),
+            },
+            ExpressionAttributeValues: {
+              ':open': OPEN,
+              ':at': atMs,
+              ...Object.fromEntries([...entries].map(([i, e]) => [`:e${i}`, e])),
+            },
+            ReturnValues: 'ALL_NEW',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            ReturnConsumedCapacity: 'TOTAL',
+          }),
+        );
+        this.meter.add(out.ConsumedCapacity, 'write');
+        sharing.forEach((w, i) => {
+          w.resolve({ item: out.Attributes as StateItem, lead: i === 0 });
+        });
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) {
+          const closed = error.Item ? this.stateOfItem(unmarshall(error.Item) as StateItem) : undefined;
+          sharing.forEach((w, i) => {
+            w.resolve({ closed, lead: i === 0 });
+          });
+        } else {
+          for (const w of sharing) w.reject(error);
+        }
+      }
+    }
+    queue.busy = false;
+    this.singleQueues.delete(key);
   }
 
   /**
