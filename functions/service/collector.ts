@@ -212,7 +212,7 @@ export class Collector {
       // A small group this environment has seen: one conditional write stores, counts and tells its state.
       return this.reportSingle(known, report, nowMs, owner);
     }
-    const state = await this.store.getState(report.group);
+    const state = await this.store.sharedState(report.group);
     if (state && state.status !== 'open') {
       // A member the group never expected is bad input whenever it comes, not a late report.
       const decided = await this.store.getGroup(report.group);

@@ -385,6 +385,22 @@ export class GroupStore {
     return pages.flat() as T[];
   }
 
+  /**
+   * The group's status as read by a strongly consistent read in flight for it, or a new one: reports
+   * of one group handled at once (a batch of a large group) share one read instead of one each. A
+   * shared read may have started a moment before the caller; every write after it is conditional,
+   * so a decision taken meanwhile is found by the write, as it would be after a read of its own.
+   */
+  sharedState(groupId: string): Promise<GroupState | undefined> {
+    const inFlight = this.stateReads.get(groupId);
+    if (inFlight) return inFlight;
+    const read = this.getState(groupId).finally(() => this.stateReads.delete(groupId));
+    this.stateReads.set(groupId, read);
+    return read;
+  }
+
+  private readonly stateReads = new Map<string, Promise<GroupState | undefined>>();
+
   /** The group's status (strongly consistent), or undefined when it was never created or TTL removed it. */
   async getState(groupId: string): Promise<GroupState | undefined> {
     const out = await this.doc.send(
