@@ -497,12 +497,15 @@ export class GroupStore {
     index: number,
     entry: SingleEntry,
   ): Promise<{ item?: StateItem; closed?: GroupState; lead: boolean }> {
-    const key = `${gid}\u0000${entry.at}`;
     return new Promise((resolve, reject) => {
-      const queue = this.singleQueues.get(key) ?? { busy: false, waiting: [] };
-      this.singleQueues.set(key, queue);
+      const queue = this.singleQueues.get(gid) ?? { busy: false, waiting: [] };
+      this.singleQueues.set(gid, queue);
       queue.waiting.push({ index, entry, resolve, reject });
-      if (!queue.busy) void this.flushSingle(key, gid, entry.at);
+      // Started on the next turn of the event loop: the reports of a batch handled at once join it.
+      if (!queue.busy) {
+        queue.busy = true;
+        setImmediate(() => void this.flushSingle(gid));
+      }
     });
   }
 
@@ -519,12 +522,13 @@ export class GroupStore {
     }
   >();
 
-  private async flushSingle(key: string, gid: string, atMs: number): Promise<void> {
-    const queue = this.singleQueues.get(key);
+  private async flushSingle(gid: string): Promise<void> {
+    const queue = this.singleQueues.get(gid);
     if (!queue) return;
-    queue.busy = true;
     while (queue.waiting.length > 0) {
       const sharing = queue.waiting.splice(0);
+      // Each entry keeps its own stored time; the write holds only if the latest is before the deadline.
+      const atMs = Math.max(...sharing.map((w) => w.entry.at));
       // One entry per member and write (two paths may not overlap): the first queued one.
       const entries = new Map<number, SingleEntry>();
       for (const w of sharing) if (!entries.has(w.index)) entries.set(w.index, w.entry);
@@ -558,16 +562,22 @@ export class GroupStore {
       } catch (error) {
         if (error instanceof ConditionalCheckFailedException) {
           const closed = error.Item ? this.stateOfItem(unmarshall(error.Item) as StateItem) : undefined;
-          sharing.forEach((w, i) => {
-            w.resolve({ closed, lead: i === 0 });
-          });
+          // Open, and the deadline falls between their stored times: those stored before it are written again.
+          const before = closed?.status === OPEN ? sharing.filter((w) => w.entry.at < closed.deadlineMs) : [];
+          const retried = before.length < sharing.length ? before : [];
+          queue.waiting.unshift(...retried);
+          sharing
+            .filter((w) => !retried.includes(w))
+            .forEach((w, i) => {
+              w.resolve({ closed, lead: i === 0 });
+            });
         } else {
           for (const w of sharing) w.reject(error);
         }
       }
     }
     queue.busy = false;
-    this.singleQueues.delete(key);
+    this.singleQueues.delete(gid);
   }
 
   /**
@@ -1117,7 +1127,11 @@ export class GroupStore {
       const queue = this.countQueues.get(key) ?? { busy: false, waiting: [] };
       this.countQueues.set(key, queue);
       queue.waiting.push({ index, entry, resolve, reject });
-      if (!queue.busy) void this.flushCounts(key, group, shard);
+      // Started on the next turn of the event loop: the reports of a batch handled at once join it.
+      if (!queue.busy) {
+        queue.busy = true;
+        setImmediate(() => void this.flushCounts(key, group, shard));
+      }
     });
   }
 
@@ -1138,7 +1152,7 @@ export class GroupStore {
   private async flushCounts(key: string, group: Group, shard: number): Promise<void> {
     const queue = this.countQueues.get(key);
     if (!queue) return;
-    queue.busy = true;
+
     while (queue.waiting.length > 0) {
       const sharing = queue.waiting.splice(0);
       try {

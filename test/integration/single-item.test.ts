@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EVENT_TYPES } from '#shared/config.ts';
+import { processKafkaEvent } from '../../functions/collector/handler.ts';
+import { drainTopic, kafkaEvent, newGroupId, testRuntime } from '../helpers/collector.ts';
+
+/**
+ * Issue 21: a group of at most 8 members lives in one item (LAYOUT.single). Its Create is one Put;
+ * a report is one conditional UpdateItem of STATE that stores and counts it; reports of one group
+ * handled at once share that write; the decision's condition names the report count it was built from.
+ */
+describe('small groups in one item', () => {
+  let runtime: Awaited<ReturnType<typeof testRuntime>>;
+  const writes: { command: string; sk: string }[] = [];
+  beforeAll(async () => {
+    runtime = await testRuntime();
+    runtime.store.doc.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = args.input as { Key?: { sk?: string }; Item?: { sk?: string } };
+        const command = String(context.commandName);
+        if (/Put|Update|Transact/.test(command)) {
+          writes.push({ command, sk: input.Key?.sk ?? input.Item?.sk ?? '' });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'recordWrites' },
+    );
+  });
+  afterAll(() => runtime.close());
+
+  const create = (group: string, expected: string[]) => ({
+    value: JSON.stringify({ id: group, type: EVENT_TYPES.create, expected, ttl: 600 }),
+  });
+  const done = (group: string, id: string, extra: Record<string, unknown> = { result: { id } }) => ({
+    value: JSON.stringify({ id, type: EVENT_TYPES.done, group, ...extra }),
+  });
+  const outcomesOf = async (group: string) =>
+    (await drainTopic(runtime.settings.outcomeTopic)).filter((m) => m.key === group);
+
+  it('a Create is one Put; the reports of one batch share one write; the group succeeds with one publish', async () => {
+    // Prepare
+    const group = newGroupId();
+    const from = writes.length;
+
+    // Act
+    await processKafkaEvent(kafkaEvent([create(group, ['a', 'b', 'c'])]), runtime);
+    const afterCreate = writes.slice(from);
+    const before = writes.length;
+    await processKafkaEvent(kafkaEvent([done(group, 'a'), done(group, 'b'), done(group, 'c')]), runtime);
+    const afterReports = writes.slice(before);
+    const outcomes = await outcomesOf(group);
+
+    // Assess: Create = Put STATE; reports = one STATE update, then the outcome, the decision, the published mark
+    expect(afterCreate).toEqual([{ command: 'PutItemCommand', sk: 'STATE' }]);
+    expect(afterReports.filter((w) => w.sk === 'STATE' && w.command === 'UpdateItemCommand')).toHaveLength(3);
+    expect(afterReports.filter((w) => w.sk.startsWith('M#') || w.sk === 'C')).toEqual([]);
+    expect(outcomes).toHaveLength(1);
+    expect(JSON.parse(outcomes[0]?.value ?? '{}')).toMatchObject({
+      type: EVENT_TYPES.success,
+      results: { a: { id: 'a' }, b: { id: 'b' }, c: { id: 'c' } },
+    });
+  });
+
+  it('member ids that are no safe map keys (`__proto__`, `constructor`) are stored and reported', async () => {
+    // Prepare
+    const group = newGroupId();
+    await processKafkaEvent(kafkaEvent([create(group, ['__proto__', 'constructor'])]), runtime);
+
+    // Act
+    const response = await processKafkaEvent(
+      kafkaEvent([done(group, '__proto__'), done(group, 'constructor')]),
+      runtime,
+    );
+    const outcomes = await outcomesOf(group);
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([]);
+    expect(outcomes).toHaveLength(1);
+    const results = JSON.parse(outcomes[0]?.value ?? '{}').results;
+    expect(Object.getOwnPropertyNames(results).sort()).toEqual(['__proto__', 'constructor']);
+  });
+
+  it('a large result is kept in its member item and referenced; the outcome carries it', async () => {
+    // Prepare
+    const group = newGroupId();
+    const big = { text: 'x'.repeat(5_000) };
+    await processKafkaEvent(kafkaEvent([create(group, ['a', 'b'])]), runtime);
+    const from = writes.length;
+
+    // Act
+    await processKafkaEvent(kafkaEvent([done(group, 'a', { result: big })]), runtime);
+    const stored = writes.slice(from);
+    await processKafkaEvent(kafkaEvent([done(group, 'b')]), runtime);
+    const outcomes = await outcomesOf(group);
+
+    // Assess
+    expect(stored.map((w) => w.sk)).toEqual(['M#a', 'STATE']);
+    expect(JSON.parse(outcomes[0]?.value ?? '{}').results).toEqual({ a: big, b: { id: 'b' } });
+  });
+
+  it('reports stored at once on both sides of the deadline: the earlier counts, the later finds it past', async () => {
+    // Prepare
+    const group = newGroupId();
+    const t0 = Date.now();
+    await processKafkaEvent(kafkaEvent([create(group, ['a', 'b', 'c'])]), runtime, () => t0);
+    const stored = await runtime.store.getGroup(group);
+    if (!stored) throw new Error('group not created');
+    const deadline = stored.deadlineMs;
+    const report = (member: string) => ({ group, member, result: '1', error: undefined });
+
+    // Act: both queued before the first write starts, so they would share it
+    const [before, after] = await Promise.all([
+      runtime.store.recordSingle(stored, report('a'), deadline - 1),
+      runtime.store.recordSingle(stored, report('b'), deadline),
+    ]);
+
+    // Assess
+    expect(before.status).toBe('new');
+    expect(after.status).toBe('closed');
+    expect(after.status === 'closed' && after.state?.status).toBe('open');
+    const state = await runtime.store.getState(group);
+    expect(state?.single?.reports.map((r) => r.member)).toEqual(['a']);
+  });
+
+  it('a redelivered batch changes nothing: duplicates, one outcome', async () => {
+    // Prepare
+    const group = newGroupId();
+    await processKafkaEvent(kafkaEvent([create(group, ['a', 'b'])]), runtime);
+    const batch = kafkaEvent([done(group, 'a'), done(group, 'a', { result: { other: true } })]);
+
+    // Act
+    const first = await processKafkaEvent(batch, runtime);
+    const again = await processKafkaEvent(batch, runtime);
+    await processKafkaEvent(kafkaEvent([done(group, 'b')]), runtime);
+    const outcomes = await outcomesOf(group);
+
+    // Assess: the first report of a wins, in the first delivery and the redelivery alike
+    expect(first.batchItemFailures).toEqual([]);
+    expect(again.batchItemFailures).toEqual([]);
+    expect(outcomes).toHaveLength(1);
+    expect(JSON.parse(outcomes[0]?.value ?? '{}').results).toEqual({ a: { id: 'a' }, b: { id: 'b' } });
+  });
+});
