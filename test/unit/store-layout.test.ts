@@ -1,12 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import type { Group } from '#core/model.ts';
-import { definitionItem, groupOf, openStateItem } from '#store/items.ts';
+import {
+  definitionItem,
+  groupOf,
+  openStateItem,
+  type SingleEntry,
+  singleEntryOf,
+  singleStateItem,
+  stateOf,
+} from '#store/items.ts';
 import {
   chunk,
   deadlineShard,
   deadlineShards,
   entryOf,
   epochSeconds,
+  isSingleItem,
   keys,
   LAYOUT,
   memberBuckets,
@@ -192,5 +201,66 @@ describe('deadline index entries', () => {
     expect(entryOf(keys.state('g#M1'))).toEqual({ kind: 'group', groupId: 'g#M1' });
     expect(entryOf(keys.member('g', 'm'))).toEqual({ kind: 'early', groupId: 'g', member: 'm' });
     expect(entryOf({ pk: 'L#sweeper', sk: 'LEASE' })).toBeUndefined();
+  });
+});
+
+describe('one item per small group (issue 21)', () => {
+  const group = (expected: string[], payload?: string): Group => ({
+    definition: { id: 'g', expected, ttlSeconds: 60, payload, replyTo: undefined },
+    defHash: 'h',
+    outcomeTopic: 'out',
+    createdMs: 1_000,
+    deadlineMs: 61_000,
+  });
+
+  it('qualifies by member count and definition bytes alone, so every process agrees', () => {
+    // Act / Assess
+    expect(isSingleItem(group(['a', 'b', 'c']).definition)).toBe(true);
+    expect(
+      isSingleItem(group(Array.from({ length: LAYOUT.single.maxMembers }, (_, i) => `m${i}`)).definition),
+    ).toBe(true);
+    expect(
+      isSingleItem(group(Array.from({ length: LAYOUT.single.maxMembers + 1 }, (_, i) => `m${i}`)).definition),
+    ).toBe(false);
+    expect(isSingleItem(group(['a'], JSON.stringify({ text: 'x'.repeat(1_100) })).definition)).toBe(false);
+    expect(isSingleItem(group(['a', 'b']).definition, 0)).toBe(false);
+  });
+
+  it('reads reports keyed by position back as members, inline or referenced, and the group as created', () => {
+    // Prepare
+    const g = group(['__proto__', 'b', 'c']);
+    const item = {
+      ...singleStateItem(g, 61),
+      deadlineMs: 90_000,
+      r: { '0': { at: 5, res: '{"x":1}' }, '2': { at: 7, ref: true, fail: true } } as Record<
+        string,
+        SingleEntry
+      >,
+    };
+
+    // Act
+    const state = stateOf(item as never);
+
+    // Assess
+    expect(state.deadlineMs).toBe(90_000);
+    expect(state.single?.group).toEqual(g);
+    expect(state.single?.reports).toEqual([
+      { member: '__proto__', result: '{"x":1}', error: undefined, atMs: 5 },
+    ]);
+    expect(state.single?.referenced).toEqual([{ member: 'c', failed: true, atMs: 7 }]);
+    expect(state.single?.count).toBe(2);
+  });
+
+  it('keeps a small report inline and refers to a large one', () => {
+    // Act / Assess
+    expect(singleEntryOf({ member: 'a', result: '1', error: undefined, atMs: 3 }, 256)).toEqual({
+      at: 3,
+      res: '1',
+    });
+    expect(singleEntryOf({ member: 'a', result: 'null', error: 'e'.repeat(300), atMs: 3 }, 256)).toEqual({
+      at: 3,
+      ref: true,
+      fail: true,
+    });
   });
 });
