@@ -859,6 +859,15 @@ export class Collector {
       (g) => nowMs >= g.deadlineMs && g.definition.expected.length <= READ_BY_KEY_MEMBERS,
     );
     const reports = await this.store.reportsOfGroups(batched);
+    // The due small groups' reports (and member items they may need) in as few calls.
+    const dueSingles = [...states.values()].filter(
+      (st): st is GroupState & { single: SingleItemGroup } =>
+        st.single !== undefined && st.status === 'open' && nowMs >= st.deadlineMs,
+    );
+    const singleReads = await this.store.singleReportsOf(
+      dueSingles.map((st) => st.single),
+      this.settings.maxOutcomeBytes,
+    );
     const won: { index: number; groupId: string; topic: string; bytes: Buffer; kind: GroupOutcomeKind }[] =
       [];
     const results = await settleAll(groupIds, concurrency, async (groupId, index) => {
@@ -868,7 +877,8 @@ export class Collector {
       if (state && single && nowMs < state.deadlineMs) return;
       const group = single?.group ?? groups.get(groupId);
       const read = single
-        ? await this.store.singleReports(single, this.settings.maxOutcomeBytes)
+        ? (singleReads.get(groupId) ??
+          (await this.store.singleReports(single, this.settings.maxOutcomeBytes)))
         : { reports: reports.get(groupId), unloadedBytes: 0, count: undefined };
       const members = read.reports;
       if (!group || !members) return this.timeoutGroup(groupId, nowMs, undefined, owner);

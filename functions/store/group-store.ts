@@ -588,22 +588,42 @@ export class GroupStore {
     single: SingleItemGroup,
     budgetBytes: number = Number.POSITIVE_INFINITY,
   ): Promise<{ reports: StoredReport[]; unloadedBytes: number; count: number }> {
-    const gid = single.group.definition.id;
+    const read = await this.singleReportsOf([single], budgetBytes);
+    return read.get(single.group.definition.id) ?? { reports: [], unloadedBytes: 0, count: single.count };
+  }
+
+  /**
+   * `singleReports` of many small groups at once (the sweeper's due groups): the member items they
+   * need are read together, 100 keys per BatchGetItem.
+   */
+  async singleReportsOf(
+    singles: readonly SingleItemGroup[],
+    budgetBytes: number = Number.POSITIVE_INFINITY,
+  ): Promise<Map<string, { reports: StoredReport[]; unloadedBytes: number; count: number }>> {
     // Also read: members with no entry yet, whose report may be stored in its member item (kept early and
     // not adopted yet, or stored there before a crash): a stored report counts wherever it is.
-    const inState = new Set(single.reports.map((r) => r.member));
-    const wanted = single.group.definition.expected.filter((m) => !inState.has(m));
-    const items =
-      wanted.length === 0 ? [] : await this.batchGet<MemberItem>(wanted.map((m) => keys.member(gid, m)));
-    const referenced = single.referenced.map((ref) => items.find((item) => item.member === ref.member));
-    if (referenced.some((item) => item === undefined)) {
-      throw new InconsistentStateError(`group ${gid} references a member report that is not stored`);
-    }
-    const { reports, unloadedBytes } = bounded(
-      [...single.reports, ...items.map(reportOf)].sort((a, b) => a.atMs - b.atMs),
-      budgetBytes,
+    const wanted = singles.flatMap((single) => {
+      const inState = new Set(single.reports.map((r) => r.member));
+      const gid = single.group.definition.id;
+      return single.group.definition.expected.filter((m) => !inState.has(m)).map((m) => keys.member(gid, m));
+    });
+    const items = wanted.length === 0 ? [] : await this.batchGet<MemberItem>(wanted);
+    const byGroup = new Map<string, MemberItem[]>();
+    for (const item of items) byGroup.set(item.gid, [...(byGroup.get(item.gid) ?? []), item]);
+    return new Map(
+      singles.map((single) => {
+        const gid = single.group.definition.id;
+        const own = byGroup.get(gid) ?? [];
+        if (single.referenced.some((ref) => !own.some((item) => item.member === ref.member))) {
+          throw new InconsistentStateError(`group ${gid} references a member report that is not stored`);
+        }
+        const { reports, unloadedBytes } = bounded(
+          [...single.reports, ...own.map(reportOf)].sort((a, b) => a.atMs - b.atMs),
+          budgetBytes,
+        );
+        return [gid, { reports, unloadedBytes, count: single.count }];
+      }),
     );
-    return { reports, unloadedBytes, count: single.count };
   }
 
   /**
