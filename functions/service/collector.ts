@@ -662,6 +662,7 @@ export class Collector {
       deadlineMs,
       reportCount,
       removed: removedState,
+      reports: members,
     });
     const groupId = group.definition.id;
     if (decision.won) {
@@ -901,6 +902,7 @@ export class Collector {
         owner,
         deadlineMs,
         reportCount: read.count,
+        reports: members,
       });
       if (decision.won) {
         won.push({ index, groupId, topic: group.outcomeTopic, bytes, kind: outcome.kind });

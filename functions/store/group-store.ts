@@ -1382,13 +1382,20 @@ export class GroupStore {
     // A small outcome lives in STATE itself when the decided STATE still fits one write unit (1 KB):
     // the decision and the published mark then cost 1 WCU each and no OUT item is written.
     const single = this.isSingle(group.definition);
-    const inline =
-      !single &&
-      itemBytes({ ...openStateItem(group, expiresAt), ...base, outcomeChunks: 0 }) +
-        'outcome'.length +
-        args.outcome.length +
-        INLINE_MARGIN_BYTES <=
-        1024;
+    // A small group's STATE also holds its definition and reports (estimated from the reports the
+    // outcome was built from; without them it is not kept inline).
+    const stateBytes = single
+      ? args.reports === undefined
+        ? Number.POSITIVE_INFINITY
+        : itemBytes({ ...singleStateItem(group, expiresAt), ...base, outcomeChunks: 0 }) +
+          args.reports.reduce(
+            (sum, r) =>
+              sum + 40 + Math.min(Buffer.byteLength(r.result), 300) + Buffer.byteLength(r.error ?? ''),
+            0,
+          ) +
+          INLINE_MARGIN_BYTES
+      : itemBytes({ ...openStateItem(group, expiresAt), ...base, outcomeChunks: 0 });
+    const inline = stateBytes + 'outcome'.length + args.outcome.length + INLINE_MARGIN_BYTES <= 1024;
     const chunks = inline ? [] : chunk(args.outcome);
     // Otherwise this decision's own outcome items, written first and unconditionally: the state names the
     // winner's, so a losing decision's bytes are never read (they expire with the group's data). No
@@ -1782,6 +1789,8 @@ export interface DecisionArgs {
   reportCount?: number;
   /** A small group whose STATE TTL removed (`recreate`): its definition and reports go back with the decision. */
   removed?: GroupState;
+  /** The reports the outcome was built from: a small group's STATE holds them (its size decides inline bytes). */
+  reports?: readonly StoredReport[];
 }
 
 /** The reply of a conditional write, or undefined when its condition did not hold (any other fault throws). */
