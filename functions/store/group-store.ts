@@ -1395,7 +1395,10 @@ export class GroupStore {
           ) +
           INLINE_MARGIN_BYTES
       : itemBytes({ ...openStateItem(group, expiresAt), ...base, outcomeChunks: 0 });
-    const inline = stateBytes + 'outcome'.length + args.outcome.length + INLINE_MARGIN_BYTES <= 1024;
+    // A timeout is decided in bursts (the sweeper, a hundred at a time): there one call fewer per group
+    // (no OUT item) is worth a second write unit for the decision and the mark; otherwise one unit.
+    const inlineLimit = args.mode === 'before-deadline' ? 1024 : 4 * 1024;
+    const inline = stateBytes + 'outcome'.length + args.outcome.length + INLINE_MARGIN_BYTES <= inlineLimit;
     const chunks = inline ? [] : chunk(args.outcome);
     // Otherwise this decision's own outcome items, written first and unconditionally: the state names the
     // winner's, so a losing decision's bytes are never read (they expire with the group's data). No
