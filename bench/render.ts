@@ -14,7 +14,7 @@ if (!file) throw new Error('usage: tsx bench/render.ts <results.json>');
 const results = JSON.parse(readFileSync(file, 'utf8')) as RunResults;
 if (results.writeCost && results.throughput) {
   results.pricing = pricing(results.writeCost.rows, results.throughput, {
-    groupSizes: [3, 100],
+    groupSizes: [3, 100, 1000],
     resultBytes: 100,
     openSeconds: 10,
   });

@@ -283,9 +283,11 @@ export function resultsMarkdown(r: RunResults, jsonName: string, chartDir: strin
         'one invocation at a time (one poller); the groups are created before, so the batches hold reports only. ' +
         "The handler (functions/collector/handler.ts) applies a batch's Creates first, then its other records 16 at a time, " +
         'records of the same group included (every write is conditional or idempotent); every record here is the report of a distinct member, ' +
-        'so the concurrency is min(16, records in the batch) = 16, whatever the group size (the per-group "lanes" of earlier versions are gone). A report reads STATE and DEF (DEF cached per execution environment), puts its member item and adds ' +
-        'its index to the counter shard; the report that completes a group reads only the member buckets its expected members hash to ' +
-        '(at most 3 Queries for a group of 3, all 8 for large groups), decides with one transaction, publishes and marks the group published. ' +
+        'so the concurrency is min(16, records in the batch) = 16, whatever the group size (the per-group "lanes" of earlier versions are gone). A report of a group of at most 8 members (one item: LAYOUT.single) is one conditional UpdateItem of its STATE, shared with the ' +
+        "group's other reports handled at once; its reply carries the group's state, so the report that completes it decides without a read, " +
+        'publishes and marks the group published. A report of a larger group reads STATE (one read shared by the reports of the group in flight; DEF cached per ' +
+        'execution environment) and is kept in its counter shard with the count (one write per shard and round trip); the one that completes the group reads ' +
+        'the shards and member items, decides, publishes and marks the group published. ' +
         'The raw rate is conditional UpdateItem calls (document client, fresh items) at the same concurrency on the same DynamoDB Local, ' +
         'measured just before and just after the collector (their mean; the section first warms the fresh JVM with as many calls). ' +
         'Efficiency = collector reports/s ÷ (raw calls/s ÷ DynamoDB calls per report); target ≥ 0.5.',
@@ -392,7 +394,7 @@ export function resultsMarkdown(r: RunResults, jsonName: string, chartDir: strin
       '## 3. Write cost',
       '',
       'Consumed capacity reported by DynamoDB Local (`ReturnConsumedCapacity: TOTAL`; single-item calls report `CapacityUnits`, transactions `WriteCapacityUnits`). ' +
-        'Collector: `store.meter` over the real code path (Create transaction, per-member Put, counter shard ADD, shard marks, decision transaction with the outcome bytes, published mark). ' +
+        'Collector: `store.meter` over the real code path (a small group: Create Put, STATE updates shared by the reports of a batch, the outcome item, the decision, the published mark; a larger group: Create transaction, counter shard writes holding the reports, shard marks, the decision with its outcome bytes, the published mark; the deadline index writes included). ' +
         'Naive: one item per group, `UpdateItem SET results.#m = :r` per report (conditional on open and not yet reported), a final status update and a consistent read of the item to publish. ' +
         '"per report" excludes the last report (the decision); "per group" is everything.',
       '',
@@ -433,7 +435,7 @@ export function resultsMarkdown(r: RunResults, jsonName: string, chartDir: strin
               .map(([k, v]) => `${k} ${v}`)
               .join(', ')}`,
         )
-        .join('; ')} (TransactWriteItems = Create and decision; GetItem/Query = reads). ` +
+        .join('; ')} (TransactWriteItems = a larger group's Create; GetItem/Query/BatchGetItem = reads). ` +
         "Note: DynamoDB Local reports 4 WCU per KB per item in a transaction (a 1-item 100 B TransactWriteItems reports 4); AWS documents 2, so the transaction share of the collector's per-group figures is twice what AWS would bill (the cost section corrects for it).",
       '',
       wc.naiveLimit
@@ -481,7 +483,7 @@ export function resultsMarkdown(r: RunResults, jsonName: string, chartDir: strin
         ]),
       ),
       '',
-      `One chunk of due groups decided by the sweeper (\`collector.timeoutGroups\`: definitions and reports by BatchGetItem, decisions ${to.concurrency} at once, one produce, marks; ${to.chunkGroups} groups per chunk on average): p50 ${to.timeoutGroupMs.p50} ms, p99 ${to.timeoutGroupMs.p99} ms; ` +
+      `One chunk of due groups decided by the sweeper (\`collector.timeoutGroups\`: states, definitions and reports by BatchGetItem, decisions ${to.concurrency} at once, one produce, marks; ${to.chunkGroups} groups per chunk on average): p50 ${to.timeoutGroupMs.p50} ms, p99 ${to.timeoutGroupMs.p99} ms; ` +
         `${to.sweeperCallsPerGroup} DynamoDB calls per timed-out group (all the sweeper's calls, index queries included, ÷ groups published; ${to.sweeperCallsPerGroupBesidesIndex ?? '–'} without the 16 index Queries every sweep makes whatever is due) at ${to.sweeperMeanCallMs} ms mean per call under this load; ` +
         `outcome publish ${to.sweeperPublishMeanMs} ms mean.`,
       '',
