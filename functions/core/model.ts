@@ -69,6 +69,12 @@ export interface GroupState {
   publishClaim?: PublishClaim;
   /** A small group's definition and reports, kept in its state item (DESIGN.md "Items"); read back by the store only. */
   single?: SingleItemGroup;
+  /**
+   * Events were kept for this group id before its Create: a report may have an early copy in its
+   * member item, so reports go through it (its first report may be that copy) instead of straight
+   * into the state item or a counter shard.
+   */
+  hadEarly?: boolean;
 }
 
 /** What the state item of a small group holds besides its status (issue 21: one item per group). */

@@ -116,7 +116,8 @@ export class Collector {
       createdMs: nowMs,
       deadlineMs: nowMs + definition.ttlSeconds * 1000,
     };
-    const created = await this.store.createGroup(proposed);
+    const hadEarly = await this.store.hasEarlyEvents(definition.id);
+    const created = await this.store.createGroup(proposed, { hadEarly });
     if (!created.created && created.existing === undefined) {
       // Retrying would never succeed: the id's old state stays until DynamoDB's TTL removes it.
       throw new DeadLetterError(
@@ -134,7 +135,11 @@ export class Collector {
     if (created.created) this.observer.count('GroupsCreated');
     // Anything kept before the Create is counted in EARLY (in the same transaction), written before the
     // group existed; whatever is kept after it finds the group itself. No count: nothing to apply.
-    if (await this.store.hasEarlyEvents(definition.id)) {
+    // Found before the Create, STATE is written with `hadEarly` (reports then go through member items,
+    // where an early copy may be first); found only after it (kept meanwhile), STATE is marked before
+    // anything is adopted.
+    if (hadEarly || (await this.store.hasEarlyEvents(definition.id))) {
+      if (!(created.created && hadEarly)) await this.store.markHadEarly(definition.id);
       // A Cancel that came first fails the group at once, with the early reports stored before it.
       const earlyCancel = await this.store.getEarlyCancel(definition.id);
       if (earlyCancel) await this.applyEarlyCancel(group, earlyCancel, nowMs);
@@ -270,6 +275,7 @@ export class Collector {
       isPlain(group.definition) &&
       storedAtMs === undefined &&
       !keptEarly &&
+      !state?.hadEarly &&
       this.store.fitsInline(report)
     ) {
       // A small result of a larger group is kept in its counter shard with the count: one shared write.
@@ -580,7 +586,14 @@ export class Collector {
         'member-failure',
         nowMs,
         owner,
-        { entity: stored.member, error: winner.error ?? stored.error },
+        {
+          entity: stored.member,
+          // A stored error too large for the shard is in the member item (the winner may not be this report).
+          error:
+            winner.error ??
+            (await this.store.readReport(group.definition.id, stored.member))?.error ??
+            stored.error,
+        },
         undefined,
         deadlineMs,
       );
@@ -877,9 +890,11 @@ export class Collector {
       if (state && single && state.status !== 'open') return this.ensurePublished(state, nowMs, { owner });
       if (state && single && nowMs < state.deadlineMs) return;
       const group = single?.group ?? groups.get(groupId);
+      const batchedRead = singleReads.get(groupId);
+      // A group whose reports could not be read with the others (a referenced member item missing) fails alone.
+      if (batchedRead instanceof Error) throw batchedRead;
       const read = single
-        ? (singleReads.get(groupId) ??
-          (await this.store.singleReports(single, this.settings.maxOutcomeBytes)))
+        ? (batchedRead ?? (await this.store.singleReports(single, this.settings.maxOutcomeBytes)))
         : { reports: reports.get(groupId), unloadedBytes: 0, count: undefined };
       const members = read.reports;
       if (!group || !members) return this.timeoutGroup(groupId, nowMs, undefined, owner);

@@ -188,12 +188,14 @@ export class GroupStore {
    */
   async createGroup(
     group: Group,
+    options: { hadEarly?: boolean } = {},
   ): Promise<
     { created: true } | { created: false; existing: Group } | { created: false; existing: undefined }
   > {
-    if (this.isSingle(group.definition)) return this.createSingle(group);
+    const flag = options.hadEarly ? { hadEarly: true } : {};
+    if (this.isSingle(group.definition)) return this.createSingle(group, flag);
     const def = definitionItem(group, this.dataExpiresAt(group));
-    const state = openStateItem(group, epochSeconds(group.deadlineMs));
+    const state = { ...openStateItem(group, epochSeconds(group.deadlineMs)), ...flag };
     try {
       const out = await this.doc.send(
         new TransactWriteCommand({
@@ -241,6 +243,7 @@ export class GroupStore {
    */
   private async createSingle(
     group: Group,
+    flag: { hadEarly?: boolean },
   ): Promise<
     { created: true } | { created: false; existing: Group } | { created: false; existing: undefined }
   > {
@@ -248,7 +251,7 @@ export class GroupStore {
       const out = await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: singleStateItem(group, epochSeconds(group.deadlineMs)),
+          Item: { ...singleStateItem(group, epochSeconds(group.deadlineMs)), ...flag },
           ConditionExpression: 'attribute_not_exists(pk)',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           ReturnConsumedCapacity: 'TOTAL',
@@ -265,6 +268,25 @@ export class GroupStore {
       const existing = await this.getGroup(group.definition.id);
       return existing ? { created: false, existing } : { created: false, existing: undefined };
     }
+  }
+
+  /**
+   * Records on STATE that events were kept before the Create (found after it was written): from now on
+   * reports go through their member items, where an early copy may be (GroupState.hadEarly).
+   */
+  async markHadEarly(groupId: string): Promise<void> {
+    await ifConditionHolds(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.state(groupId),
+          UpdateExpression: 'SET hadEarly = :t',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':t': true },
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      ),
+    );
   }
 
   private remember(group: Group): void {
@@ -454,7 +476,9 @@ export class GroupStore {
     let entry = singleEntryOf(stored, LAYOUT.single.maxInlineBytes);
     let memberStatus: 'new' | 'duplicate' | undefined;
     let adopt = false;
-    if (entry.ref || viaMemberItem) {
+    // Straight into STATE only while no event was kept before the Create (else an early copy may be first).
+    const guarded = !(entry.ref || viaMemberItem);
+    if (!guarded) {
       const found = await this.putMember(memberItem(report, atMs, this.dataExpiresAt(group)));
       if (found?.early) {
         // Kept early: adopted (after the write below, so that a retry still finds it early) unless its
@@ -471,8 +495,14 @@ export class GroupStore {
         ...(stored.error === undefined ? {} : { fail: true }),
       };
     }
-    const written = await this.writeSingle(gid, index, entry);
-    if (!written.item) return { status: 'closed', state: written.closed };
+    const written = await this.writeSingle(gid, index, entry, guarded);
+    if (!written.item) {
+      const closed = written.closed;
+      if (guarded && closed?.status === OPEN && closed.hadEarly && atMs < closed.deadlineMs) {
+        return this.recordSingle(group, report, atMs, true);
+      }
+      return { status: 'closed', state: closed };
+    }
     if (adopt) await this.adoptEarly(group, report.member);
     const item = written.item;
     const state = this.stateOfItem(item) as GroupState & { single: SingleItemGroup };
@@ -496,15 +526,17 @@ export class GroupStore {
     gid: string,
     index: number,
     entry: SingleEntry,
+    guarded: boolean,
   ): Promise<{ item?: StateItem; closed?: GroupState; lead: boolean }> {
+    const key = `${gid}\u0000${guarded ? 'guarded' : 'member-item'}`;
     return new Promise((resolve, reject) => {
-      const queue = this.singleQueues.get(gid) ?? { busy: false, waiting: [] };
-      this.singleQueues.set(gid, queue);
+      const queue = this.singleQueues.get(key) ?? { busy: false, waiting: [] };
+      this.singleQueues.set(key, queue);
       queue.waiting.push({ index, entry, resolve, reject });
       // Started on the next turn of the event loop: the reports of a batch handled at once join it.
       if (!queue.busy) {
         queue.busy = true;
-        setImmediate(() => void this.flushSingle(gid));
+        setImmediate(() => void this.flushSingle(key, gid, guarded));
       }
     });
   }
@@ -522,8 +554,8 @@ export class GroupStore {
     }
   >();
 
-  private async flushSingle(gid: string): Promise<void> {
-    const queue = this.singleQueues.get(gid);
+  private async flushSingle(key: string, gid: string, guarded: boolean): Promise<void> {
+    const queue = this.singleQueues.get(key);
     if (!queue) return;
     while (queue.waiting.length > 0) {
       const sharing = queue.waiting.splice(0);
@@ -539,7 +571,9 @@ export class GroupStore {
             TableName: this.tableName,
             Key: keys.state(gid),
             UpdateExpression: `SET ${names.map((i) => `r.#m${i} = if_not_exists(r.#m${i}, :e${i})`).join(', ')}`,
-            ConditionExpression: '#st = :open AND deadlineMs > :at AND attribute_exists(r)',
+            ConditionExpression: `#st = :open AND deadlineMs > :at AND attribute_exists(r)${
+              guarded ? ' AND attribute_not_exists(hadEarly)' : ''
+            }`,
             // Keyed by the member's position, never by its id: an id such as `__proto__` is no safe map key.
             ExpressionAttributeNames: {
               '#st': 'status',
@@ -577,7 +611,7 @@ export class GroupStore {
       }
     }
     queue.busy = false;
-    this.singleQueues.delete(gid);
+    this.singleQueues.delete(key);
   }
 
   /**
@@ -588,8 +622,9 @@ export class GroupStore {
     single: SingleItemGroup,
     budgetBytes: number = Number.POSITIVE_INFINITY,
   ): Promise<{ reports: StoredReport[]; unloadedBytes: number; count: number }> {
-    const read = await this.singleReportsOf([single], budgetBytes);
-    return read.get(single.group.definition.id) ?? { reports: [], unloadedBytes: 0, count: single.count };
+    const read = (await this.singleReportsOf([single], budgetBytes)).get(single.group.definition.id);
+    if (read instanceof Error) throw read;
+    return read ?? { reports: [], unloadedBytes: 0, count: single.count };
   }
 
   /**
@@ -599,7 +634,9 @@ export class GroupStore {
   async singleReportsOf(
     singles: readonly SingleItemGroup[],
     budgetBytes: number = Number.POSITIVE_INFINITY,
-  ): Promise<Map<string, { reports: StoredReport[]; unloadedBytes: number; count: number }>> {
+  ): Promise<
+    Map<string, { reports: StoredReport[]; unloadedBytes: number; count: number } | InconsistentStateError>
+  > {
     // Also read: members with no entry yet, whose report may be stored in its member item (kept early and
     // not adopted yet, or stored there before a crash): a stored report counts wherever it is.
     const wanted = singles.flatMap((single) => {
@@ -610,12 +647,17 @@ export class GroupStore {
     const items = wanted.length === 0 ? [] : await this.batchGet<MemberItem>(wanted);
     const byGroup = new Map<string, MemberItem[]>();
     for (const item of items) byGroup.set(item.gid, [...(byGroup.get(item.gid) ?? []), item]);
-    return new Map(
-      singles.map((single) => {
+    type Read = { reports: StoredReport[]; unloadedBytes: number; count: number } | InconsistentStateError;
+    return new Map<string, Read>(
+      singles.map((single): [string, Read] => {
         const gid = single.group.definition.id;
         const own = byGroup.get(gid) ?? [];
         if (single.referenced.some((ref) => !own.some((item) => item.member === ref.member))) {
-          throw new InconsistentStateError(`group ${gid} references a member report that is not stored`);
+          // That group alone: the others of the batch are decided.
+          return [
+            gid,
+            new InconsistentStateError(`group ${gid} references a member report that is not stored`),
+          ];
         }
         const { reports, unloadedBytes } = bounded(
           [...single.reports, ...own.map(reportOf)].sort((a, b) => a.atMs - b.atMs),

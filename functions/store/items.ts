@@ -63,6 +63,8 @@ export interface StateItem {
   /** Publish lease: who may publish the decided outcome until when (see GroupState.publishClaim). */
   publishClaimBy?: string;
   publishClaimUntil?: number;
+  /** Events were kept before the Create (GroupState.hadEarly): reports go through member items. */
+  hadEarly?: boolean;
   /** A single-item group's definition (LAYOUT.single): present only on such a group's STATE. */
   def?: SingleDefinition;
   /** A single-item group's reports by the member's position in `expected`: the first write of each wins (`if_not_exists`). */
@@ -275,6 +277,7 @@ export function stateOf(item: StateItem): GroupState {
   const single = singleOf(item);
   return {
     ...(single ? { single } : {}),
+    ...(item.hadEarly ? { hadEarly: true } : {}),
     groupId: item.gid,
     status: item.status,
     createdMs: item.createdMs,
