@@ -50,9 +50,11 @@ import {
   type MemberItem,
   openStateItem,
   rawFields,
+  refEntryOf,
   reportOf,
   type SingleEntry,
   type StateItem,
+  sameEntry,
   singleEntryOf,
   singleStateItem,
   stateOf,
@@ -489,11 +491,7 @@ export class GroupStore {
       }
       memberStatus = found ? 'duplicate' : 'new';
       if (found) stored = reportOf(found);
-      entry = {
-        at: stored.atMs,
-        ref: true,
-        ...(stored.error === undefined ? {} : { fail: true }),
-      };
+      entry = refEntryOf(stored.atMs, stored.error !== undefined);
     }
     const written = await this.writeSingle(gid, index, entry, guarded);
     if (!written.item) {
@@ -507,12 +505,7 @@ export class GroupStore {
     const item = written.item;
     const state = this.stateOfItem(item) as GroupState & { single: SingleItemGroup };
     const kept = item.r?.[String(index)];
-    const mine =
-      kept !== undefined &&
-      kept.at === entry.at &&
-      kept.res === entry.res &&
-      kept.err === entry.err &&
-      kept.ref === entry.ref;
+    const mine = sameEntry(kept, entry);
     return { status: mine && memberStatus !== 'duplicate' ? 'new' : 'duplicate', state, lead: written.lead };
   }
 
@@ -1154,14 +1147,10 @@ export class GroupStore {
     const entry: SingleEntry =
       how === 'inline'
         ? singleEntryOf(stored, Number.POSITIVE_INFINITY)
-        : { at: stored.atMs, ref: true, ...(stored.error === undefined ? {} : { fail: true }) };
+        : refEntryOf(stored.atMs, stored.error !== undefined);
     const { result, kept } = await this.countEntry(group, stored.member, entry);
     const winner = kept ?? entry;
-    const same =
-      winner.at === entry.at &&
-      winner.res === entry.res &&
-      winner.err === entry.err &&
-      winner.ref === entry.ref;
+    const same = sameEntry(winner, entry);
     return {
       result,
       status: same ? 'new' : 'duplicate',
@@ -1891,13 +1880,18 @@ function shardKeysOf(group: Group): { pk: string; sk: string }[] {
 
 /** Indexes of members whose report a counter shard keeps inline (`e<index>` without `ref`). */
 function inlineIndexes(shards: Record<string, unknown>[]): number[] {
-  const found: number[] = [];
+  return [...shardEntries(shards)].filter(([, entry]) => !entry.ref).map(([index]) => index);
+}
+
+/** The report entries (`e<index>`) kept in counter shards, by member index. */
+function shardEntries(shards: Record<string, unknown>[]): Map<number, SingleEntry> {
+  const entries = new Map<number, SingleEntry>();
   for (const shard of shards) {
     for (const [name, value] of Object.entries(shard)) {
-      if (/^e\d+$/.test(name) && !(value as SingleEntry).ref) found.push(Number(name.slice(1)));
+      if (/^e\d+$/.test(name)) entries.set(Number(name.slice(1)), value as SingleEntry);
     }
   }
-  return found;
+  return entries;
 }
 
 /**
@@ -1909,12 +1903,7 @@ function mergedReports(
   shards: Record<string, unknown>[],
   members: MemberItem[],
 ): StoredReport[] {
-  const entries = new Map<number, SingleEntry>();
-  for (const shard of shards) {
-    for (const [name, value] of Object.entries(shard)) {
-      if (/^e\d+$/.test(name)) entries.set(Number(name.slice(1)), value as SingleEntry);
-    }
-  }
+  const entries = shardEntries(shards);
   const items = new Map(members.map((m) => [m.member, m]));
   const reports: StoredReport[] = [];
   group.definition.expected.forEach((member, i) => {
@@ -1934,12 +1923,9 @@ function removedEntries(state: GroupState): Record<string, SingleEntry> {
   const entries: Record<string, SingleEntry> = {};
   const expected = state.single?.group.definition.expected ?? [];
   const at = (member: string) => String(expected.indexOf(member));
-  for (const r of state.single?.reports ?? []) {
-    entries[at(r.member)] = { at: r.atMs, res: r.result, ...(r.error === undefined ? {} : { err: r.error }) };
-  }
-  for (const r of state.single?.referenced ?? []) {
-    entries[at(r.member)] = { at: r.atMs, ref: true, ...(r.failed ? { fail: true } : {}) };
-  }
+  for (const r of state.single?.reports ?? [])
+    entries[at(r.member)] = singleEntryOf(r, Number.POSITIVE_INFINITY);
+  for (const r of state.single?.referenced ?? []) entries[at(r.member)] = refEntryOf(r.atMs, r.failed);
   return entries;
 }
 

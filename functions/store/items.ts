@@ -173,7 +173,8 @@ export function definitionItem(group: Group, expiresAt: number): DefinitionItem 
   };
 }
 
-export function groupOf(item: DefinitionItem): Group {
+/** The group as created, from a DEF item or the `def` of a small group's STATE. */
+export function groupOf(item: Omit<DefinitionItem, 'pk' | 'sk' | 'kind' | 'shards' | 'expiresAt'>): Group {
   return {
     definition: {
       id: item.gid,
@@ -232,9 +233,7 @@ export function singleStateItem(group: Group, expiresAt: number): StateItem {
 /** A report as a single-item group stores it: inline when small, otherwise a reference to its member item. */
 export function singleEntryOf(report: StoredReport, inlineBytes: number): SingleEntry {
   const bytes = Buffer.byteLength(report.result) + Buffer.byteLength(report.error ?? '');
-  if (bytes > inlineBytes) {
-    return { at: report.atMs, ref: true, ...(report.error === undefined ? {} : { fail: true }) };
-  }
+  if (bytes > inlineBytes) return refEntryOf(report.atMs, report.error !== undefined);
   return {
     at: report.atMs,
     res: report.result,
@@ -242,24 +241,21 @@ export function singleEntryOf(report: StoredReport, inlineBytes: number): Single
   };
 }
 
+/** A reference to a report kept in its member item (`fail`: it carries an error). */
+export const refEntryOf = (atMs: number, failed: boolean): SingleEntry => ({
+  at: atMs,
+  ref: true,
+  ...(failed ? { fail: true } : {}),
+});
+
+/** Whether two entries are the same stored report (a write finds its own entry, or another report's). */
+export const sameEntry = (a: SingleEntry | undefined, b: SingleEntry): boolean =>
+  a !== undefined && a.at === b.at && a.res === b.res && a.err === b.err && a.ref === b.ref;
+
 function singleOf(item: StateItem): SingleItemGroup | undefined {
   const def = item.def;
   if (!def) return undefined;
-  const group: Group = {
-    definition: {
-      id: item.gid,
-      expected: def.expected,
-      ttlSeconds: def.ttlSeconds,
-      payload: def.payload,
-      replyTo: def.replyTo,
-      ...(def.tolerate === undefined ? {} : { tolerate: def.tolerate }),
-      ...(def.quorum === undefined ? {} : { quorum: def.quorum }),
-    },
-    defHash: def.defHash,
-    outcomeTopic: def.outcomeTopic,
-    createdMs: item.createdMs,
-    deadlineMs: def.deadlineMs,
-  };
+  const group = groupOf({ ...def, gid: item.gid, createdMs: item.createdMs });
   const reports: StoredReport[] = [];
   const referenced: SingleItemGroup['referenced'] = [];
   // Entries are keyed by the member's position in `expected` (an id is no safe map key).
