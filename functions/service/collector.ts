@@ -142,10 +142,10 @@ export class Collector {
       if (!(created.created && hadEarly)) await this.store.markHadEarly(definition.id);
       // A Cancel that came first fails the group at once, with the early reports stored before it.
       const earlyCancel = await this.store.getEarlyCancel(definition.id);
-      if (earlyCancel) await this.applyEarlyCancel(group, earlyCancel, nowMs);
+      if (earlyCancel) await this.applyEarlyCancel(group, earlyCancel, nowMs, owner);
       // Extends that came first move the deadline before the early reports are counted.
       for (const early of await this.store.earlyExtends(definition.id)) {
-        await this.applyEarlyExtend(group, early, nowMs);
+        await this.applyEarlyExtend(group, early, nowMs, owner);
       }
       await this.adoptEarlyReports(group, nowMs, owner);
     }
@@ -185,12 +185,12 @@ export class Collector {
     for (const early of await this.store.earlyReports(group)) {
       const { member } = early.report;
       if (!expected.has(member)) {
-        if ((await this.store.claimEarly(groupId, member, 'expire')) !== 'claimed') continue;
+        if ((await this.store.claimEarly(groupId, member, 'expire', owner)) !== 'claimed') continue;
         await this.deadLetter(early.raw, notExpected(member, groupId));
         await this.store.discardEarly(groupId, member);
         continue;
       }
-      if ((await this.store.claimEarly(groupId, member, 'adopt')) !== 'claimed') continue;
+      if ((await this.store.claimEarly(groupId, member, 'adopt', owner)) !== 'claimed') continue;
       // Count first, then adopt: a Create retried in between still finds the report early (and claimed).
       if (this.store.isSingle(group.definition)) {
         await this.reportSingle(group, early.report, nowMs, owner, early.atMs, true);
@@ -210,8 +210,8 @@ export class Collector {
     nowMs: number,
     raw: RawRecord,
     storedAtMs?: number,
+    owner: string = ownerOf(raw),
   ): Promise<RecordResult> {
-    const owner = ownerOf(raw);
     const known = this.store.cachedGroup(report.group);
     if (known && storedAtMs === undefined && this.store.isSingle(known.definition)) {
       // A small group this environment has seen: one conditional write stores, counts and tells its state.
@@ -283,7 +283,7 @@ export class Collector {
       if (status !== 'new') this.observer.count('DuplicateReports');
       return { status: 'accepted', action: status === 'new' ? 'reported' : 'duplicate-report' };
     }
-    const recorded = await this.store.recordReport(group, report, atMs);
+    const recorded = await this.store.recordReport(group, report, atMs, owner);
     if (recorded.status !== 'new') this.observer.count('DuplicateReports');
     // An early copy of this report that its expiry claimed is being dead-lettered: it must not count.
     if (recorded.status === 'expiring') return { status: 'accepted', action: 'duplicate-report' };
@@ -327,7 +327,7 @@ export class Collector {
     const created = await this.store.getGroup(extend.group);
     if (created) {
       const early = await this.store.getEarlyExtend(extend.group, origin);
-      if (early) return this.applyEarlyExtend(created, early, nowMs);
+      if (early) return this.applyEarlyExtend(created, early, nowMs, owner);
       return this.lateEvent(await this.store.getState(extend.group), nowMs, owner);
     }
     this.observer.count('EarlyReports');
@@ -380,11 +380,14 @@ export class Collector {
     group: Group,
     early: EarlyExtend,
     nowMs: number,
+    owner: string,
     from?: 'expire',
   ): Promise<RecordResult> {
     const groupId = group.definition.id;
-    if ((await this.store.claimEarlyExtend(groupId, early.origin, 'adopt', from)) !== 'claimed') return late;
-    const result = await this.extendCreated(group, early.extend, early.atMs, nowMs, ownerOf(early.raw));
+    if ((await this.store.claimEarlyExtend(groupId, early.origin, 'adopt', owner, from)) !== 'claimed') {
+      return late;
+    }
+    const result = await this.extendCreated(group, early.extend, early.atMs, nowMs, owner);
     await this.store.adoptEarlyExtend(group, early.origin);
     return result;
   }
@@ -414,7 +417,7 @@ export class Collector {
     const created = await this.store.getGroup(cancel.group);
     if (created) {
       const early = await this.store.getEarlyCancel(cancel.group);
-      if (early) return this.applyEarlyCancel(created, early, nowMs);
+      if (early) return this.applyEarlyCancel(created, early, nowMs, owner);
       return this.lateEvent(await this.store.getState(cancel.group), nowMs, owner);
     }
     this.observer.count('EarlyReports');
@@ -429,11 +432,12 @@ export class Collector {
     group: Group,
     early: EarlyCancel,
     nowMs: number,
+    owner: string,
     from?: 'expire',
   ): Promise<RecordResult> {
     const groupId = group.definition.id;
-    if ((await this.store.claimEarlyCancel(groupId, 'adopt', from)) !== 'claimed') return late;
-    const result = await this.cancelCreated(group, early.cancel, nowMs, ownerOf(early.raw));
+    if ((await this.store.claimEarlyCancel(groupId, 'adopt', owner, from)) !== 'claimed') return late;
+    const result = await this.cancelCreated(group, early.cancel, nowMs, owner);
     await this.store.discardEarlyCancel(groupId, true);
     return result;
   }
@@ -483,7 +487,7 @@ export class Collector {
   ): Promise<RecordResult> {
     if (!this.store.memberIndex(group).has(report.member)) throw notExpected(report.member, report.group);
     const atMs = Math.min(storedAtMs ?? nowMs, nowMs);
-    const recorded = await this.store.recordSingle(group, report, atMs, viaMemberItem);
+    const recorded = await this.store.recordSingle(group, report, atMs, owner, viaMemberItem);
     if (recorded.status === 'expiring') {
       // An early copy of this report that its expiry claimed is being dead-lettered: it must not count.
       this.observer.count('DuplicateReports');
@@ -964,19 +968,20 @@ export class Collector {
    */
   async expireEarly(early: EarlyReport, nowMs: number, removedByTtl: boolean): Promise<RecordResult> {
     const { group: groupId, member } = early.report;
+    const owner = expiryOwner(early.raw, removedByTtl);
     if (!removedByTtl) {
-      const claim = await this.store.claimEarly(groupId, member, 'expire');
+      const claim = await this.store.claimEarly(groupId, member, 'expire', owner);
       if (claim === 'gone') return late; // adopted or deleted meanwhile
-      // Claimed by an adoption that did not finish (or is running): the group exists; finish it.
-      if (claim === 'adopt') return this.applyExpired(early, nowMs, removedByTtl);
+      // Claimed by an adoption (running, or one that did not finish): the adopter or its redelivery finishes it.
+      if (claim === 'adopt') return late;
     }
     // Removed by TTL while its expiry had claimed it: that expiry may have dead-lettered it already.
     const expiring = removedByTtl && early.claim === 'expire';
     if (!expiring && (await this.store.getGroup(groupId))) {
-      if (!removedByTtl && (await this.store.claimEarly(groupId, member, 'adopt', 'expire')) !== 'claimed') {
+      if (!removedByTtl && (await this.store.claimEarly(groupId, member, 'adopt', owner, 'expire')) !== 'claimed') {
         return late;
       }
-      return this.applyExpired(early, nowMs, removedByTtl);
+      return this.applyExpired(early, nowMs, removedByTtl, owner);
     }
     const error = new DeadLetterError(
       DLQ_REASONS.groupNeverCreated,
@@ -993,23 +998,17 @@ export class Collector {
    */
   async expireEarlyCancel(early: EarlyCancel, nowMs: number, removedByTtl: boolean): Promise<RecordResult> {
     const groupId = early.cancel.group;
-    const owner = ownerOf(early.raw);
+    const owner = expiryOwner(early.raw, removedByTtl);
     if (!removedByTtl) {
-      const claim = await this.store.claimEarlyCancel(groupId, 'expire');
+      const claim = await this.store.claimEarlyCancel(groupId, 'expire', owner);
       if (claim === 'gone') return late;
-      if (claim === 'adopt') {
-        // Claimed by a Create that did not finish (or is running): the group exists; finish it.
-        const group = await this.store.getGroup(groupId);
-        if (!group) throw new InconsistentStateError(`early Cancel of ${groupId} adopted without a group`);
-        const result = await this.cancelCreated(group, early.cancel, nowMs, owner);
-        await this.store.discardEarlyCancel(groupId, true);
-        return result;
-      }
+      // Claimed by the group's Create (running, or one that did not finish): it or its redelivery applies it.
+      if (claim === 'adopt') return late;
     }
     const expiring = removedByTtl && early.claim === 'expire';
     const group = expiring ? undefined : await this.store.getGroup(groupId);
     if (group) {
-      if (!removedByTtl) return this.applyEarlyCancel(group, early, nowMs, 'expire');
+      if (!removedByTtl) return this.applyEarlyCancel(group, early, nowMs, owner, 'expire');
       return this.cancelCreated(group, early.cancel, nowMs, owner);
     }
     const error = new DeadLetterError(
@@ -1028,23 +1027,17 @@ export class Collector {
    */
   async expireEarlyExtend(early: EarlyExtend, nowMs: number, removedByTtl: boolean): Promise<RecordResult> {
     const groupId = early.extend.group;
-    const owner = ownerOf(early.raw);
+    const owner = expiryOwner(early.raw, removedByTtl);
     if (!removedByTtl) {
-      const claim = await this.store.claimEarlyExtend(groupId, early.origin, 'expire');
+      const claim = await this.store.claimEarlyExtend(groupId, early.origin, 'expire', owner);
       if (claim === 'gone') return late;
-      if (claim === 'adopt') {
-        // Claimed by a Create that did not finish (or is running): the group exists; finish it.
-        const group = await this.store.getGroup(groupId);
-        if (!group) throw new InconsistentStateError(`early Extend of ${groupId} adopted without a group`);
-        const result = await this.extendCreated(group, early.extend, early.atMs, nowMs, owner);
-        await this.store.adoptEarlyExtend(group, early.origin);
-        return result;
-      }
+      // Claimed by the group's Create (running, or one that did not finish): it or its redelivery applies it.
+      if (claim === 'adopt') return late;
     }
     const expiring = removedByTtl && early.claim === 'expire';
     const group = expiring ? undefined : await this.store.getGroup(groupId);
     if (group) {
-      if (!removedByTtl) return this.applyEarlyExtend(group, early, nowMs, 'expire');
+      if (!removedByTtl) return this.applyEarlyExtend(group, early, nowMs, owner, 'expire');
       return this.extendCreated(group, early.extend, early.atMs, nowMs, owner);
     }
     const error = new DeadLetterError(
@@ -1061,11 +1054,12 @@ export class Collector {
     early: EarlyReport,
     nowMs: number,
     removedByTtl: boolean,
+    owner: string,
   ): Promise<RecordResult> {
     const { group: groupId, member } = early.report;
     let result: RecordResult;
     try {
-      result = await this.report(early.report, nowMs, early.raw, early.atMs);
+      result = await this.report(early.report, nowMs, early.raw, early.atMs, owner);
     } catch (cause) {
       if (!(cause instanceof DeadLetterError)) throw cause;
       await this.deadLetter(early.raw, cause);
@@ -1086,9 +1080,19 @@ export class Collector {
  * Who takes a publish lease while handling this record: its origin, so that a redelivery of the same
  * record (after a lost reply or a crash) takes back the lease its first delivery took.
  */
+/**
+ * Who acts: the record being handled (its topic/partition/offset), so that a redelivery of a record
+ * whose handler died takes back its own claims and publish lease at once; anything else acts as a
+ * fresh holder. Claims and leases name their holder, and no two concurrent actors share one.
+ */
 function ownerOf(raw: RawRecord | undefined): string {
   const o = raw?.origin;
   return o ? `${o.topic}/${o.partition}/${o.offset}` : `run/${randomUUID()}`;
+}
+
+/** The expiry of an early record (sweeper, or TTL): never the same holder as the record's own delivery. */
+function expiryOwner(raw: RawRecord, removedByTtl: boolean): string {
+  return `${removedByTtl ? 'ttl' : 'expire'}/${ownerOf(raw)}`;
 }
 
 const notExpected = (member: string, group: string) =>

@@ -465,6 +465,7 @@ export class GroupStore {
     group: Group,
     report: MemberReport,
     atMs: number,
+    by: string,
     viaMemberItem = false,
   ): Promise<
     | { status: 'new' | 'duplicate'; state: GroupState & { single: SingleItemGroup }; lead: boolean }
@@ -485,7 +486,7 @@ export class GroupStore {
       if (found?.early) {
         // Kept early: adopted (after the write below, so that a retry still finds it early) unless its
         // expiry claimed it (then it is being dead-lettered and must not count).
-        const claim = await this.claimEarly(gid, report.member, 'adopt');
+        const claim = await this.claimEarly(gid, report.member, 'adopt', by);
         if (claim === 'expire') return { status: 'expiring' };
         adopt = claim === 'claimed';
       }
@@ -497,7 +498,7 @@ export class GroupStore {
     if (!written.item) {
       const closed = written.closed;
       if (guarded && closed?.status === OPEN && closed.hadEarly && atMs < closed.deadlineMs) {
-        return this.recordSingle(group, report, atMs, true);
+        return this.recordSingle(group, report, atMs, by, true);
       }
       return { status: 'closed', state: closed };
     }
@@ -669,13 +670,14 @@ export class GroupStore {
     group: Group,
     report: MemberReport,
     nowMs: number,
+    by: string,
   ): Promise<{ status: 'new' | 'duplicate' | 'expiring'; stored: StoredReport }> {
     const item = memberItem(report, nowMs, this.dataExpiresAt(group));
     const put = await this.putMember(item);
     if (put === undefined) return { status: 'new', stored: reportOf(item) };
     if (put.early) {
       // This member's report was kept early; adopt it unless its expiry has claimed it (then it is a dead letter).
-      const claim = await this.claimEarly(group.definition.id, report.member, 'adopt');
+      const claim = await this.claimEarly(group.definition.id, report.member, 'adopt', by);
       if (claim === 'expire') return { status: 'expiring', stored: reportOf(put) };
       if (claim === 'claimed') await this.adoptEarly(group, report.member);
     }
@@ -793,9 +795,10 @@ export class GroupStore {
     groupId: string,
     member: string,
     claim: EarlyClaim,
+    by: string,
     from?: EarlyClaim,
   ): Promise<'claimed' | EarlyClaim | 'gone'> {
-    return this.claimEarlyAt(keys.member(groupId, member), claim, from);
+    return this.claimEarlyAt(keys.member(groupId, member), claim, by, from);
   }
 
   /**
@@ -865,9 +868,10 @@ export class GroupStore {
   async claimEarlyCancel(
     groupId: string,
     claim: EarlyClaim,
+    by: string,
     from?: EarlyClaim,
   ): Promise<'claimed' | EarlyClaim | 'gone'> {
-    return this.claimEarlyAt(keys.cancel(groupId), claim, from);
+    return this.claimEarlyAt(keys.cancel(groupId), claim, by, from);
   }
 
   /**
@@ -941,9 +945,10 @@ export class GroupStore {
     groupId: string,
     origin: string,
     claim: EarlyClaim,
+    by: string,
     from?: EarlyClaim,
   ): Promise<'claimed' | EarlyClaim | 'gone'> {
-    return this.claimEarlyAt(keys.extend(groupId, origin), claim, from);
+    return this.claimEarlyAt(keys.extend(groupId, origin), claim, by, from);
   }
 
   /**
@@ -957,7 +962,7 @@ export class GroupStore {
           TableName: this.tableName,
           Key: keys.extend(group.definition.id, origin),
           UpdateExpression:
-            'SET expiresAt = :e REMOVE #early, #claim, #raw, rawKey, rawHeaders, srcTopic, srcPartition, srcOffset, dlShard, dlAt',
+            'SET expiresAt = :e REMOVE #early, #claim, claimBy, claimUntil, #raw, rawKey, rawHeaders, srcTopic, srcPartition, srcOffset, dlShard, dlAt',
           ConditionExpression: '#early = :t',
           ExpressionAttributeNames: { '#early': 'early', '#claim': 'claim', '#raw': 'raw' },
           ExpressionAttributeValues: { ':e': this.dataExpiresAt(group), ':t': true },
@@ -1048,22 +1053,46 @@ export class GroupStore {
     await this.discardEarlyAt(keys.cancel(groupId), applied);
   }
 
+  /**
+   * Claims an early item for `claim` on behalf of `by` (the actor: the record being handled, or the
+   * expiry of one). The claim names its holder and lasts `publishClaimMs`: the first claim wins, the
+   * same holder is granted it again (a retried or redelivered step), and another actor of the same
+   * kind only once it lapsed (its holder died), so two concurrent actors never share one and an
+   * adoption never takes over an expiry's claim (nor the reverse).
+   * `from`: the holder takes its own claim over from that kind (an expiry that finds the group after
+   * all hands the item to adoption). Returns `claimed`, or the kind of the claim another holds, or `gone`.
+   */
   private async claimEarlyAt(
     key: { pk: string; sk: string },
     claim: EarlyClaim,
+    by: string,
     from?: EarlyClaim,
+    nowMs: number = Date.now(),
   ): Promise<'claimed' | EarlyClaim | 'gone'> {
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: key,
-          UpdateExpression: 'SET #claim = :c',
+          UpdateExpression: 'SET #claim = :c, #by = :by, #until = :until',
           ConditionExpression: from
-            ? '#early = :t AND (#claim = :c OR #claim = :from)'
-            : '#early = :t AND (attribute_not_exists(#claim) OR #claim = :c)',
-          ExpressionAttributeNames: { '#early': 'early', '#claim': 'claim' },
-          ExpressionAttributeValues: { ':t': true, ':c': claim, ...(from ? { ':from': from } : {}) },
+            ? '#early = :t AND (#claim = :c OR #claim = :from) AND #by = :by'
+            : '#early = :t AND (attribute_not_exists(#claim) OR ' +
+              '(#claim = :c AND (#by = :by OR attribute_not_exists(#until) OR #until <= :now)))',
+          ExpressionAttributeNames: {
+            '#early': 'early',
+            '#claim': 'claim',
+            '#by': 'claimBy',
+            '#until': 'claimUntil',
+          },
+          ExpressionAttributeValues: {
+            ':t': true,
+            ':c': claim,
+            ':by': by,
+            ':until': nowMs + this.publishClaimMs,
+            ...(from ? {} : { ':now': nowMs }),
+            ...(from ? { ':from': from } : {}),
+          },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
@@ -1083,7 +1112,7 @@ export class GroupStore {
           TableName: this.tableName,
           Key: keys.member(group.definition.id, member),
           UpdateExpression:
-            'SET expiresAt = :e REMOVE #early, #claim, #raw, rawKey, rawHeaders, srcTopic, srcPartition, srcOffset, dlShard, dlAt',
+            'SET expiresAt = :e REMOVE #early, #claim, claimBy, claimUntil, #raw, rawKey, rawHeaders, srcTopic, srcPartition, srcOffset, dlShard, dlAt',
           ConditionExpression: '#early = :t',
           ExpressionAttributeNames: { '#early': 'early', '#claim': 'claim', '#raw': 'raw' },
           ExpressionAttributeValues: { ':e': this.dataExpiresAt(group), ':t': true },
