@@ -116,8 +116,7 @@ export class Collector {
       createdMs: nowMs,
       deadlineMs: nowMs + definition.ttlSeconds * 1000,
     };
-    const hadEarly = await this.store.hasEarlyEvents(definition.id);
-    const created = await this.store.createGroup(proposed, { hadEarly });
+    const created = await this.store.createGroup(proposed);
     if (!created.created && created.existing === undefined) {
       // Retrying would never succeed: the id's old state stays until DynamoDB's TTL removes it.
       throw new DeadLetterError(
@@ -133,13 +132,13 @@ export class Collector {
     }
     const group = created.created ? proposed : created.existing;
     if (created.created) this.observer.count('GroupsCreated');
-    // Anything kept before the Create is counted in EARLY (in the same transaction), written before the
-    // group existed; whatever is kept after it finds the group itself. No count: nothing to apply.
-    // Found before the Create, STATE is written with `hadEarly` (reports then go through member items,
-    // where an early copy may be first); found only after it (kept meanwhile), STATE is marked before
-    // anything is adopted.
-    if (hadEarly || (await this.store.hasEarlyEvents(definition.id))) {
-      if (!(created.created && hadEarly)) await this.store.markHadEarly(definition.id);
+    // Events kept before the Create marked its STATE key (`hadEarly`), and none can be kept once it is
+    // written: the Create's write and each keep are ordered on that one item, so they never miss each
+    // other. A redelivered Create looks again (its first delivery may have died while applying them).
+    const hadEarly = created.created
+      ? created.hadEarly
+      : (await this.store.getState(definition.id))?.hadEarly === true;
+    if (hadEarly) {
       // A Cancel that came first fails the group at once, with the early reports stored before it.
       const earlyCancel = await this.store.getEarlyCancel(definition.id);
       if (earlyCancel) await this.applyEarlyCancel(group, earlyCancel, nowMs, owner);
@@ -236,12 +235,14 @@ export class Collector {
         this.settings.earlyReportWaitSeconds * 1000,
       );
       this.refuseUnkept(kept, 'report', report.group);
-      // The group may have been created meanwhile; its Create may have listed early reports before this write.
-      group = await this.store.getGroup(report.group);
-      if (!group) {
+      if (kept !== 'created') {
+        // Kept before the Create's write (both write STATE's key): the Create adopts it.
         this.observer.count('EarlyReports');
         return { status: 'accepted', action: kept === 'kept' ? 'early' : 'duplicate-report' };
       }
+      // Created meanwhile: a report of a created group after all (its early copies, if any, go first).
+      group = await this.store.getGroup(report.group);
+      if (!group) throw new InconsistentStateError(`group ${report.group} is created but has no definition`);
       keptEarly = true;
     }
     if (this.store.isSingle(group.definition)) {
@@ -323,13 +324,8 @@ export class Collector {
       this.settings.earlyReportWaitSeconds * 1000,
     );
     this.refuseUnkept(kept, 'Extend', extend.group);
-    // The group may have been created meanwhile, its Create listing early Extends before this write.
-    const created = await this.store.getGroup(extend.group);
-    if (created) {
-      const early = await this.store.getEarlyExtend(extend.group, origin);
-      if (early) return this.applyEarlyExtend(created, early, nowMs, owner);
-      return this.lateEvent(await this.store.getState(extend.group), nowMs, owner);
-    }
+    if (kept === 'created') return this.extend(extend, nowMs, raw);
+    // Kept before the Create's write (both write STATE's key): the Create applies it.
     this.observer.count('EarlyReports');
     return { status: 'accepted', action: kept === 'kept' ? 'early' : 'duplicate-report' };
   }
@@ -413,13 +409,8 @@ export class Collector {
       this.settings.earlyReportWaitSeconds * 1000,
     );
     this.refuseUnkept(kept, 'Cancel', cancel.group);
-    // The group may have been created meanwhile, its Create looking for an early Cancel before this write.
-    const created = await this.store.getGroup(cancel.group);
-    if (created) {
-      const early = await this.store.getEarlyCancel(cancel.group);
-      if (early) return this.applyEarlyCancel(created, early, nowMs, owner);
-      return this.lateEvent(await this.store.getState(cancel.group), nowMs, owner);
-    }
+    if (kept === 'created') return this.cancel(cancel, nowMs, raw);
+    // Kept before the Create's write (both write STATE's key): the Create applies it.
     this.observer.count('EarlyReports');
     return { status: 'accepted', action: kept === 'kept' ? 'early' : 'duplicate-report' };
   }

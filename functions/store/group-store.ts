@@ -190,14 +190,14 @@ export class GroupStore {
    */
   async createGroup(
     group: Group,
-    options: { hadEarly?: boolean } = {},
   ): Promise<
-    { created: true } | { created: false; existing: Group } | { created: false; existing: undefined }
+    | { created: true; hadEarly: boolean }
+    | { created: false; existing: Group }
+    | { created: false; existing: undefined }
   > {
-    const flag = options.hadEarly ? { hadEarly: true } : {};
-    if (this.isSingle(group.definition)) return this.createSingle(group, flag);
+    if (this.isSingle(group.definition)) return this.createSingle(group);
     const def = definitionItem(group, this.dataExpiresAt(group));
-    const state = { ...openStateItem(group, epochSeconds(group.deadlineMs)), ...flag };
+    const state = openStateItem(group, epochSeconds(group.deadlineMs));
     try {
       const out = await this.doc.send(
         new TransactWriteCommand({
@@ -211,19 +211,15 @@ export class GroupStore {
                 ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               },
             },
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: state,
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            },
+            { Update: { TableName: this.tableName, ...creationOf(state) } },
           ],
         }),
       );
       this.meter.add(out.ConsumedCapacity, 'write');
       this.groups.set(group.definition.id, group);
-      return { created: true };
+      // Events kept before the Create marked this same STATE key (a stub) and none can be kept after
+      // it (keepCounted). A transaction returns no values: one read tells.
+      return { created: true, hadEarly: (await this.getState(group.definition.id))?.hadEarly === true };
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
       const [defReason, stateReason] = error.CancellationReasons ?? [];
@@ -240,55 +236,38 @@ export class GroupStore {
 
   /**
    * A small group (LAYOUT.single) is created as one item: its STATE with the definition and an empty
-   * report map, in one conditional Put. An item already there is either this group (a redelivery:
-   * the caller compares hashes), another group of this id, or a state TTL is still removing.
+   * report map, in one conditional write (an UpdateItem, so that the mark of events kept before it on
+   * the same key stays and comes back in its reply). An item already there is either this group (a
+   * redelivery: the caller compares hashes), another group of this id, or a state TTL is still removing.
    */
   private async createSingle(
     group: Group,
-    flag: { hadEarly?: boolean },
   ): Promise<
-    { created: true } | { created: false; existing: Group } | { created: false; existing: undefined }
+    | { created: true; hadEarly: boolean }
+    | { created: false; existing: Group }
+    | { created: false; existing: undefined }
   > {
     try {
       const out = await this.doc.send(
-        new PutCommand({
+        new UpdateCommand({
           TableName: this.tableName,
-          Item: { ...singleStateItem(group, epochSeconds(group.deadlineMs)), ...flag },
-          ConditionExpression: 'attribute_not_exists(pk)',
+          ...creationOf(singleStateItem(group, epochSeconds(group.deadlineMs))),
+          ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           ReturnConsumedCapacity: 'TOTAL',
         }),
       );
       this.meter.add(out.ConsumedCapacity, 'write');
       this.remember(group);
-      return { created: true };
+      return { created: true, hadEarly: (out.Attributes as StateItem | undefined)?.hadEarly === true };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const old = error.Item ? stateOf(unmarshall(error.Item) as StateItem) : undefined;
+      const old = stateOrNone(error.Item ? (unmarshall(error.Item) as StateItem) : undefined);
       if (old?.single) return { created: false, existing: old.single.group };
       // A larger group of this id (its DEF), or a state without definition that TTL is removing.
       const existing = await this.getGroup(group.definition.id);
       return existing ? { created: false, existing } : { created: false, existing: undefined };
     }
-  }
-
-  /**
-   * Records on STATE that events were kept before the Create (found after it was written): from now on
-   * reports go through their member items, where an early copy may be (GroupState.hadEarly).
-   */
-  async markHadEarly(groupId: string): Promise<void> {
-    await ifConditionHolds(
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.state(groupId),
-          UpdateExpression: 'SET hadEarly = :t',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':t': true },
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      ),
-    );
   }
 
   private remember(group: Group): void {
@@ -436,7 +415,9 @@ export class GroupStore {
       }),
     );
     this.meter.add(out.ConsumedCapacity, 'read');
-    return out.Item ? this.stateOfItem(out.Item as StateItem) : undefined;
+    return out.Item && (out.Item as StateItem).status !== undefined
+      ? this.stateOfItem(out.Item as StateItem)
+      : undefined;
   }
 
   /** A state as read; a small group's definition read with it is cached like `getGroup`'s. */
@@ -449,7 +430,9 @@ export class GroupStore {
   /** Many states by key (strongly consistent, BatchGetItem of 100 keys); ids without one are absent. */
   async getStates(groupIds: readonly string[]): Promise<Map<string, GroupState>> {
     const items = await this.batchGet<StateItem>([...new Set(groupIds)].map((id) => keys.state(id)));
-    return new Map(items.map((item) => [item.gid, this.stateOfItem(item)]));
+    return new Map(
+      items.filter((item) => item.status !== undefined).map((item) => [item.gid, this.stateOfItem(item)]),
+    );
   }
 
   /**
@@ -589,7 +572,7 @@ export class GroupStore {
         });
       } catch (error) {
         if (error instanceof ConditionalCheckFailedException) {
-          const closed = error.Item ? this.stateOfItem(unmarshall(error.Item) as StateItem) : undefined;
+          const closed = stateOrNone(error.Item ? (unmarshall(error.Item) as StateItem) : undefined);
           // Open, and the deadline falls between their stored times: those stored before it are written again.
           const before = closed?.status === OPEN ? sharing.filter((w) => w.entry.at < closed.deadlineMs) : [];
           const retried = before.length < sharing.length ? before : [];
@@ -693,7 +676,7 @@ export class GroupStore {
     raw: RawRecord,
     nowMs: number,
     waitMs: number,
-  ): Promise<'kept' | 'duplicate' | 'too-large' | 'too-many'> {
+  ): Promise<'kept' | 'duplicate' | 'too-large' | 'too-many' | 'created'> {
     const item: MemberItem = {
       ...memberItem(report, nowMs, epochSeconds(nowMs + waitMs)),
       early: true,
@@ -717,7 +700,7 @@ export class GroupStore {
     item: { pk: string; sk: string; expiresAt: number },
     groupId: string,
     capped: boolean,
-  ): Promise<'kept' | 'duplicate' | 'too-many'> {
+  ): Promise<'kept' | 'duplicate' | 'too-many' | 'created'> {
     try {
       const out = await this.doc.send(
         new TransactWriteCommand({
@@ -727,17 +710,25 @@ export class GroupStore {
               Put: { TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' },
             },
             {
+              // Kept only while the group does not exist: the Create writes this same item, so DynamoDB
+              // orders the two, and the Create sees `hadEarly` (in its reply, or its read after it).
               Update: {
                 TableName: this.tableName,
-                Key: keys.earlyCount(groupId),
-                UpdateExpression: 'SET kind = :kind, expiresAt = :e ADD n :one',
-                ...(capped ? { ConditionExpression: 'attribute_not_exists(n) OR n < :max' } : {}),
+                Key: keys.state(groupId),
+                UpdateExpression: 'SET kind = :kind, gid = :gid, hadEarly = :t, expiresAt = :e ADD earlyN :one',
+                ConditionExpression: capped
+                  ? 'attribute_not_exists(#st) AND (attribute_not_exists(earlyN) OR earlyN < :max)'
+                  : 'attribute_not_exists(#st)',
+                ExpressionAttributeNames: { '#st': 'status' },
                 ExpressionAttributeValues: {
                   ':kind': ITEM_KINDS.earlyCount,
+                  ':gid': groupId,
+                  ':t': true,
                   ':e': item.expiresAt + LAYOUT.definitionMarginSeconds,
                   ':one': 1,
                   ...(capped ? { ':max': this.earlyLimits.maxPerGroup } : {}),
                 },
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
               },
             },
           ],
@@ -748,8 +739,11 @@ export class GroupStore {
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
       const [itemReason, countReason] = error.CancellationReasons ?? [];
+      if (countReason?.Code === 'ConditionalCheckFailed') {
+        const old = countReason.Item ? (unmarshall(countReason.Item) as Partial<StateItem>) : undefined;
+        return old?.status !== undefined ? 'created' : 'too-many';
+      }
       if (itemReason?.Code === 'ConditionalCheckFailed') return 'duplicate';
-      if (countReason?.Code === 'ConditionalCheckFailed') return 'too-many';
       throw error;
     }
   }
@@ -811,7 +805,7 @@ export class GroupStore {
     raw: RawRecord,
     nowMs: number,
     waitMs: number,
-  ): Promise<'kept' | 'duplicate' | 'too-large'> {
+  ): Promise<'kept' | 'duplicate' | 'too-large' | 'created'> {
     const item: CancelItem = {
       ...keys.cancel(cancel.group),
       kind: ITEM_KINDS.command,
@@ -828,25 +822,6 @@ export class GroupStore {
     // One Cancel per group id: counted in EARLY (so the Create looks for it) but never refused by its cap.
     const kept = await this.keepCounted(item, cancel.group, false);
     return kept === 'too-many' ? 'duplicate' : kept;
-  }
-
-  /**
-   * Whether anything was kept for this group id before its Create (reports, a Cancel, Extends): each
-   * is kept in one transaction with the EARLY count, which outlives them. One read instead of a
-   * query per member bucket and per command kind for the (usual) group that has none.
-   */
-  async hasEarlyEvents(groupId: string): Promise<boolean> {
-    const out = await this.doc.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: keys.earlyCount(groupId),
-        ConsistentRead: true,
-        ProjectionExpression: 'n',
-        ReturnConsumedCapacity: 'TOTAL',
-      }),
-    );
-    this.meter.add(out.ConsumedCapacity, 'read');
-    return out.Item !== undefined;
   }
 
   /** The Cancel kept for a group not yet created, if any. */
@@ -885,7 +860,7 @@ export class GroupStore {
     raw: RawRecord,
     nowMs: number,
     waitMs: number,
-  ): Promise<'kept' | 'duplicate' | 'too-large' | 'too-many'> {
+  ): Promise<'kept' | 'duplicate' | 'too-large' | 'too-many' | 'created'> {
     const key = keys.extend(extend.group, origin);
     const item: ExtendItem = {
       ...key,
@@ -1040,7 +1015,7 @@ export class GroupStore {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       return {
         extended: false,
-        current: error.Item ? stateOf(unmarshall(error.Item) as StateItem) : undefined,
+        current: stateOrNone(error.Item ? (unmarshall(error.Item) as StateItem) : undefined),
       };
     }
   }
@@ -1492,7 +1467,9 @@ export class GroupStore {
               ...decided,
               dlAt: claimUntil,
             },
-            ConditionExpression: 'attribute_not_exists(pk)',
+            // A stub (events kept after TTL removed the group) is replaced; a group's state is not.
+            ConditionExpression: 'attribute_not_exists(#st)',
+            ExpressionAttributeNames: { '#st': 'status' },
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             ReturnConsumedCapacity: 'TOTAL',
           })
@@ -1533,7 +1510,7 @@ export class GroupStore {
       return { won: true };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const old = error.Item ? this.stateOfItem(unmarshall(error.Item) as StateItem) : undefined;
+      const old = stateOrNone(error.Item ? (unmarshall(error.Item) as StateItem) : undefined);
       // Our own decision, applied by an attempt whose reply was lost and retried by the SDK.
       if (old?.outcomeKey === decision) return { won: true };
       // Recreate: a state exists; before/after deadline: the state is open (the other side of the
@@ -1968,5 +1945,29 @@ function memberItem(report: MemberReport, nowMs: number, expiresAt: number): Mem
     error: report.error,
     atMs: nowMs,
     expiresAt,
+  };
+}
+
+/** A STATE item as a group's state; a stub (events kept before any Create: no status) is no group. */
+function stateOrNone(item: StateItem | undefined): GroupState | undefined {
+  return item && item.status !== undefined ? stateOf(item) : undefined;
+}
+
+/**
+ * A group's STATE written by its Create: every attribute SET, only where no group is (a stub of events
+ * kept before the Create keeps its `hadEarly` and `earlyN`).
+ */
+function creationOf(item: StateItem) {
+  const { pk, sk, ...fields } = item;
+  const entries = Object.entries(fields).filter(([, v]) => v !== undefined);
+  return {
+    Key: { pk, sk },
+    UpdateExpression: `SET ${entries.map((_, i) => `#a${i} = :a${i}`).join(', ')}`,
+    ConditionExpression: 'attribute_not_exists(#st)',
+    ExpressionAttributeNames: {
+      '#st': 'status',
+      ...Object.fromEntries(entries.map(([k], i) => [`#a${i}`, k])),
+    },
+    ExpressionAttributeValues: Object.fromEntries(entries.map(([, v], i) => [`:a${i}`, v])),
   };
 }

@@ -34,6 +34,7 @@ export const ITEM_KINDS = {
   counter: 'count',
   member: 'member',
   lease: 'lease',
+  /** A STATE key that holds only the count of events kept before any Create (`earlyN`, `hadEarly`): a stub, no group. */
   earlyCount: 'early-count',
   /** A command of the group (issue 20): a Cancel or an Extend (early ones kept until their group's Create). */
   command: 'cmd',
@@ -93,8 +94,6 @@ export const groupPartition = groupKey;
 export const keys = {
   definition: (groupId: string) => ({ pk: groupKey(groupId), sk: 'DEF' }),
   state: (groupId: string) => ({ pk: groupKey(groupId), sk: 'STATE' }),
-  /** How many early reports a group id not yet created has kept (bounded: LIMITS.maxEarlyReportsPerGroup). */
-  earlyCount: (groupId: string) => ({ pk: groupKey(groupId), sk: 'EARLY' }),
   /** A decision's outcome chunk: written before the conditional decision names `decision` as the winner. */
   outcome: (groupId: string, chunk: number, decision?: string) => ({
     pk: groupKey(groupId),

@@ -264,7 +264,7 @@ describe('an Extend before its group\u2019s Create (issue 20)', () => {
     const second = { partition: 1, offset: 800_000_002, value: extend(group, 3) };
     const kept = await deliver([first, second], () => t0);
     const again = await deliver([first], () => t0 + 500);
-    const count = await itemAt(keys.earlyCount(group));
+    const count = await itemAt(keys.state(group));
 
     // Act: created at +1 s with ttl 2 (deadline +3 s); the first Extend reaches +5 s
     const created = await deliver([{ value: create(group, ['a', 'b']) }], () => t0 + 1_000);
@@ -281,7 +281,7 @@ describe('an Extend before its group\u2019s Create (issue 20)', () => {
       { status: 'accepted', action: 'early' },
     ]);
     expect(again.results).toEqual([{ status: 'accepted', action: 'duplicate-report' }]);
-    expect(count.Item?.n?.N).toBe('2');
+    expect(count.Item?.earlyN?.N).toBe('2');
     expect(created.results).toEqual([{ status: 'accepted', action: 'created' }]);
     expect(state?.deadlineMs).toBe(t0 + 5_000);
     expect(adopted.Item?.atMs?.N).toBe(String(t0));

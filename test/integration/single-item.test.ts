@@ -36,7 +36,7 @@ describe('small groups in one item', () => {
   const outcomesOf = async (group: string) =>
     (await drainTopic(runtime.settings.outcomeTopic)).filter((m) => m.key === group);
 
-  it('a Create is one Put; the reports of one batch share one write; the group succeeds with one publish', async () => {
+  it('a Create is one write of STATE; the reports of one batch share one write; the group succeeds with one publish', async () => {
     // Prepare
     const group = newGroupId();
     const from = writes.length;
@@ -49,8 +49,8 @@ describe('small groups in one item', () => {
     const afterReports = writes.slice(before);
     const outcomes = await outcomesOf(group);
 
-    // Assess: Create = Put STATE; reports = one STATE update, then the outcome, the decision, the published mark
-    expect(afterCreate).toEqual([{ command: 'PutItemCommand', sk: 'STATE' }]);
+    // Assess: Create = one conditional write of STATE; reports = one STATE update, then the outcome, the decision, the published mark
+    expect(afterCreate).toEqual([{ command: 'UpdateItemCommand', sk: 'STATE' }]);
     expect(afterReports.filter((w) => w.sk === 'STATE' && w.command === 'UpdateItemCommand')).toHaveLength(3);
     expect(afterReports.filter((w) => w.sk.startsWith('M#') || w.sk === 'C')).toEqual([]);
     expect(outcomes).toHaveLength(1);
