@@ -75,6 +75,8 @@ export interface GroupState {
    * into the state item or a counter shard.
    */
   hadEarly?: boolean;
+  /** The Extends stored for the group (each stored and put in force by one write), by record origin: their first stored time. */
+  extendedAt?: Record<string, number>;
 }
 
 /** What the state item of a small group holds besides its status (issue 21: one item per group). */

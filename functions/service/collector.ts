@@ -210,6 +210,7 @@ export class Collector {
     raw: RawRecord,
     storedAtMs?: number,
     owner: string = ownerOf(raw),
+    retries = 3,
   ): Promise<RecordResult> {
     const known = this.store.cachedGroup(report.group);
     if (known && storedAtMs === undefined && this.store.isSingle(known.definition)) {
@@ -268,7 +269,10 @@ export class Collector {
     const atMs = Math.min(storedAtMs ?? nowMs, nowMs);
     if (atMs >= deadlineMs) {
       // Past the deadline the group can only time out: decide it now rather than wait for the sweeper.
-      await this.timeoutGroup(report.group, nowMs, undefined, owner);
+      // Not due after all (an Extend moved the deadline after the read): the report is judged again.
+      if ((await this.timeoutGroup(report.group, nowMs, undefined, owner)) === 'open' && retries > 0) {
+        return this.report(report, nowMs, raw, storedAtMs, owner, retries - 1);
+      }
       this.observer.count('LateReports');
       return late;
     }
@@ -311,10 +315,7 @@ export class Collector {
     const o = raw.origin;
     const origin = o ? `${o.topic}:${o.partition}:${o.offset}` : `local:${nowMs}`;
     const group = await this.store.getGroup(extend.group);
-    if (group) {
-      const atMs = o ? await this.store.extendTime(group, origin, nowMs) : nowMs;
-      return this.extendCreated(group, extend, atMs, nowMs, owner, state);
-    }
+    if (group) return this.extendCreated(group, extend, origin, nowMs, nowMs, owner);
     // Before its group's Create: kept like an early report (several per group, each by its record).
     const kept = await this.store.keepEarlyExtend(
       extend,
@@ -330,42 +331,51 @@ export class Collector {
     return { status: 'accepted', action: kept === 'kept' ? 'early' : 'duplicate-report' };
   }
 
-  /** An Extend of a group that exists, from the record's first stored time `atMs` (see `extend`). */
+  /**
+   * An Extend of a group that exists. It is stored and applied by one conditional write of STATE,
+   * which keeps its origin with its first stored time `atMs` (a redelivery finds it there and changes
+   * nothing): an Extend is never stored without being in force, so every path that reads STATE's
+   * deadline (a report, the sweeper, the TTL handler) honours it. Late when `atMs` is at or after the
+   * deadline in force.
+   */
   private async extendCreated(
     group: Group,
     extend: ExtendRequest,
+    origin: string,
     atMs: number,
     nowMs: number,
     owner: string,
-    known?: GroupState,
   ): Promise<RecordResult> {
-    const state = known ?? (await this.store.getState(extend.group));
-    if (!state) return this.lateEvent(await this.store.getState(extend.group), nowMs, owner);
-    if (state.status !== 'open') return this.lateEvent(state, nowMs, owner);
-    const target = extendedDeadline(
-      {
-        createdMs: group.createdMs,
-        deadlineMs: state.deadlineMs,
-        maxTtlSeconds: this.settings.maxTtlSeconds,
-      },
-      { atMs, ttlSeconds: extend.ttlSeconds },
-    );
-    if (target.late || nowMs >= state.deadlineMs) {
-      await this.timeoutGroup(extend.group, nowMs, undefined, owner);
-      return this.lateEvent(undefined, nowMs, owner);
-    }
-    if (target.deadlineMs === state.deadlineMs) return { status: 'accepted', action: 'extended' };
-    const moved = await this.store.extendDeadline(extend.group, atMs, target.deadlineMs);
-    if (!moved.extended) {
-      const current = moved.current;
-      // Already as late (a redelivery, or a later Extend): nothing to do.
-      if (current?.status === 'open' && current.deadlineMs >= target.deadlineMs) {
-        return { status: 'accepted', action: 'extended' };
+    for (let attempt = 0; ; attempt++) {
+      const state = await this.store.getState(extend.group);
+      if (state?.status !== 'open') return this.lateEvent(state, nowMs, owner);
+      if (state.extendedAt?.[origin] !== undefined) return { status: 'accepted', action: 'extended' };
+      const target = extendedDeadline(
+        {
+          createdMs: group.createdMs,
+          deadlineMs: state.deadlineMs,
+          maxTtlSeconds: this.settings.maxTtlSeconds,
+        },
+        { atMs, ttlSeconds: extend.ttlSeconds },
+      );
+      if (target.late) {
+        // Past the deadline in force: the group can only time out (unless that deadline moved meanwhile).
+        if ((await this.timeoutGroup(extend.group, nowMs, undefined, owner)) === 'open' && attempt < 3)
+          continue;
+        return this.lateEvent(undefined, nowMs, owner);
       }
-      if (current?.status === 'open') await this.timeoutGroup(extend.group, nowMs, undefined, owner);
-      return this.lateEvent(current?.status === 'open' ? undefined : current, nowMs, owner);
+      const moved = await this.store.extendDeadline(
+        extend.group,
+        origin,
+        atMs,
+        state.deadlineMs,
+        target.deadlineMs,
+      );
+      if (moved.extended) return { status: 'accepted', action: 'extended' };
+      // Another Extend moved the deadline since the read (or the group was decided): judged again.
+      if (attempt >= 3)
+        throw new InconsistentStateError(`Extend of ${extend.group} kept losing to other writes`);
     }
-    return { status: 'accepted', action: 'extended' };
   }
 
   /**
@@ -383,8 +393,9 @@ export class Collector {
     if ((await this.store.claimEarlyExtend(groupId, early.origin, 'adopt', owner, from)) !== 'claimed') {
       return late;
     }
-    const result = await this.extendCreated(group, early.extend, early.atMs, nowMs, owner);
-    await this.store.adoptEarlyExtend(group, early.origin);
+    const result = await this.extendCreated(group, early.extend, early.origin, early.atMs, nowMs, owner);
+    // Applied: its origin and time now live in STATE.
+    await this.store.discardEarlyExtend(groupId, early.origin, true);
     return result;
   }
 
@@ -439,6 +450,7 @@ export class Collector {
     cancel: CancelRequest,
     nowMs: number,
     owner: string,
+    retries = 3,
   ): Promise<RecordResult> {
     const state = await this.store.getState(cancel.group);
     if (state && state.status !== 'open') return this.lateEvent(state, nowMs, owner);
@@ -447,7 +459,10 @@ export class Collector {
       return this.lateEvent(await this.store.getState(cancel.group), nowMs, owner);
     }
     if (nowMs >= state.deadlineMs) {
-      await this.timeoutGroup(cancel.group, nowMs, undefined, owner);
+      // Not due after all (an Extend moved the deadline after the read): the Cancel is judged again.
+      if ((await this.timeoutGroup(cancel.group, nowMs, undefined, owner)) === 'open' && retries > 0) {
+        return this.cancelCreated(group, cancel, nowMs, owner, retries - 1);
+      }
       return this.lateEvent(undefined, nowMs, owner);
     }
     const won = await this.decide(
@@ -475,6 +490,7 @@ export class Collector {
     owner: string,
     storedAtMs?: number,
     viaMemberItem = false,
+    retries = 3,
   ): Promise<RecordResult> {
     if (!this.store.memberIndex(group).has(report.member)) throw notExpected(report.member, report.group);
     const atMs = Math.min(storedAtMs ?? nowMs, nowMs);
@@ -489,7 +505,10 @@ export class Collector {
       // Decided (or removed by TTL: its timeout is being published): a late report.
       if (state?.status !== 'open') return this.lateEvent(state, nowMs, owner);
       // Open, but the report comes at or after the deadline: the group can only time out; decide it now.
-      await this.timeoutGroup(report.group, nowMs, undefined, owner);
+      // Not due after all (an Extend moved the deadline after this write): the report is judged again.
+      if ((await this.timeoutGroup(report.group, nowMs, undefined, owner)) === 'open' && retries > 0) {
+        return this.reportSingle(group, report, nowMs, owner, storedAtMs, viaMemberItem, retries - 1);
+      }
       this.observer.count('LateReports');
       return late;
     }
@@ -821,21 +840,22 @@ export class Collector {
     nowMs: number,
     removedState?: GroupState,
     owner: string = removedState ? 'ttl' : ownerOf(undefined),
-  ): Promise<void> {
+  ): Promise<'decided' | 'open' | 'absent'> {
     const state = await this.store.getState(groupId);
     if (state) {
       if (state.status !== 'open') {
         await this.ensurePublished(state, nowMs, { owner });
-        return;
+        return 'decided';
       }
-      if (nowMs < state.deadlineMs) return;
+      // Not due under the deadline in force (an Extend moved it): the caller judges its event again.
+      if (nowMs < state.deadlineMs) return 'open';
     } else if (!removedState) {
-      return;
+      return 'absent';
     }
     const single = (state ?? removedState)?.single;
     const group = single?.group ?? (await this.store.getGroup(groupId));
     if (!group) throw new InconsistentStateError(`group ${groupId} has a state but no definition`);
-    await this.decide(
+    const won = await this.decide(
       group,
       'timeout',
       nowMs,
@@ -845,6 +865,9 @@ export class Collector {
       (state ?? removedState)?.deadlineMs,
       state?.single ? await this.store.singleReports(state.single, this.settings.maxOutcomeBytes) : undefined,
     );
+    if (won || removedState) return 'decided';
+    const current = await this.store.getState(groupId);
+    return current?.status === 'open' && nowMs < current.deadlineMs ? 'open' : 'decided';
   }
 
   /**
@@ -892,7 +915,10 @@ export class Collector {
         ? (batchedRead ?? (await this.store.singleReports(single, this.settings.maxOutcomeBytes)))
         : { reports: reports.get(groupId), unloadedBytes: 0, count: undefined };
       const members = read.reports;
-      if (!group || !members) return this.timeoutGroup(groupId, nowMs, undefined, owner);
+      if (!group || !members) {
+        await this.timeoutGroup(groupId, nowMs, undefined, owner);
+        return;
+      }
       const deadlineMs = state && single ? state.deadlineMs : group.deadlineMs;
       const { outcome, bytes } = this.outcomeOf(
         group,
@@ -969,7 +995,10 @@ export class Collector {
     // Removed by TTL while its expiry had claimed it: that expiry may have dead-lettered it already.
     const expiring = removedByTtl && early.claim === 'expire';
     if (!expiring && (await this.store.getGroup(groupId))) {
-      if (!removedByTtl && (await this.store.claimEarly(groupId, member, 'adopt', owner, 'expire')) !== 'claimed') {
+      if (
+        !removedByTtl &&
+        (await this.store.claimEarly(groupId, member, 'adopt', owner, 'expire')) !== 'claimed'
+      ) {
         return late;
       }
       return this.applyExpired(early, nowMs, removedByTtl, owner);
@@ -1029,7 +1058,7 @@ export class Collector {
     const group = expiring ? undefined : await this.store.getGroup(groupId);
     if (group) {
       if (!removedByTtl) return this.applyEarlyExtend(group, early, nowMs, owner, 'expire');
-      return this.extendCreated(group, early.extend, early.atMs, nowMs, owner);
+      return this.extendCreated(group, early.extend, early.origin, early.atMs, nowMs, owner);
     }
     const error = new DeadLetterError(
       DLQ_REASONS.groupNeverCreated,

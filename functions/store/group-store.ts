@@ -64,6 +64,7 @@ import {
   chunk,
   deadlineShard,
   deadlineShards,
+  EXTEND_ATTRIBUTE,
   EXTEND_PREFIX,
   entryOf,
   epochSeconds,
@@ -715,7 +716,8 @@ export class GroupStore {
               Update: {
                 TableName: this.tableName,
                 Key: keys.state(groupId),
-                UpdateExpression: 'SET kind = :kind, gid = :gid, hadEarly = :t, expiresAt = :e ADD earlyN :one',
+                UpdateExpression:
+                  'SET kind = :kind, gid = :gid, hadEarly = :t, expiresAt = :e ADD earlyN :one',
                 ConditionExpression: capped
                   ? 'attribute_not_exists(#st) AND (attribute_not_exists(earlyN) OR earlyN < :max)'
                   : 'attribute_not_exists(#st)',
@@ -926,69 +928,24 @@ export class GroupStore {
     return this.claimEarlyAt(keys.extend(groupId, origin), claim, by, from);
   }
 
-  /**
-   * An early Extend whose group exists and that has been applied: it stays as the record's first
-   * stored time (a redelivery extends from it again), living as long as the group's data.
-   */
-  async adoptEarlyExtend(group: Group, origin: string): Promise<void> {
-    await ifConditionHolds(
-      this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.extend(group.definition.id, origin),
-          UpdateExpression:
-            'SET expiresAt = :e REMOVE #early, #claim, claimBy, claimUntil, #raw, rawKey, rawHeaders, srcTopic, srcPartition, srcOffset, dlShard, dlAt',
-          ConditionExpression: '#early = :t',
-          ExpressionAttributeNames: { '#early': 'early', '#claim': 'claim', '#raw': 'raw' },
-          ExpressionAttributeValues: { ':e': this.dataExpiresAt(group), ':t': true },
-        }),
-      ),
-    );
-  }
-
   /** Deletes an early Extend once dead-lettered by the expiry that claimed it (see `discardEarlyCancel`). */
   async discardEarlyExtend(groupId: string, origin: string, applied = false): Promise<void> {
     await this.discardEarlyAt(keys.extend(groupId, origin), applied);
   }
 
   /**
-   * When an Extend record was first stored (issue 20): `CMD#extend#<topic>:<partition>:<offset>` keeps
-   * its first time, so a redelivery of the record extends from that time again (same deadline).
-   */
-  async extendTime(group: Group, origin: string, nowMs: number): Promise<number> {
-    try {
-      const out = await this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: {
-            ...keys.extend(group.definition.id, origin),
-            kind: ITEM_KINDS.command,
-            gid: group.definition.id,
-            atMs: nowMs,
-            expiresAt: this.dataExpiresAt(group),
-          },
-          ConditionExpression: 'attribute_not_exists(pk)',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-      this.meter.add(out.ConsumedCapacity, 'write');
-      return nowMs;
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      const old = error.Item ? (unmarshall(error.Item) as { atMs?: number }) : undefined;
-      return old?.atMs ?? nowMs;
-    }
-  }
-
-  /**
-   * Moves an open group's deadline (STATE's `deadlineMs`, its TTL and its place in the deadline index)
-   * to `deadlineMs`, only while open, before the deadline at `atMs`, and later than it was. Returns
-   * the state as it was when the condition failed (decided, past the deadline, or already as late).
+   * Stores an Extend of an open group and puts it in force, in one conditional write of STATE: its
+   * origin with its first stored time (`ext:<origin>` = `atMs`), the deadline (`deadlineMs`, its TTL and
+   * its place in the deadline index) moved from `fromMs` (the deadline it was judged against) to
+   * `deadlineMs` (never earlier). Holds only while open, under that same deadline, before it at `atMs`,
+   * and once per origin; otherwise returns the state that refused it (`extended` when it holds this
+   * origin already: a redelivery, or the SDK's retry of a write whose reply was lost).
    */
   async extendDeadline(
     groupId: string,
+    origin: string,
     atMs: number,
+    fromMs: number,
     deadlineMs: number,
   ): Promise<{ extended: true } | { extended: false; current: GroupState | undefined }> {
     try {
@@ -996,13 +953,15 @@ export class GroupStore {
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.state(groupId),
-          UpdateExpression: 'SET deadlineMs = :new, expiresAt = :exp, dlAt = :new',
-          ConditionExpression: '#st = :open AND deadlineMs > :at AND deadlineMs < :new',
-          ExpressionAttributeNames: { '#st': 'status' },
+          UpdateExpression: 'SET deadlineMs = :new, expiresAt = :exp, dlAt = :new, #x = :at',
+          ConditionExpression:
+            '#st = :open AND deadlineMs = :from AND deadlineMs > :at AND attribute_not_exists(#x)',
+          ExpressionAttributeNames: { '#st': 'status', '#x': `${EXTEND_ATTRIBUTE}${origin}` },
           ExpressionAttributeValues: {
             ':new': deadlineMs,
             ':exp': epochSeconds(deadlineMs),
             ':at': atMs,
+            ':from': fromMs,
             ':open': OPEN,
           },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -1013,10 +972,9 @@ export class GroupStore {
       return { extended: true };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      return {
-        extended: false,
-        current: stateOrNone(error.Item ? (unmarshall(error.Item) as StateItem) : undefined),
-      };
+      const current = stateOrNone(error.Item ? (unmarshall(error.Item) as StateItem) : undefined);
+      if (current?.extendedAt?.[origin] !== undefined) return { extended: true };
+      return { extended: false, current };
     }
   }
 

@@ -14,7 +14,7 @@ import type {
   SingleItemGroup,
   StoredReport,
 } from '#core/model.ts';
-import { deadlineShard, EXTEND_PREFIX, ITEM_KINDS, keys, shardCount } from './layout.ts';
+import { deadlineShard, EXTEND_ATTRIBUTE, EXTEND_PREFIX, ITEM_KINDS, keys, shardCount } from './layout.ts';
 
 export interface DefinitionItem {
   pk: string;
@@ -274,6 +274,7 @@ export function stateOf(item: StateItem): GroupState {
   return {
     ...(single ? { single } : {}),
     ...(item.hadEarly ? { hadEarly: true } : {}),
+    ...extendsOf(item),
     groupId: item.gid,
     status: item.status,
     createdMs: item.createdMs,
@@ -349,5 +350,16 @@ export function rawFields(raw: RawRecord) {
     srcTopic: raw.origin?.topic,
     srcPartition: raw.origin?.partition,
     srcOffset: raw.origin?.offset,
+  };
+}
+
+/** The Extends a STATE holds (`ext:<origin>` = first stored time), by origin. */
+function extendsOf(item: StateItem): { extendedAt?: Record<string, number> } {
+  const found = Object.entries(item as unknown as Record<string, unknown>).filter(
+    ([k, v]) => k.startsWith(EXTEND_ATTRIBUTE) && typeof v === 'number',
+  );
+  if (found.length === 0) return {};
+  return {
+    extendedAt: Object.fromEntries(found.map(([k, v]) => [k.slice(EXTEND_ATTRIBUTE.length), v as number])),
   };
 }

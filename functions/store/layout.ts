@@ -88,6 +88,12 @@ const groupKey = (groupId: string) => `G#${groupId.length}:${groupId}`;
 /** Sort key prefix of a group's Extend items (`CMD#extend#<origin>`), early or not. */
 export const EXTEND_PREFIX = 'CMD#extend#';
 
+/**
+ * STATE attribute name prefix of a stored Extend: `ext:<topic>:<partition>:<offset>` = its first stored
+ * time (epoch ms). The Extend is stored and put in force by the same write.
+ */
+export const EXTEND_ATTRIBUTE = 'ext:';
+
 /** The partition holding a group's DEF, STATE and command items (for a Query of its early Extends). */
 export const groupPartition = groupKey;
 

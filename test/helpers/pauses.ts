@@ -17,7 +17,13 @@ export interface Hold {
  * transient fault before it is sent (`applied: true`: after it was applied, as a lost reply).
  */
 export function pauses(doc: DynamoDBDocumentClient) {
-  type Rule = { when: 'before' | 'after'; match: CallMatch; hold: Hold; resolveReached(): void; gate: Promise<void> };
+  type Rule = {
+    when: 'before' | 'after';
+    match: CallMatch;
+    hold: Hold;
+    resolveReached(): void;
+    gate: Promise<void>;
+  };
   const rules: Rule[] = [];
   const faults: { match: CallMatch; applied: boolean }[] = [];
   const take = (when: 'before' | 'after', command: string, input: Record<string, unknown>) => {
@@ -32,20 +38,25 @@ export function pauses(doc: DynamoDBDocumentClient) {
       const input = args.input as Record<string, unknown>;
       const fi = faults.findIndex((f) => f.match(command, input));
       const fault = fi < 0 ? undefined : faults.splice(fi, 1)[0];
-      if (fault && !fault.applied) throw Object.assign(new Error('injected transient fault'), { $retryable: {} });
+      if (fault && !fault.applied)
+        throw Object.assign(new Error('injected transient fault'), { $retryable: {} });
       const before = take('before', command, input);
       if (before) {
         before.resolveReached();
         await before.gate;
       }
-      const out = await next(args);
+      const settled = await next(args).then(
+        (out) => ({ out }),
+        (error: unknown) => ({ error }),
+      );
       if (fault?.applied) throw Object.assign(new Error('injected lost reply'), { $retryable: {} });
       const after = take('after', command, input);
       if (after) {
         after.resolveReached();
         await after.gate;
       }
-      return out;
+      if ('error' in settled) throw settled.error;
+      return settled.out;
     },
     { step: 'initialize', name: 'testPauses' },
   );
@@ -82,12 +93,17 @@ export const calls = {
       String(input.UpdateExpression).startsWith('SET #a0')) ||
     (command === 'TransactWriteItemsCommand' &&
       ((input.TransactItems as { Put?: { Item?: { sk?: string } } }[])[0]?.Put?.Item?.sk ?? '') === 'DEF'),
+  /** Any call on a group's STATE (a read, a report's write). */
+  stateCall: (command: string, input: Record<string, unknown>) =>
+    (command === 'GetItemCommand' || command === 'UpdateItemCommand') && skOf(input) === 'STATE',
   /** A read of a group's STATE. */
   stateRead: (command: string, input: Record<string, unknown>) =>
     command === 'GetItemCommand' && skOf(input) === 'STATE',
   /** An update of STATE that moves its deadline (an Extend). */
   deadlineMove: (command: string, input: Record<string, unknown>) =>
-    command === 'UpdateItemCommand' && skOf(input) === 'STATE' && String(input.UpdateExpression).includes('deadlineMs = :new'),
+    command === 'UpdateItemCommand' &&
+    skOf(input) === 'STATE' &&
+    String(input.UpdateExpression).includes('deadlineMs = :new'),
   /** A delete of an early item (after its dead letter, or once applied). */
   earlyDelete: (command: string, input: Record<string, unknown>) =>
     command === 'DeleteItemCommand' && String(input.ConditionExpression ?? '').includes('#early'),

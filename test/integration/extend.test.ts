@@ -284,9 +284,9 @@ describe('an Extend before its group\u2019s Create (issue 20)', () => {
     expect(count.Item?.earlyN?.N).toBe('2');
     expect(created.results).toEqual([{ status: 'accepted', action: 'created' }]);
     expect(state?.deadlineMs).toBe(t0 + 5_000);
-    expect(adopted.Item?.atMs?.N).toBe(String(t0));
-    expect(adopted.Item?.early).toBeUndefined();
-    expect(adopted.Item?.dlShard).toBeUndefined();
+    // Applied: its origin and first stored time live in STATE; the early item is gone.
+    expect(state?.extendedAt?.[origin(1, 800_000_001)]).toBe(t0);
+    expect(adopted.Item).toBeUndefined();
     expect(atOldDeadline).toHaveLength(0);
     expect(outcomes).toHaveLength(1);
     expect(JSON.parse(outcomes[0]?.value ?? '')).toMatchObject({

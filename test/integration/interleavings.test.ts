@@ -1,6 +1,14 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENT_TYPES } from '#shared/config.ts';
-import { deliverRecords, drainTopic, newGroupId, type TestRecord, testRuntime } from '../helpers/collector.ts';
+import { keys } from '#store/layout.ts';
+import {
+  deliverRecords,
+  drainTopic,
+  newGroupId,
+  type TestRecord,
+  testRuntime,
+} from '../helpers/collector.ts';
 import { calls, pauses } from '../helpers/pauses.ts';
 
 /**
@@ -20,7 +28,8 @@ const create = (group: string, expected: readonly string[], ttl = 600) =>
 const done = (group: string, id: string, extra: Record<string, unknown> = { result: { by: id } }) =>
   JSON.stringify({ id, type: EVENT_TYPES.done, group, ...extra });
 const cancel = (group: string) => JSON.stringify({ type: 'EventGroupCollectorCancel', group });
-const extend = (group: string, ttl: number) => JSON.stringify({ type: 'EventGroupCollectorExtend', group, ttl });
+const extend = (group: string, ttl: number) =>
+  JSON.stringify({ type: 'EventGroupCollectorExtend', group, ttl });
 
 describe('targeted interleavings on the real services', () => {
   let runtime: Awaited<ReturnType<typeof testRuntime>>;
@@ -28,7 +37,8 @@ describe('targeted interleavings on the real services', () => {
   let offset = 900_000_000;
   /** One record, on its own partition and offset (a redelivery reuses the record). */
   const record = (value: string, partition = 0): TestRecord => ({ partition, offset: offset++, value });
-  const deliver = (records: TestRecord[], now: () => number = Date.now) => deliverRecords(runtime, records, now);
+  const deliver = (records: TestRecord[], now: () => number = Date.now) =>
+    deliverRecords(runtime, records, now);
   const outcomesOf = async (group: string) =>
     (await drainTopic(runtime.settings.outcomeTopic)).filter((m) => m.key === group);
 
@@ -70,4 +80,110 @@ describe('targeted interleavings on the real services', () => {
       });
     },
   );
+
+  it.each(LAYOUTS)(
+    '%s: a report judged past the deadline while an Extend stored before it lands is counted, not dropped (invariant 3)',
+    async (_, members) => {
+      // Prepare: created with ttl 3 s (deadline D0); b's first call on STATE is held after it returned
+      const group = newGroupId();
+      const t0 = Date.now();
+      const d0 = t0 + 3_000;
+      await deliver([record(create(group, members, 3))], () => t0);
+      const held = hold.hold('after', calls.stateCall);
+      const reporting = deliver([record(done(group, 'b'), 1)], () => d0 + 50);
+
+      // Act: an Extend stored at D0 − 100 ms lands while b is held; then b goes on; then the others
+      await held.reached;
+      const extended = await deliver([record(extend(group, 60), 2)], () => d0 - 100);
+      held.release();
+      const b = await reporting;
+      const rest = members.filter((m) => m !== 'b');
+      await deliver(
+        rest.map((m) => record(done(group, m), 1)),
+        () => d0 + 100,
+      );
+      const outcomes = await outcomesOf(group);
+
+      // Assess: the Extend came first in recording order, so b counts and the group succeeds
+      expect(extended.results).toEqual([{ status: 'accepted', action: 'extended' }]);
+      expect(b.results).toEqual([{ status: 'accepted', action: 'reported' }]);
+      expect(outcomes).toHaveLength(1);
+      expect(JSON.parse(outcomes[0]?.value ?? '{}')).toMatchObject({ type: EVENT_TYPES.success });
+    },
+  );
+
+  it.each(LAYOUTS)(
+    '%s: an Extend whose write landed before the deadline but whose reply was lost is in force when redelivered after it (invariant 3)',
+    async (_, members) => {
+      // Prepare: deadline D0 = t0 + 3 s; the Extend's STATE write applies but its reply is lost
+      const group = newGroupId();
+      const t0 = Date.now();
+      const d0 = t0 + 3_000;
+      await deliver([record(create(group, members, 3))], () => t0);
+      hold.fail(calls.deadlineMove, true);
+      const extendRecord = record(extend(group, 60), 2);
+      const first = await deliver([extendRecord], () => d0 - 500).then(
+        () => 'succeeded',
+        () => 'failed',
+      );
+
+      // Act: redelivered after D0, then everyone reports after D0 too
+      const again = await deliver([extendRecord], () => d0 + 100);
+      await deliver(
+        members.map((m) => record(done(group, m), 1)),
+        () => d0 + 200,
+      );
+      const outcomes = await outcomesOf(group);
+
+      // Assess
+      expect(first).toBe('failed');
+      expect(again.results).toEqual([{ status: 'accepted', action: 'extended' }]);
+      expect(outcomes).toHaveLength(1);
+      expect(JSON.parse(outcomes[0]?.value ?? '{}')).toMatchObject({ type: EVENT_TYPES.success });
+    },
+  );
+
+  it.each(LAYOUTS)(
+    '%s: an Extend that failed before it was stored and is redelivered after the deadline is late, and nothing records it as stored (invariant 3)',
+    async (_, members) => {
+      // Prepare: deadline D0 = t0 + 3 s; the Extend's first attempt at D0 − 500 ms fails transiently
+      const group = newGroupId();
+      const t0 = Date.now();
+      const d0 = t0 + 3_000;
+      await deliver([record(create(group, members, 3))], () => t0);
+      hold.fail(calls.deadlineMove);
+      const extendRecord = record(extend(group, 60), 2);
+      const first = await deliver([extendRecord], () => d0 - 500).then(
+        () => 'succeeded',
+        () => 'failed',
+      );
+
+      // Act: redelivered after D0
+      const again = await deliver([extendRecord], () => d0 + 100);
+      const outcomes = await outcomesOf(group);
+      const stored = await storedExtendTimes(group);
+
+      // Assess: timed out at D0, and no Extend is recorded with a time before D0 (it would be in force)
+      expect(first).toBe('failed');
+      expect(again.results).toEqual([{ status: 'ignored', reason: 'late' }]);
+      expect(outcomes).toHaveLength(1);
+      expect(JSON.parse(outcomes[0]?.value ?? '{}')).toMatchObject({ reason: 'timeout' });
+      expect(stored.filter((at) => at < d0)).toEqual([]);
+    },
+  );
+
+  /** Every stored time of an Extend of the group, wherever a version of the store kept one. */
+  async function storedExtendTimes(group: string): Promise<number[]> {
+    const state = await runtime.store.getState(group);
+    const inState = Object.values(state?.extendedAt ?? {});
+    const out = await runtime.store.doc.send(
+      new QueryCommand({
+        TableName: runtime.settings.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :cmd)',
+        ExpressionAttributeValues: { ':pk': keys.state(group).pk, ':cmd': 'CMD#extend#' },
+        ConsistentRead: true,
+      }),
+    );
+    return [...inState, ...(out.Items ?? []).map((i) => Number(i.atMs))];
+  }
 });
