@@ -40,6 +40,7 @@ import { LIMITS } from '#shared/config.ts';
 import { CapacityMeter } from './capacity.ts';
 import {
   type CancelItem,
+  counts,
   type DefinitionItem,
   definitionItem,
   type ExtendItem,
@@ -638,7 +639,7 @@ export class GroupStore {
           ];
         }
         const { reports, unloadedBytes } = bounded(
-          [...single.reports, ...own.map(reportOf)].sort((a, b) => a.atMs - b.atMs),
+          [...single.reports, ...own.filter(counts).map(reportOf)].sort((a, b) => a.atMs - b.atMs),
           budgetBytes,
         );
         return [gid, { reports, unloadedBytes, count: single.count }];
@@ -1304,7 +1305,8 @@ export class GroupStore {
 
   /** Every report stored for the group's expected members (early ones included), strongly consistent. */
   async reports(group: Group): Promise<StoredReport[]> {
-    return this.memberItems(group, reportOf);
+    const items = await this.memberItems(group, (item) => item);
+    return items.filter(counts).map(reportOf);
   }
 
   /**
@@ -1868,7 +1870,7 @@ function mergedReports(
   members: MemberItem[],
 ): StoredReport[] {
   const entries = shardEntries(shards);
-  const items = new Map(members.map((m) => [m.member, m]));
+  const items = new Map(members.filter(counts).map((m) => [m.member, m]));
   const reports: StoredReport[] = [];
   group.definition.expected.forEach((member, i) => {
     const entry = entries.get(i);

@@ -363,3 +363,9 @@ function extendsOf(item: StateItem): { extendedAt?: Record<string, number> } {
     extendedAt: Object.fromEntries(found.map(([k, v]) => [k.slice(EXTEND_ATTRIBUTE.length), v as number])),
   };
 }
+
+/**
+ * Whether a member item is a report that counts: not an early copy its expiry claimed (that one is
+ * being, or was, dead-lettered `group-never-created`; a report is counted or dead-lettered, never both).
+ */
+export const counts = (item: MemberItem): boolean => !(item.early === true && item.claim === 'expire');

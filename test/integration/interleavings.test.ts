@@ -1,7 +1,8 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVENT_TYPES } from '#shared/config.ts';
+import { DLQ_HEADERS, EVENT_TYPES } from '#shared/config.ts';
 import { keys } from '#store/layout.ts';
+import { sweepOnce } from '../../functions/sweeper/handler.ts';
 import {
   deliverRecords,
   drainTopic,
@@ -169,6 +170,41 @@ describe('targeted interleavings on the real services', () => {
       expect(outcomes).toHaveLength(1);
       expect(JSON.parse(outcomes[0]?.value ?? '{}')).toMatchObject({ reason: 'timeout' });
       expect(stored.filter((at) => at < d0)).toEqual([]);
+    },
+  );
+
+  it.each(LAYOUTS)(
+    '%s: an early report dead-lettered by its expiry is not counted by a Create that comes before the copy is deleted (invariant 5)',
+    async (_, members) => {
+      // Prepare: a reports before its group exists; its expiry is held after the dead letter, before the delete
+      const group = newGroupId();
+      const t0 = Date.now();
+      await deliver([record(done(group, 'a'), 1)], () => t0);
+      const beforeDelete = hold.hold(
+        'before',
+        (command, input) =>
+          calls.earlyDelete(command, input) && String((input.Key as { pk?: string }).pk).includes(group),
+      );
+      const sweeping = sweepOnce(runtime, () => t0 + 61_000);
+
+      // Act: the Create arrives, then b fails, while the dead-lettered copy still exists
+      await beforeDelete.reached;
+      await deliver([record(create(group, members), 2)], () => t0 + 61_000);
+      await deliver([record(done(group, 'b', { error: 'b failed' }), 1)], () => t0 + 61_100);
+      beforeDelete.release();
+      await sweeping;
+      const outcomes = await outcomesOf(group);
+      const deadLetters = (await drainTopic(runtime.settings.deadLetterTopic)).filter((m) =>
+        m.value.includes(group),
+      );
+
+      // Assess: a is dead-lettered, so it is not among the results
+      expect(deadLetters).toHaveLength(1);
+      expect(deadLetters[0]?.headers[DLQ_HEADERS.reason]).toBe('group-never-created');
+      expect(outcomes).toHaveLength(1);
+      const outcome = JSON.parse(outcomes[0]?.value ?? '{}');
+      expect(outcome).toMatchObject({ reason: 'member-error', entity: 'b' });
+      expect(Object.keys(outcome.results)).not.toContain('a');
     },
   );
 
