@@ -742,11 +742,12 @@ export class GroupStore {
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
       const [itemReason, countReason] = error.CancellationReasons ?? [];
+      // The same record (or member) kept already: a duplicate, whatever the count says.
+      if (itemReason?.Code === 'ConditionalCheckFailed') return 'duplicate';
       if (countReason?.Code === 'ConditionalCheckFailed') {
         const old = countReason.Item ? (unmarshall(countReason.Item) as Partial<StateItem>) : undefined;
         return old?.status !== undefined ? 'created' : 'too-many';
       }
-      if (itemReason?.Code === 'ConditionalCheckFailed') return 'duplicate';
       throw error;
     }
   }
