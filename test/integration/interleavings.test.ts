@@ -114,6 +114,36 @@ describe('targeted interleavings on the real services', () => {
   );
 
   it.each(LAYOUTS)(
+    '%s: a Cancel judged past the deadline while an Extend stored before it lands cancels the group, not vanishes (invariant 3)',
+    async (_, members) => {
+      // Prepare: created with ttl 3 s (deadline D0); the Cancel is held after its second read of STATE
+      const group = newGroupId();
+      const t0 = Date.now();
+      const d0 = t0 + 3_000;
+      await deliver([record(create(group, members, 3))], () => t0);
+      await deliver([record(done(group, 'a'), 1)], () => t0 + 100);
+      const firstRead = hold.hold('after', calls.stateRead);
+      const cancelling = deliver([record(cancel(group), 3)], () => d0 + 50);
+      await firstRead.reached;
+      const secondRead = hold.hold('after', calls.stateRead);
+      firstRead.release();
+
+      // Act: an Extend stored at D0 − 100 ms lands while the Cancel is held; then the Cancel goes on
+      await secondRead.reached;
+      const extended = await deliver([record(extend(group, 60), 2)], () => d0 - 100);
+      secondRead.release();
+      const cancelled = await cancelling;
+      const outcomes = await outcomesOf(group);
+
+      // Assess: the Extend came first in recording order, so the Cancel decides
+      expect(extended.results).toEqual([{ status: 'accepted', action: 'extended' }]);
+      expect(cancelled.results).toEqual([{ status: 'accepted', action: 'cancelled' }]);
+      expect(outcomes).toHaveLength(1);
+      expect(JSON.parse(outcomes[0]?.value ?? '{}')).toMatchObject({ reason: 'cancelled' });
+    },
+  );
+
+  it.each(LAYOUTS)(
     '%s: an Extend whose write landed before the deadline but whose reply was lost is in force when redelivered after it (invariant 3)',
     async (_, members) => {
       // Prepare: deadline D0 = t0 + 3 s; the Extend's STATE write applies but its reply is lost
