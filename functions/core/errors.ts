@@ -43,3 +43,15 @@ export class DeadLetterError extends Error {
 export class InconsistentStateError extends Error {
   override name = 'InconsistentStateError';
 }
+
+/**
+ * A report of a larger group that had events kept before its Create, while those are still being
+ * adopted (by the Create, or by an actor that took over its lapsed claim): transient, so the event
+ * source mapping retries the record once the adoption is done, and the early reports stay first.
+ */
+export class EarlyAdoptionPendingError extends Error {
+  override name = 'EarlyAdoptionPendingError';
+  constructor(readonly groupId: string) {
+    super(`group "${groupId}": reports kept before its Create are being adopted; retried`);
+  }
+}

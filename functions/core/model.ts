@@ -77,6 +77,14 @@ export interface GroupState {
   hadEarly?: boolean;
   /** The Extends stored for the group (each stored and put in force by one write), by record origin: their first stored time. */
   extendedAt?: Record<string, number>;
+  /** A larger group's committed report pages, the entries in them (duplicates included) and errors among them. */
+  pages?: number;
+  reported?: number;
+  failedCount?: number;
+  /** Committed page numbers that hold nothing. */
+  voids?: number[];
+  /** Events kept before the Create were adopted: reports of the group may be committed. */
+  adopted?: boolean;
 }
 
 /** What the state item of a small group holds besides its status (issue 21: one item per group). */

@@ -5,7 +5,12 @@
  * Rules come from #core (pure); reads and writes from the store; messages go through the publisher.
  */
 import { randomUUID } from 'node:crypto';
-import { DeadLetterError, DLQ_REASONS, InconsistentStateError } from '#core/errors.ts';
+import {
+  DeadLetterError,
+  DLQ_REASONS,
+  EarlyAdoptionPendingError,
+  InconsistentStateError,
+} from '#core/errors.ts';
 import {
   type CancelRequest,
   type DecodeLimits,
@@ -42,7 +47,7 @@ import type { Publisher } from '#publish/publisher.ts';
 import { settleAll } from '#shared/batch.ts';
 import type { Observer } from '#shared/metrics.ts';
 import { silentObserver } from '#shared/metrics.ts';
-import { type GroupStore, READ_BY_KEY_MEMBERS } from '#store/group-store.ts';
+import type { GroupStore } from '#store/group-store.ts';
 import { deadLetterMessage } from './dead-letters.ts';
 
 export interface CollectorSettings extends DecodeLimits {
@@ -178,9 +183,19 @@ export class Collector {
     }
   }
 
-  private async adoptEarlyReports(group: Group, nowMs: number, owner: string): Promise<void> {
+  /**
+   * Reports that arrived before their group: dead-letter those not expected, count the others. Each
+   * is claimed first (invariant 2), so an expiry running at the same moment and this adoption never
+   * both act on it. A larger group commits them as pages before any other report (its reports wait
+   * for `adopted`), then marks STATE adopted. Returns whether every early report was adopted (false:
+   * another live actor holds one).
+   */
+  private async adoptEarlyReports(group: Group, nowMs: number, owner: string): Promise<boolean> {
     const expected = this.store.memberIndex(group);
     const groupId = group.definition.id;
+    const single = this.store.isSingle(group.definition);
+    const claimed: EarlyReport[] = [];
+    let complete = true;
     for (const early of await this.store.earlyReports(group)) {
       const { member } = early.report;
       if (!expected.has(member)) {
@@ -189,15 +204,38 @@ export class Collector {
         await this.store.discardEarly(groupId, member);
         continue;
       }
-      if ((await this.store.claimEarly(groupId, member, 'adopt', owner)) !== 'claimed') continue;
-      // Count first, then adopt: a Create retried in between still finds the report early (and claimed).
-      if (this.store.isSingle(group.definition)) {
+      const claim = await this.store.claimEarly(groupId, member, 'adopt', owner);
+      if (claim === 'adopt') complete = false;
+      if (claim !== 'claimed') continue;
+      if (single) {
+        // Count first, then adopt: a Create retried in between still finds the report early (and claimed).
         await this.reportSingle(group, early.report, nowMs, owner, early.atMs, true);
+        await this.store.adoptEarly(group, member);
       } else {
-        await this.progress(group, { ...early.report, atMs: early.atMs }, nowMs, owner);
+        claimed.push(early);
       }
-      await this.store.adoptEarly(group, member);
     }
+    if (single) return complete;
+    if (claimed.length > 0) {
+      // In the order they were stored: the first report of a member is its first.
+      claimed.sort((a, b) => a.atMs - b.atMs);
+      const entries = claimed.map((early) => ({
+        i: expected.get(early.report.member) as number,
+        at: early.atMs,
+        res: early.report.result,
+        ...(early.report.error === undefined ? {} : { err: early.report.error }),
+      }));
+      const committed = await this.store.pages.commitEntries(group, entries, true);
+      for (const early of claimed) await this.store.discardEarly(groupId, early.report.member, true);
+      if (committed.status === 'committed' && complete) {
+        await this.store.markAdopted(groupId);
+        await this.progressPaged(group, committed.state, nowMs, owner);
+      }
+      if (committed.status === 'past-deadline') await this.timeoutGroup(groupId, nowMs, undefined, owner);
+      return complete;
+    }
+    if (complete) await this.store.markAdopted(groupId);
+    return complete;
   }
 
   /**
@@ -276,30 +314,39 @@ export class Collector {
       this.observer.count('LateReports');
       return late;
     }
-    if (
-      isPlain(group.definition) &&
-      storedAtMs === undefined &&
-      !keptEarly &&
-      !state?.hadEarly &&
-      this.store.fitsInline(report)
-    ) {
-      // A small result of a larger group is kept in its counter shard with the count: one shared write.
-      const status = await this.progress(group, { ...report, atMs }, nowMs, owner, deadlineMs, 'inline');
-      if (status !== 'new') this.observer.count('DuplicateReports');
-      return { status: 'accepted', action: status === 'new' ? 'reported' : 'duplicate-report' };
+    void keptEarly;
+    // A larger group: the report joins the group's next page, committed by one conditional STATE write.
+    const index = this.store.memberIndex(group).get(report.member) as number;
+    const entry = {
+      i: index,
+      at: atMs,
+      res: report.result,
+      ...(report.error === undefined ? {} : { err: report.error }),
+    };
+    let latest = state;
+    for (let attempt = 0; ; attempt++) {
+      const committed = await this.store.pages.append(group, latest, entry);
+      if (committed.status === 'committed') {
+        // An early copy applied by its expiry: committed now, its early item goes.
+        if (storedAtMs !== undefined) await this.store.discardEarly(report.group, report.member, true);
+        if (committed.lead) await this.progressPaged(group, committed.state, nowMs, owner);
+        return { status: 'accepted', action: 'reported' };
+      }
+      if (committed.status === 'closed') return this.lateEvent(committed.state, nowMs, owner);
+      if (committed.status === 'past-deadline') {
+        if ((await this.timeoutGroup(report.group, nowMs, undefined, owner)) === 'open' && attempt < 3) {
+          latest = undefined;
+          continue;
+        }
+        this.observer.count('LateReports');
+        return late;
+      }
+      // Events kept before the Create are being adopted: help, then commit after them.
+      if (attempt >= 2 || !(await this.adoptEarlyReports(group, nowMs, owner))) {
+        throw new EarlyAdoptionPendingError(report.group);
+      }
+      latest = undefined;
     }
-    const recorded = await this.store.recordReport(group, report, atMs, owner);
-    if (recorded.status !== 'new') this.observer.count('DuplicateReports');
-    // An early copy of this report that its expiry claimed is being dead-lettered: it must not count.
-    if (recorded.status === 'expiring') return { status: 'accepted', action: 'duplicate-report' };
-    if (nowMs >= deadlineMs) {
-      // An early report stored before the deadline, applied again after it (TTL removed its item while
-      // the Create adopted it): it counts; the deadline decides the group from what was stored before it.
-      await this.timeoutGroup(report.group, nowMs, undefined, owner);
-      return { status: 'accepted', action: recorded.status === 'new' ? 'reported' : 'duplicate-report' };
-    }
-    await this.progress(group, recorded.stored, nowMs, owner, deadlineMs);
-    return { status: 'accepted', action: recorded.status === 'new' ? 'reported' : 'duplicate-report' };
   }
 
   /**
@@ -563,63 +610,52 @@ export class Collector {
   }
 
   /**
-   * Counts a report and decides the group when the member failed or was the last one. `inline`: the
-   * report is kept in its counter shard with the count; otherwise it is stored in its member item and
-   * the shard only refers to it. Returns whether this report is the member's stored one.
+   * Decides a larger group after a commit of its reports, from the counts the commit returned: any
+   * error (a plain group), every member counted, or a tolerate/quorum line crossed make it read the
+   * committed pages, which say (in commit order, the recording order) whether the group is decided
+   * and how; counts that include duplicates (a redelivered batch) only cause that read.
    */
-  private async progress(
-    group: Group,
-    stored: StoredReport,
-    nowMs: number,
-    owner: string,
-    deadlineMs: number = group.deadlineMs,
-    how: 'inline' | 'member-item' = 'member-item',
-  ): Promise<'new' | 'duplicate'> {
-    if (!isPlain(group.definition)) {
-      // tolerate / quorum (issue 20): errors count too; the first report whose counts cross a line decides.
-      // (Their reports stay in member items: counted by `countTally`, which reads every shard.)
-      const counts = await this.store.countTally(group, stored.member, stored.error !== undefined);
-      const verdict = verdictOfCounts(policyOf(group.definition), counts);
-      if (verdict === 'open') return 'new';
-      await this.decide(
-        group,
-        verdict === 'too-many-errors' ? 'member-failure' : 'success',
-        nowMs,
-        owner,
-        undefined,
-        undefined,
-        deadlineMs,
-      );
-      return 'new';
+  private async progressPaged(group: Group, state: GroupState, nowMs: number, owner: string): Promise<void> {
+    const { definition } = group;
+    const reported = state.reported ?? 0;
+    const failed = state.failedCount ?? 0;
+    const plain = isPlain(definition);
+    const maybe = plain
+      ? failed > 0 || reported >= definition.expected.length
+      : verdictOfCounts(policyOf(definition), { succeeded: reported - failed, failed }) !== 'open';
+    if (!maybe || state.status !== 'open') return;
+    const read = await this.store.pagedReports(group, state, this.settings.maxOutcomeBytes);
+    if (plain) {
+      const first = read.reports.find((r) => r.error !== undefined);
+      if (first) {
+        await this.decide(
+          group,
+          'member-failure',
+          nowMs,
+          owner,
+          { entity: first.member, error: first.error },
+          undefined,
+          state.deadlineMs,
+          read,
+        );
+      } else if (read.reports.length >= definition.expected.length) {
+        await this.decide(group, 'success', nowMs, owner, undefined, undefined, state.deadlineMs, read);
+      }
+      return;
     }
-    // The member's first report is the one its shard keeps (a redelivered or second report finds it).
-    const { result, status, winner } = await this.store.countStored(group, stored, how);
-    if (winner.failed) {
-      await this.decide(
-        group,
-        'member-failure',
-        nowMs,
-        owner,
-        {
-          entity: stored.member,
-          // A stored error too large for the shard is in the member item (the winner may not be this report).
-          error:
-            winner.error ??
-            (await this.store.readReport(group.definition.id, stored.member))?.error ??
-            stored.error,
-        },
-        undefined,
-        deadlineMs,
-      );
-      return status;
-    }
-    if (result === 'complete')
-      await this.decide(group, 'success', nowMs, owner, undefined, undefined, deadlineMs);
-    if (result === 'closed') {
-      const state = await this.store.getState(group.definition.id);
-      if (state) await this.ensurePublished(state, nowMs, { owner });
-    }
-    return status;
+    const verdict = decideGroup(
+      {
+        definition,
+        createdMs: group.createdMs,
+        maxTtlSeconds: this.settings.maxTtlSeconds,
+        deadlineMs: state.deadlineMs,
+        events: read.reports.map((report) => ({ kind: 'report', report })),
+      },
+      nowMs,
+    );
+    if (verdict.status === 'open' || verdict.decidedBy === 'deadline') return;
+    const kind = verdict.outcome.kind === 'success' ? 'success' : 'member-failure';
+    await this.decide(group, kind, nowMs, owner, undefined, undefined, state.deadlineMs, read);
   }
 
   /**
@@ -637,23 +673,22 @@ export class Collector {
     /** The deadline in force (STATE's; a guess is corrected by the condition, which holds only under it). */
     deadlineMs: number = removedState?.deadlineMs ?? group.deadlineMs,
     /** The reports, already read (a small group's state after the write that stored the last one). */
-    known?: { reports: StoredReport[]; unloadedBytes: number; count?: number },
+    known?: { reports: StoredReport[]; unloadedBytes: number; count?: number; ordered?: true },
   ): Promise<boolean> {
     // At most the outcome limit of results is held in memory; past it the outcome is too large anyway.
     const read =
-      known ??
-      (removedState?.single
-        ? await this.store.singleReports(removedState.single, this.settings.maxOutcomeBytes)
-        : await this.store.boundedReports(group, this.settings.maxOutcomeBytes));
+      known ?? (await this.store.boundedReports(group, this.settings.maxOutcomeBytes, removedState));
     const { reports: members, unloadedBytes } = read;
     // A small group's decision holds only if no report was stored since these were read.
     const reportCount = removedState ? undefined : read.count;
     if (kind === 'success' && isPlain(group.definition) && !allReported(group.definition, members)) {
       // Every member counted, one with an error whose own decision has not happened yet (its delivery
       // failed or is running): the group fails at its first error.
-      const first = members
-        .filter((r) => r.error !== undefined)
-        .sort((a, b) => a.atMs - b.atMs || a.member.localeCompare(b.member))[0];
+      // The first error in recording order (a larger group's reports come in it).
+      const errors = members.filter((r) => r.error !== undefined);
+      const first = read.ordered
+        ? errors[0]
+        : errors.sort((a, b) => a.atMs - b.atMs || a.member.localeCompare(b.member))[0];
       if (!first) {
         throw new InconsistentStateError(
           `group ${group.definition.id} counted complete but a member report is missing`,
@@ -678,6 +713,7 @@ export class Collector {
       unloadedBytes,
       failure,
       deadlineMs,
+      read.ordered,
     );
     const decision = await this.store.decideOutcome({
       group,
@@ -711,7 +747,8 @@ export class Collector {
       return false;
     }
     const moved = current.deadlineMs !== deadlineMs;
-    if (!moved && reportCount !== undefined && current.single && current.single.count !== reportCount) {
+    const countNow = current.single ? current.single.count : current.pages;
+    if (!moved && reportCount !== undefined && countNow !== reportCount) {
       // A report was stored since the outcome was built: build it again from what is stored now.
       return this.decide(group, kind, nowMs, owner, failure, undefined, deadlineMs);
     }
@@ -735,6 +772,7 @@ export class Collector {
     unloadedBytes: number,
     failure?: { entity?: string; error?: string; message?: string },
     deadlineMs: number = group.deadlineMs,
+    ordered = false,
   ) {
     const common = { definition: group.definition, createdMs: group.createdMs, deadlineMs, nowMs, members };
     const input =
@@ -742,7 +780,7 @@ export class Collector {
         ? cancelledInput({ ...common, message: failure?.message })
         : isPlain(group.definition)
           ? outcomeInput({ ...common, kind, entity: failure?.entity, error: failure?.error })
-          : this.countedInput(group, nowMs, members, deadlineMs);
+          : this.countedInput(group, nowMs, members, deadlineMs, ordered);
     // An extended group's timeout names how long it was open in the end.
     if (deadlineMs !== group.deadlineMs) input.ttlSeconds = Math.round((deadlineMs - group.createdMs) / 1000);
     // A timeout names at least one missing member; otherwise the stored reports decide.
@@ -755,7 +793,13 @@ export class Collector {
    * order they were recorded: the first report that crossed a line decides it (`decideGroup`); at
    * the deadline, what was stored before it.
    */
-  private countedInput(group: Group, nowMs: number, members: StoredReport[], deadlineMs: number) {
+  private countedInput(
+    group: Group,
+    nowMs: number,
+    members: StoredReport[],
+    deadlineMs: number,
+    ordered: boolean,
+  ) {
     const { definition } = group;
     const verdict = decideGroup(
       {
@@ -763,10 +807,13 @@ export class Collector {
         createdMs: group.createdMs,
         maxTtlSeconds: this.settings.maxTtlSeconds,
         deadlineMs,
-        events: recordingOrder(
-          definition,
-          members.map((report) => ({ kind: 'report', report })),
-        ),
+        // A larger group's reports come in commit order (the recording order); a small group's by stored time.
+        events: ordered
+          ? members.map((report) => ({ kind: 'report' as const, report }))
+          : recordingOrder(
+              definition,
+              members.map((report) => ({ kind: 'report', report })),
+            ),
       },
       nowMs,
     );
@@ -886,11 +933,9 @@ export class Collector {
     // Small groups (LAYOUT.single) keep definition and reports in their state: one BatchGetItem per 100.
     const states = await this.store.getStates(groupIds);
     const larger = groupIds.filter((id) => !states.get(id)?.single);
+    // A larger group is timed out alone (its state, then its committed pages).
     const groups = await this.store.getGroups(larger);
-    const batched = [...groups.values()].filter(
-      (g) => nowMs >= g.deadlineMs && g.definition.expected.length <= READ_BY_KEY_MEMBERS,
-    );
-    const reports = await this.store.reportsOfGroups(batched);
+    const reports = new Map<string, StoredReport[]>();
     // The due small groups' reports (and member items they may need) in as few calls.
     const dueSingles = [...states.values()].filter(
       (st): st is GroupState & { single: SingleItemGroup } =>

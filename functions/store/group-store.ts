@@ -77,11 +77,9 @@ import {
   memberBuckets,
   memberPartition,
   OPEN,
-  shardCapacity,
-  shardCount,
-  shardOf,
   TABLE,
 } from './layout.ts';
+import { ReportPages } from './pages.ts';
 
 export interface StoreOptions {
   tableName: string;
@@ -125,7 +123,6 @@ export type DecisionResult = { won: true } | { won: false; current: GroupState |
 export type DecisionMode = 'before-deadline' | 'after-deadline' | 'recreate';
 
 /** Where counting a report left its group. */
-export type CountResult = 'counting' | 'complete' | 'closed';
 
 export class GroupStore {
   readonly doc: DynamoDBDocumentClient;
@@ -152,6 +149,41 @@ export class GroupStore {
     this.doc = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true },
     });
+    this.pages = new ReportPages(this.doc, this.tableName, this.meter, (group) => this.dataExpiresAt(group));
+  }
+
+  /** A larger group's reports: written once in pages, committed and counted by STATE (pages.ts). */
+  readonly pages: ReportPages;
+
+  /**
+   * A larger group's reports from its committed pages, in commit order (the recording order), holding
+   * at most `budgetBytes` of result text; `count`: the pages read (a decision holds only if no page
+   * was committed since).
+   */
+  async pagedReports(
+    group: Group,
+    state: Pick<GroupState, 'pages' | 'voids'>,
+    budgetBytes: number = Number.POSITIVE_INFINITY,
+  ): Promise<{ reports: StoredReport[]; unloadedBytes: number; count: number; ordered: true }> {
+    const read = await this.pages.read(group, state);
+    return { ...bounded(read.reports, budgetBytes), count: read.pages, ordered: true };
+  }
+
+  /** Marks a larger group's early reports adopted (all committed): its reports may be committed now. */
+  async markAdopted(groupId: string): Promise<void> {
+    await ifConditionHolds(
+      this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.state(groupId),
+          UpdateExpression: 'SET adopted = :t',
+          ConditionExpression: 'attribute_exists(#st)',
+          ExpressionAttributeNames: { '#st': 'status' },
+          ExpressionAttributeValues: { ':t': true },
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      ),
+    );
   }
 
   /** Whether a report is small enough to keep inline (in a small group's STATE or a counter shard). */
@@ -199,7 +231,12 @@ export class GroupStore {
   > {
     if (this.isSingle(group.definition)) return this.createSingle(group);
     const def = definitionItem(group, this.dataExpiresAt(group));
-    const state = openStateItem(group, epochSeconds(group.deadlineMs));
+    const state = {
+      ...openStateItem(group, epochSeconds(group.deadlineMs)),
+      pages: 0,
+      reported: 0,
+      failedCount: 0,
+    };
     try {
       const out = await this.doc.send(
         new TransactWriteCommand({
@@ -327,41 +364,6 @@ export class GroupStore {
       if (state.single) found.set(id, state.single.group);
     }
     return found;
-  }
-
-  /**
-   * The stored reports of several small groups, read by key (every expected member's item) in
-   * BatchGetItem calls of up to 100 keys, strongly consistent: a timeout sweep reads a hundred groups
-   * of 3 in 3 calls instead of 300 Queries. Keyed by group id; a group with no report maps to [].
-   */
-  async reportsOfGroups(groups: readonly Group[]): Promise<Map<string, StoredReport[]>> {
-    const shardKeys = groups.flatMap((g) => shardKeysOf(g));
-    const items = await this.batchGet<Record<string, unknown>>([
-      ...shardKeys,
-      ...groups.flatMap((g) => g.definition.expected.map((m) => keys.member(g.definition.id, m))),
-    ]);
-    const shardsByPk = new Map<string, Record<string, unknown>>();
-    const membersByGroup = new Map<string, MemberItem[]>();
-    for (const item of items) {
-      if (item.kind === ITEM_KINDS.counter) shardsByPk.set(item.pk as string, item);
-      else {
-        const member = item as unknown as MemberItem;
-        membersByGroup.set(member.gid, [...(membersByGroup.get(member.gid) ?? []), member]);
-      }
-    }
-    return new Map(
-      groups.map((g) => [
-        g.definition.id,
-        mergedReports(
-          g,
-          shardKeysOf(g).flatMap((k) => {
-            const shard = shardsByPk.get(k.pk);
-            return shard ? [shard] : [];
-          }),
-          membersByGroup.get(g.definition.id) ?? [],
-        ),
-      ]),
-    );
   }
 
   /** Items by key, strongly consistent, 100 keys per BatchGetItem, unprocessed keys asked again. */
@@ -645,28 +647,6 @@ export class GroupStore {
         return [gid, { reports, unloadedBytes, count: single.count }];
       }),
     );
-  }
-
-  /**
-   * Stores a member's report of a created group unless one is stored (the first report wins).
-   * A stored report that was still early is adopted by the group here.
-   */
-  async recordReport(
-    group: Group,
-    report: MemberReport,
-    nowMs: number,
-    by: string,
-  ): Promise<{ status: 'new' | 'duplicate' | 'expiring'; stored: StoredReport }> {
-    const item = memberItem(report, nowMs, this.dataExpiresAt(group));
-    const put = await this.putMember(item);
-    if (put === undefined) return { status: 'new', stored: reportOf(item) };
-    if (put.early) {
-      // This member's report was kept early; adopt it unless its expiry has claimed it (then it is a dead letter).
-      const claim = await this.claimEarly(group.definition.id, report.member, 'adopt', by);
-      if (claim === 'expire') return { status: 'expiring', stored: reportOf(put) };
-      if (claim === 'claimed') await this.adoptEarly(group, report.member);
-    }
-    return { status: 'duplicate', stored: reportOf(put) };
   }
 
   /**
@@ -1079,238 +1059,6 @@ export class GroupStore {
   }
 
   /**
-   * Counts an expected member's stored report. Counting is a set union (a repeated or retried
-   * call never counts twice): the member's index joins its counter shard; a full shard joins the
-   * open state's set of full shards. `complete` once every member is counted; `closed` when the
-   * group was decided meanwhile.
-   *
-   * Reports of one shard counted while a write to that shard is in flight share the next write (one
-   * `ADD` of all their indexes): a batch carrying many reports of a large group pays a counter write
-   * per shard and round trip, not one per report. Of the callers sharing a write, the first is told
-   * what it found (`complete`: that one decides); the others `counting`. A failed write fails them all.
-   */
-  async countReport(group: Group, member: string): Promise<CountResult> {
-    return (await this.countEntry(group, member)).result;
-  }
-
-  /**
-   * Counts a report of a larger plain group with its entry in the counter shard (`countEntry`):
-   * `inline` keeps the small report there; `member-item` refers to its member item (stored already).
-   * Returns the count's result, whether this report is the member's stored one, and whether the
-   * stored one carries an error (with its text when inline).
-   */
-  async countStored(
-    group: Group,
-    stored: StoredReport,
-    how: 'inline' | 'member-item',
-  ): Promise<{
-    result: CountResult;
-    status: 'new' | 'duplicate';
-    winner: { failed: boolean; error: string | undefined };
-  }> {
-    const entry: SingleEntry =
-      how === 'inline'
-        ? singleEntryOf(stored, Number.POSITIVE_INFINITY)
-        : refEntryOf(stored.atMs, stored.error !== undefined);
-    const { result, kept } = await this.countEntry(group, stored.member, entry);
-    const winner = kept ?? entry;
-    const same = sameEntry(winner, entry);
-    return {
-      result,
-      status: same ? 'new' : 'duplicate',
-      winner: { failed: winner.err !== undefined || winner.fail === true, error: winner.err },
-    };
-  }
-
-  /**
-   * `countReport`, also keeping the member's report in its counter shard (issue 21): the entry
-   * (`e<index>`, set only if absent: the first report wins) is written with the count, so a report
-   * of a larger group costs one shared shard write instead of a member item and a count. An entry
-   * inline holds a small result; a `ref` one says the report is in its member item. Returns the
-   * count's result and the member's entry as stored (the first one, maybe another report's).
-   */
-  async countEntry(
-    group: Group,
-    member: string,
-    entry?: SingleEntry,
-  ): Promise<{ result: CountResult; kept: SingleEntry | undefined }> {
-    const index = this.memberIndex(group).get(member);
-    if (index === undefined) throw new RangeError(`member "${member}" is not expected by this group`);
-    const shard = shardOf(index);
-    const key = `${group.definition.id}\u0000${shard}`;
-    return new Promise((resolve, reject) => {
-      const queue = this.countQueues.get(key) ?? { busy: false, waiting: [] };
-      this.countQueues.set(key, queue);
-      queue.waiting.push({ index, entry, resolve, reject });
-      // Started on the next turn of the event loop: the reports of a batch handled at once join it.
-      if (!queue.busy) {
-        queue.busy = true;
-        setImmediate(() => void this.flushCounts(key, group, shard));
-      }
-    });
-  }
-
-  private readonly countQueues = new Map<
-    string,
-    {
-      busy: boolean;
-      waiting: {
-        index: number;
-        entry: SingleEntry | undefined;
-        resolve: (r: { result: CountResult; kept: SingleEntry | undefined }) => void;
-        reject: (e: unknown) => void;
-      }[];
-    }
-  >();
-
-  /** Writes the queued indexes of one shard in one `ADD`, then the next queued ones, until none wait. */
-  private async flushCounts(key: string, group: Group, shard: number): Promise<void> {
-    const queue = this.countQueues.get(key);
-    if (!queue) return;
-
-    while (queue.waiting.length > 0) {
-      const sharing = queue.waiting.splice(0);
-      try {
-        const { result, item } = await this.countIndexes(group, shard, sharing);
-        sharing.forEach((w, i) => {
-          w.resolve({ result: i === 0 ? result : 'counting', kept: item?.[`e${w.index}`] as SingleEntry });
-        });
-      } catch (error) {
-        for (const w of sharing) w.reject(error);
-      }
-    }
-    queue.busy = false;
-    this.countQueues.delete(key);
-  }
-
-  private async countIndexes(
-    group: Group,
-    shard: number,
-    sharing: { index: number; entry: SingleEntry | undefined }[],
-  ): Promise<{ result: CountResult; item: Record<string, unknown> | undefined }> {
-    const gid = group.definition.id;
-    const members = group.definition.expected.length;
-    // One entry per member and write (two paths may not overlap): the first queued one.
-    const entries = new Map<number, SingleEntry>();
-    for (const w of sharing) if (w.entry && !entries.has(w.index)) entries.set(w.index, w.entry);
-    const sets = [...entries.keys()].map((i) => `#e${i} = if_not_exists(#e${i}, :e${i})`);
-    const out = await this.doc.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: keys.counter(gid, shard),
-        UpdateExpression: `ADD seen :i SET ${['kind = :k', 'expiresAt = if_not_exists(expiresAt, :e)', ...sets].join(', ')}`,
-        ...(entries.size > 0
-          ? {
-              ExpressionAttributeNames: Object.fromEntries(
-                [...entries.keys()].map((i) => [`#e${i}`, `e${i}`]),
-              ),
-            }
-          : {}),
-        ExpressionAttributeValues: {
-          ':i': new Set(sharing.map((w) => w.index)),
-          ':k': ITEM_KINDS.counter,
-          ':e': this.dataExpiresAt(group),
-          ...Object.fromEntries([...entries].map(([i, e]) => [`:e${i}`, e])),
-        },
-        ReturnValues: entries.size > 0 ? 'ALL_NEW' : 'UPDATED_NEW',
-        ReturnConsumedCapacity: 'TOTAL',
-      }),
-    );
-    this.meter.add(out.ConsumedCapacity, 'write');
-    const item = out.Attributes;
-    const size = (item?.seen as Set<number> | undefined)?.size ?? 0;
-    if (size < shardCapacity(shard, members)) return { result: 'counting', item };
-    const shards = shardCount(members);
-    if (shards === 1) return { result: 'complete', item };
-    try {
-      const marked = await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: keys.state(gid),
-          UpdateExpression: 'ADD doneShards :s',
-          ConditionExpression: '#st = :open',
-          ExpressionAttributeNames: { '#st': 'status' },
-          ExpressionAttributeValues: { ':s': new Set([shard]), ':open': OPEN },
-          ReturnValues: 'UPDATED_NEW',
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-      this.meter.add(marked.ConsumedCapacity, 'write');
-      const full = (marked.Attributes?.doneShards as Set<number> | undefined)?.size ?? 0;
-      return { result: full < shards ? 'counting' : 'complete', item };
-    } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return { result: 'closed', item };
-      throw error;
-    }
-  }
-
-  /**
-   * Counts a stored report of a group with `tolerate` or `quorum` (issue 20) and returns the group's
-   * counts: the member's index joins its counter shard's `seen` set, and, for an error, its
-   * `failed` set, in one `ADD` (set union: a retried or repeated call never counts twice). A group
-   * of more than one shard reads the other shards after its own write (strongly consistent): of two
-   * reports counted at once in different shards, at least one sees both.
-   */
-  async countTally(
-    group: Group,
-    member: string,
-    failed: boolean,
-  ): Promise<{ succeeded: number; failed: number }> {
-    const index = this.memberIndex(group).get(member);
-    if (index === undefined) throw new RangeError(`member "${member}" is not expected by this group`);
-    const gid = group.definition.id;
-    const shard = shardOf(index);
-    const out = await this.doc.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: keys.counter(gid, shard),
-        UpdateExpression: `ADD seen :i${failed ? ', failed :i' : ''} SET kind = :k, expiresAt = if_not_exists(expiresAt, :e)`,
-        ExpressionAttributeValues: {
-          ':i': new Set([index]),
-          ':k': ITEM_KINDS.counter,
-          ':e': this.dataExpiresAt(group),
-        },
-        ReturnValues: 'ALL_NEW',
-        ReturnConsumedCapacity: 'TOTAL',
-      }),
-    );
-    this.meter.add(out.ConsumedCapacity, 'write');
-    const shards = [out.Attributes];
-    const others = Array.from({ length: shardCount(group.definition.expected.length) }, (_, k) => k).filter(
-      (k) => k !== shard,
-    );
-    shards.push(
-      ...(await Promise.all(
-        others.map(async (k) => {
-          const read = await this.doc.send(
-            new GetCommand({
-              TableName: this.tableName,
-              Key: keys.counter(gid, k),
-              ConsistentRead: true,
-              ReturnConsumedCapacity: 'TOTAL',
-            }),
-          );
-          this.meter.add(read.ConsumedCapacity, 'read');
-          return read.Item;
-        }),
-      )),
-    );
-    let seen = 0;
-    let errors = 0;
-    for (const item of shards) {
-      seen += (item?.seen as Set<number> | undefined)?.size ?? 0;
-      errors += (item?.failed as Set<number> | undefined)?.size ?? 0;
-    }
-    return { succeeded: seen - errors, failed: errors };
-  }
-
-  /** Every report stored for the group's expected members (early ones included), strongly consistent. */
-  async reports(group: Group): Promise<StoredReport[]> {
-    const items = await this.memberItems(group, (item) => item);
-    return items.filter(counts).map(reportOf);
-  }
-
-  /**
    * The stored reports, holding at most `budgetBytes` of result text in memory: past the budget a
    * result stands as `null` and its bytes (less the 4 of `null`) are added to `unloadedBytes`. A
    * decision over a huge group thus needs memory for one page and the budget, not for every result.
@@ -1318,27 +1066,15 @@ export class GroupStore {
   async boundedReports(
     group: Group,
     budgetBytes: number,
-  ): Promise<{ reports: StoredReport[]; unloadedBytes: number; count?: number }> {
+    removed?: GroupState,
+  ): Promise<{ reports: StoredReport[]; unloadedBytes: number; count?: number; ordered?: true }> {
     if (this.isSingle(group.definition)) {
-      const single = (await this.getState(group.definition.id))?.single;
+      const single = (removed ?? (await this.getState(group.definition.id)))?.single;
       if (!single) return { reports: [], unloadedBytes: 0, count: 0 };
       return this.singleReports(single, budgetBytes);
     }
-    if (group.definition.expected.length <= READ_BY_KEY_MEMBERS) {
-      // A small group: every expected member's item by key in one BatchGetItem, not a Query per bucket.
-      return bounded((await this.reportsOfGroups([group])).get(group.definition.id) ?? [], budgetBytes);
-    }
-    // Entries kept in the counter shards, then the member items of members without an inline entry.
-    const shards = await this.batchGet<Record<string, unknown>>(shardKeysOf(group));
-    const inline = new Set(inlineIndexes(shards));
-    const index = this.memberIndex(group);
-    const items = (
-      await this.memberItems(group, (item) => {
-        const i = index.get(item.member);
-        return i === undefined || inline.has(i) ? undefined : item;
-      })
-    ).filter((item): item is MemberItem => item !== undefined);
-    return bounded(mergedReports(group, shards, items), budgetBytes);
+    const state = removed ?? (await this.getState(group.definition.id));
+    return this.pagedReports(group, state ?? { pages: 0 }, budgetBytes);
   }
 
   /**
@@ -1425,6 +1161,15 @@ export class GroupStore {
             Item: {
               ...(single ? singleStateItem(group, expiresAt) : openStateItem(group, expiresAt)),
               ...(single && args.removed ? { r: removedEntries(args.removed) } : {}),
+              // A larger group's committed pages, as the removed state counted them.
+              ...(!single && args.removed?.pages !== undefined
+                ? {
+                    pages: args.removed.pages,
+                    reported: args.removed.reported ?? 0,
+                    failedCount: args.removed.failedCount ?? 0,
+                    ...(args.removed.voids?.length ? { voids: new Set(args.removed.voids) } : {}),
+                  }
+                : {}),
               ...decided,
               dlAt: claimUntil,
             },
@@ -1444,7 +1189,7 @@ export class GroupStore {
                 ? '#st = :open AND deadlineMs > :now'
                 : '#st = :open AND deadlineMs <= :now'
             }${args.deadlineMs === undefined ? '' : ' AND deadlineMs = :dl'}${
-              args.reportCount === undefined ? '' : ' AND size(r) = :n'
+              args.reportCount === undefined ? '' : single ? ' AND size(r) = :n' : ' AND pages = :n'
             }`,
             ExpressionAttributeNames: { '#st': 'status' },
             ExpressionAttributeValues: {
@@ -1710,15 +1455,14 @@ export class GroupStore {
     ]);
     const single = state?.single;
     if (!single) {
-      // A larger group keeps small reports in its counter shards.
+      // A larger group's reports are in its committed pages; member items hold only early copies.
       const group = await this.getGroup(groupId);
-      if (!group) return items;
-      const shards = await this.batchGet<Record<string, unknown>>(shardKeysOf(group));
-      const stored = new Set(items.filter((r) => !r.early).map((r) => r.member));
-      const inShards = mergedReports(group, shards, [])
-        .filter((r) => !stored.has(r.member))
-        .map((r) => ({ member: r.member, early: false, atMs: r.atMs, error: r.error }));
-      return [...items, ...inShards];
+      if (!group || !state) return items.filter((r) => r.early);
+      const paged = await this.pages.read(group, state);
+      return [
+        ...items.filter((r) => r.early),
+        ...paged.reports.map((r) => ({ member: r.member, early: false, atMs: r.atMs, error: r.error })),
+      ];
     }
     // A small group's counted reports are the entries of its STATE (a member item only holds a large one).
     const counted = new Set([...single.reports, ...single.referenced].map((r) => r.member));
@@ -1836,53 +1580,6 @@ function itemBytes(item: object): number {
     else total += Buffer.byteLength(JSON.stringify(value));
   }
   return total;
-}
-
-/** The keys of a group's counter shards. */
-function shardKeysOf(group: Group): { pk: string; sk: string }[] {
-  return Array.from({ length: shardCount(group.definition.expected.length) }, (_, s) =>
-    keys.counter(group.definition.id, s),
-  );
-}
-
-/** Indexes of members whose report a counter shard keeps inline (`e<index>` without `ref`). */
-function inlineIndexes(shards: Record<string, unknown>[]): number[] {
-  return [...shardEntries(shards)].filter(([, entry]) => !entry.ref).map(([index]) => index);
-}
-
-/** The report entries (`e<index>`) kept in counter shards, by member index. */
-function shardEntries(shards: Record<string, unknown>[]): Map<number, SingleEntry> {
-  const entries = new Map<number, SingleEntry>();
-  for (const shard of shards) {
-    for (const [name, value] of Object.entries(shard)) {
-      if (/^e\d+$/.test(name)) entries.set(Number(name.slice(1)), value as SingleEntry);
-    }
-  }
-  return entries;
-}
-
-/**
- * A larger group's stored reports: a member's entry in its counter shard when it is inline, otherwise
- * its member item (a large report, an early one, or one stored before its count).
- */
-function mergedReports(
-  group: Group,
-  shards: Record<string, unknown>[],
-  members: MemberItem[],
-): StoredReport[] {
-  const entries = shardEntries(shards);
-  const items = new Map(members.filter(counts).map((m) => [m.member, m]));
-  const reports: StoredReport[] = [];
-  group.definition.expected.forEach((member, i) => {
-    const entry = entries.get(i);
-    if (entry && !entry.ref) {
-      reports.push({ member, result: entry.res ?? 'null', error: entry.err, atMs: entry.at });
-      return;
-    }
-    const item = items.get(member);
-    if (item) reports.push(reportOf(item));
-  });
-  return reports;
 }
 
 /** A removed small group's report entries as its STATE stored them. */

@@ -65,6 +65,16 @@ export interface StateItem {
   publishClaimUntil?: number;
   /** Events were kept before the Create (GroupState.hadEarly): reports go through member items. */
   hadEarly?: boolean;
+  /** Early events counted on this key before the Create (a stub has only these). */
+  earlyN?: number;
+  /** The early reports were adopted (committed) by the group: its reports may be committed. */
+  adopted?: boolean;
+  /** A larger group's committed report pages (functions/store/pages.ts), entries in them, errors among them. */
+  pages?: number;
+  reported?: number;
+  failedCount?: number;
+  /** Page numbers that hold nothing (never committable). */
+  voids?: Set<number>;
   /** A single-item group's definition (LAYOUT.single): present only on such a group's STATE. */
   def?: SingleDefinition;
   /** A single-item group's reports by the member's position in `expected`: the first write of each wins (`if_not_exists`). */
@@ -275,6 +285,15 @@ export function stateOf(item: StateItem): GroupState {
     ...(single ? { single } : {}),
     ...(item.hadEarly ? { hadEarly: true } : {}),
     ...extendsOf(item),
+    ...(item.pages !== undefined
+      ? {
+          pages: item.pages,
+          reported: item.reported ?? 0,
+          failedCount: item.failedCount ?? 0,
+          ...(item.voids ? { voids: [...item.voids] } : {}),
+          ...(item.adopted ? { adopted: true } : {}),
+        }
+      : {}),
     groupId: item.gid,
     status: item.status,
     createdMs: item.createdMs,

@@ -36,7 +36,9 @@ export const ITEM_KINDS = {
   lease: 'lease',
   /** A STATE key that holds only the count of events kept before any Create (`earlyN`, `hadEarly`): a stub, no group. */
   earlyCount: 'early-count',
-  /** A command of the group (issue 20): a Cancel or an Extend (early ones kept until their group's Create). */
+  /** A page of a larger group's reports (functions/store/pages.ts). */
+  page: 'page',
+  /** A command of the group: a Cancel or an Extend (early ones kept until their group's Create). */
   command: 'cmd',
 } as const;
 
@@ -151,6 +153,19 @@ export const shardCount = (members: number) => Math.ceil(members / LAYOUT.counte
 export const shardOf = (index: number) => Math.floor(index / LAYOUT.counterShardSize);
 export const shardCapacity = (shard: number, members: number) =>
   Math.min(LAYOUT.counterShardSize, members - shard * LAYOUT.counterShardSize);
+
+/**
+ * Page `n` of a larger group's reports: spread over `partitions` partition keys (no hot key for a
+ * large group), keyed by the group's creation time too, so that a later group of the same id never
+ * reads an earlier one's pages.
+ */
+export const pageKey = (groupId: string, createdMs: number, n: number, partitions: number) => ({
+  pk: `${groupKey(groupId)}#P${createdMs}#${n % partitions}`,
+  sk: `P#${n}`,
+});
+
+/** How many partition keys a group's pages use: one per 1,250 members, at most 8. */
+export const pagePartitions = (members: number) => Math.max(1, Math.min(8, Math.ceil(members / 1250)));
 
 export const epochSeconds = (ms: number) => Math.ceil(ms / 1000);
 

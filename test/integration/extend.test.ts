@@ -1,7 +1,7 @@
 import { DeleteItemCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DLQ_HEADERS } from '#shared/config.ts';
-import { keys } from '#store/layout.ts';
+import { keys, pageKey, pagePartitions } from '#store/layout.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import { sweepOnce } from '../../functions/sweeper/handler.ts';
 import { processStreamEvent } from '../../functions/timeouts/handler.ts';
@@ -41,7 +41,7 @@ describe('Extend on the real services (issue 20)', () => {
     const group = newGroupId();
     const t0 = Date.now();
     await processKafkaEvent(
-      // Nine members: a group too large for one item (LAYOUT.single) keeps its DEF and member items apart.
+      // Nine members: a group too large for one item (LAYOUT.single) keeps its DEF and report pages apart.
       kafkaEvent([
         { value: create(group, ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']) },
         { value: done(group, 'a') },
@@ -61,8 +61,11 @@ describe('Extend on the real services (issue 20)', () => {
           ConsistentRead: true,
         }),
       );
-    // a's small report is kept in its counter shard with the count (a larger group's member items hold large ones).
-    const [def, member] = await Promise.all([read(keys.definition(group)), read(keys.counter(group, 0))]);
+    // a's report is in the group's first page (a larger group's reports live in pages).
+    const [def, member] = await Promise.all([
+      read(keys.definition(group)),
+      read(pageKey(group, t0, 0, pagePartitions(9))),
+    ]);
     client.destroy();
 
     // Assess: past the latest reachable deadline (t0 + 3 days) by the retention

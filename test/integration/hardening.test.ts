@@ -191,7 +191,7 @@ describe('bounded decisions (issue 17 item 2)', () => {
         createdMs: stored.createdMs,
         deadlineMs: stored.deadlineMs,
         nowMs: Date.now(),
-        members: await runtime.store.reports(stored),
+        members: (await runtime.store.boundedReports(stored, Number.POSITIVE_INFINITY)).reports,
       }),
     );
 

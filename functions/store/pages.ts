@@ -1,0 +1,393 @@
+/**
+ * Report pages: the one place where a larger group's reports live (a small group keeps them in its
+ * STATE). The reports of a group handled at once are written as one new item (a page, billed by its
+ * own size, never rewritten) and then committed by one conditional write of STATE, which judges them
+ * (open, before the deadline in force, early events adopted) and counts them. Pages are numbered
+ * densely from 0; STATE's `pages` says how many are committed, `voids` which of them hold nothing
+ * (a page that could never be committed). A reader folds pages 0 … pages − 1 in that order: the
+ * first entry of a member is its report (commit order is the recording order), later ones are
+ * duplicates. DESIGN.md "Report pages" has the protocol and its invariants.
+ */
+import { randomUUID } from 'node:crypto';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { InconsistentStateError } from '#core/errors.ts';
+import type { Group, GroupState, StoredReport } from '#core/model.ts';
+import type { CapacityMeter } from './capacity.ts';
+import { type StateItem, stateOf } from './items.ts';
+import { ITEM_KINDS, keys, OPEN, pageKey, pagePartitions } from './layout.ts';
+
+/** One report in a page: the member's position in `expected`, its stored time, result (JSON text) and error. */
+export interface PageEntry {
+  i: number;
+  at: number;
+  res: string;
+  err?: string;
+}
+
+export interface PageItem {
+  pk: string;
+  sk: string;
+  kind: typeof ITEM_KINDS.page;
+  gid: string;
+  /** The page's number: its place in commit order. */
+  n: number;
+  /** The latest stored time among its entries: the commit holds only before the deadline. */
+  at: number;
+  /** Who wrote it (one token per write): a retried write recognises its own page. */
+  by: string;
+  /** Written by the adoption of early reports: committed while the adoption is pending. */
+  adoption?: boolean;
+  e: PageEntry[];
+  expiresAt: number;
+}
+
+/** A page holds at most this many bytes of entries (DynamoDB items are at most 400 KB). */
+const PAGE_BYTES = 300 * 1024;
+
+export type CommitResult =
+  | { status: 'committed'; state: GroupState; page: number }
+  | { status: 'closed'; state: GroupState | undefined }
+  | { status: 'past-deadline'; state: GroupState }
+  | { status: 'adopting'; state: GroupState };
+
+export interface PagedReports {
+  /** Each member's report (its first entry in commit order), in commit order. */
+  reports: StoredReport[];
+  /** Entries that repeat a member already reported (redeliveries, second reports). */
+  duplicates: number;
+  /** Committed pages read (STATE's `pages`). */
+  pages: number;
+}
+
+interface Waiting {
+  entry: PageEntry;
+  resolve: (r: CommitResult & { lead: boolean }) => void;
+  reject: (e: unknown) => void;
+}
+
+export class ReportPages {
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly meter: CapacityMeter,
+    private readonly expiresAtOf: (group: Group) => number,
+  ) {}
+
+  /** The latest number of committed pages seen per group: where the next page goes. */
+  private readonly committed = new Map<string, number>();
+  private readonly queues = new Map<string, { busy: boolean; waiting: Waiting[] }>();
+
+  /**
+   * Stores and counts one report of a larger group. Reports of one group appended while a commit
+   * to it is in flight share the next page and commit (started on the next turn of the event loop,
+   * so the reports of a batch handled at once join it); the first of them is its `lead` (it decides).
+   * `known`: the group's state as last read (its `pages` says where the next page goes).
+   */
+  append(
+    group: Group,
+    known: GroupState | undefined,
+    entry: PageEntry,
+  ): Promise<CommitResult & { lead: boolean }> {
+    const gid = group.definition.id;
+    if (known?.pages !== undefined) this.seen(gid, known.pages);
+    return new Promise((resolve, reject) => {
+      const queue = this.queues.get(gid) ?? { busy: false, waiting: [] };
+      this.queues.set(gid, queue);
+      queue.waiting.push({ entry, resolve, reject });
+      if (!queue.busy) {
+        queue.busy = true;
+        setImmediate(() => void this.flush(group));
+      }
+    });
+  }
+
+  private seen(gid: string, pages: number): void {
+    if (pages > (this.committed.get(gid) ?? 0)) this.committed.set(gid, pages);
+  }
+
+  private async flush(group: Group): Promise<void> {
+    const gid = group.definition.id;
+    const queue = this.queues.get(gid);
+    if (!queue) return;
+    while (queue.waiting.length > 0) {
+      const sharing = queue.waiting.splice(0);
+      try {
+        const result = await this.commitEntries(
+          group,
+          sharing.map((w) => w.entry),
+          false,
+        );
+        sharing.forEach((w, i) => {
+          w.resolve({ ...result, lead: i === 0 });
+        });
+      } catch (error) {
+        for (const w of sharing) w.reject(error);
+      }
+    }
+    queue.busy = false;
+    this.queues.delete(gid);
+  }
+
+  /**
+   * Writes `entries` as new pages and commits them, in order. `adoption`: the entries are early
+   * reports being adopted by their group (committed while the adoption is pending; reports are not).
+   * Returns the state after the last commit, or why the entries were not committed.
+   */
+  async commitEntries(group: Group, entries: readonly PageEntry[], adoption: boolean): Promise<CommitResult> {
+    let last: CommitResult | undefined;
+    for (const page of split(entries)) {
+      last = await this.commitPage(group, page, adoption);
+      if (last.status !== 'committed') return last;
+    }
+    if (!last) throw new RangeError('no entries to commit');
+    return last;
+  }
+
+  private async commitPage(group: Group, entries: PageEntry[], adoption: boolean): Promise<CommitResult> {
+    const gid = group.definition.id;
+    const token = randomUUID();
+    const at = Math.max(...entries.map((e) => e.at));
+    for (let attempt = 0; attempt < 64; attempt++) {
+      const n = this.committed.get(gid) ?? (await this.readState(gid))?.pages ?? 0;
+      const mine: PageItem = {
+        ...pageKey(gid, group.createdMs, n, pagePartitions(group.definition.expected.length)),
+        kind: ITEM_KINDS.page,
+        gid,
+        n,
+        at,
+        by: token,
+        ...(adoption ? { adoption: true } : {}),
+        e: entries,
+        expiresAt: this.expiresAtOf(group),
+      };
+      const other = await this.putPage(mine);
+      if (other && other.by !== token) {
+        // Page n is another writer's: in flight, or left uncommitted by a writer that died. Commit it
+        // on its behalf (or void it when it can never be committed), then try the next number.
+        const helped = await this.settle(other, adoption);
+        if (helped.status === 'moved') continue;
+        return helped.result;
+      }
+      const result = await this.commit(mine, adoption);
+      if (result.status === 'moved') continue; // page n was voided by an adoption: write again
+      return result.result;
+    }
+    throw new InconsistentStateError(`group ${gid}: no page number could be taken after 64 attempts`);
+  }
+
+  /** Commits a page found at its number on behalf of its writer, or voids it if it never can be. */
+  private async settle(
+    page: PageItem,
+    adoption: boolean,
+  ): Promise<{ status: 'moved' } | { status: 'final'; result: CommitResult }> {
+    if (adoption && !page.adoption) {
+      // A report's page written while the adoption was pending must not come before the early reports.
+      return (await this.voidPage(page)) ? { status: 'moved' } : this.settle(page, adoption);
+    }
+    const result = await this.commit(page, page.adoption === true);
+    if (result.status === 'moved') return result;
+    const r = result.result;
+    if (r.status === 'committed') return { status: 'moved' };
+    if (r.status === 'past-deadline' && page.at >= r.state.deadlineMs) {
+      // Its entries came at or after the deadline: it holds nothing; later pages may still count.
+      return (await this.voidPage(page)) ? { status: 'moved' } : this.settle(page, adoption);
+    }
+    return result;
+  }
+
+  /**
+   * The commit of page `n`: `pages` n → n + 1 with its counts, only while open, before the deadline
+   * at the page's time, and (for reports) once events kept before the Create are adopted. A commit
+   * that finds `pages` past n (its own retried write, or a helper) holds unless page n was voided.
+   */
+  private async commit(
+    page: PageItem,
+    adoption: boolean,
+  ): Promise<{ status: 'moved' } | { status: 'final'; result: CommitResult }> {
+    const gid = page.gid;
+    const failed = page.e.filter((e) => e.err !== undefined).length;
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.state(gid),
+          UpdateExpression: 'SET pages = :next ADD reported :k, failedCount :f',
+          ConditionExpression: `#st = :open AND pages = :n AND deadlineMs > :at${
+            adoption ? '' : ' AND (attribute_not_exists(hadEarly) OR adopted = :t)'
+          }`,
+          ExpressionAttributeNames: { '#st': 'status' },
+          ExpressionAttributeValues: {
+            ':open': OPEN,
+            ':n': page.n,
+            ':next': page.n + 1,
+            ':at': page.at,
+            ':k': page.e.length,
+            ':f': failed,
+            ...(adoption ? {} : { ':t': true }),
+          },
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      this.meter.add(out.ConsumedCapacity, 'write');
+      const state = stateOf(out.Attributes as StateItem);
+      this.seen(gid, state.pages ?? 0);
+      return { status: 'final', result: { status: 'committed', state, page: page.n } };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      const item = error.Item ? (unmarshall(error.Item) as StateItem) : undefined;
+      const state = item && item.status !== undefined ? stateOf(item) : undefined;
+      if (!state) return { status: 'final', result: { status: 'closed', state: undefined } };
+      const pages = state.pages ?? 0;
+      this.seen(gid, pages);
+      if (pages > page.n) {
+        if (state.voids?.includes(page.n)) return { status: 'moved' };
+        // Committed already: by this writer (the SDK retried a write whose reply was lost) or a helper.
+        return { status: 'final', result: { status: 'committed', state, page: page.n } };
+      }
+      if (state.status !== OPEN) return { status: 'final', result: { status: 'closed', state } };
+      if (pages < page.n) {
+        // Written past the committed pages (a stale count): the page stays there (the writer that
+        // reaches its number settles it: a duplicate at worst); this writer writes again where it belongs.
+        this.committed.delete(gid);
+        return { status: 'moved' };
+      }
+      if (state.deadlineMs <= page.at) return { status: 'final', result: { status: 'past-deadline', state } };
+      return { status: 'final', result: { status: 'adopting', state } };
+    }
+  }
+
+  /** Marks page `n` as holding nothing (it is skipped by readers) and moves past it. */
+  private async voidPage(page: PageItem): Promise<boolean> {
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.state(page.gid),
+          UpdateExpression: 'SET pages = :next ADD voids :v',
+          ConditionExpression: 'pages = :n',
+          ExpressionAttributeValues: { ':n': page.n, ':next': page.n + 1, ':v': new Set([page.n]) },
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      this.meter.add(out.ConsumedCapacity, 'write');
+      this.seen(page.gid, page.n + 1);
+      return true;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      this.committed.delete(page.gid);
+      return (await this.readState(page.gid))?.pages !== page.n;
+    }
+  }
+
+  /** Puts a page at its number; returns the page already there, if any (its own on an SDK retry). */
+  private async putPage(page: PageItem): Promise<PageItem | undefined> {
+    try {
+      const out = await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: page,
+          ConditionExpression: 'attribute_not_exists(pk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      this.meter.add(out.ConsumedCapacity, 'write');
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      if (!error.Item)
+        throw new InconsistentStateError(`page ${page.n} of ${page.gid} exists but was not returned`);
+      return unmarshall(error.Item) as PageItem;
+    }
+  }
+
+  private async readState(gid: string): Promise<GroupState | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.state(gid), ConsistentRead: true }),
+    );
+    const item = out.Item as StateItem | undefined;
+    return item && item.status !== undefined ? stateOf(item) : undefined;
+  }
+
+  /**
+   * The group's reports from its committed pages (`state.pages`, less `state.voids`), folded in
+   * commit order: a member's first entry is its report, later ones are duplicates.
+   */
+  async read(group: Group, state: Pick<GroupState, 'pages' | 'voids'>): Promise<PagedReports> {
+    const gid = group.definition.id;
+    const pages = state.pages ?? 0;
+    const voids = new Set(state.voids ?? []);
+    const found: PageItem[] = [];
+    if (pages > 0) {
+      const partitions = pagePartitions(group.definition.expected.length);
+      await Promise.all(
+        Array.from({ length: partitions }, async (_, p) => {
+          let start: Record<string, unknown> | undefined;
+          do {
+            const out = await this.doc.send(
+              new QueryCommand({
+                TableName: this.tableName,
+                KeyConditionExpression: 'pk = :pk',
+                ExpressionAttributeValues: { ':pk': pageKey(gid, group.createdMs, p, partitions).pk },
+                ConsistentRead: true,
+                ExclusiveStartKey: start,
+                ReturnConsumedCapacity: 'TOTAL',
+              }),
+            );
+            this.meter.add(out.ConsumedCapacity, 'read');
+            for (const item of (out.Items ?? []) as PageItem[]) {
+              if (item.n < pages && !voids.has(item.n)) found.push(item);
+            }
+            start = out.LastEvaluatedKey;
+          } while (start);
+        }),
+      );
+    }
+    found.sort((a, b) => a.n - b.n);
+    const expected = group.definition.expected;
+    const seen = new Set<number>();
+    const reports: StoredReport[] = [];
+    let duplicates = 0;
+    for (const page of found) {
+      for (const e of page.e) {
+        const member = expected[e.i];
+        if (member === undefined || seen.has(e.i)) {
+          duplicates++;
+          continue;
+        }
+        seen.add(e.i);
+        reports.push({ member, result: e.res, error: e.err, atMs: e.at });
+      }
+    }
+    return { reports, duplicates, pages };
+  }
+}
+
+/** Entries in pages of at most PAGE_BYTES (in order). */
+function split(entries: readonly PageEntry[]): PageEntry[][] {
+  const pages: PageEntry[][] = [];
+  let current: PageEntry[] = [];
+  let bytes = 0;
+  for (const e of entries) {
+    const size = Buffer.byteLength(e.res) + Buffer.byteLength(e.err ?? '') + 32;
+    if (current.length > 0 && bytes + size > PAGE_BYTES) {
+      pages.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(e);
+    bytes += size;
+  }
+  if (current.length > 0) pages.push(current);
+  return pages;
+}
