@@ -144,12 +144,16 @@ export class Collector {
       ? created.hadEarly
       : (await this.store.getState(definition.id))?.hadEarly === true;
     if (hadEarly) {
-      // A Cancel that came first fails the group at once, with the early reports stored before it.
-      const earlyCancel = await this.store.getEarlyCancel(definition.id);
-      if (earlyCancel) await this.applyEarlyCancel(group, earlyCancel, nowMs, owner);
-      // Extends that came first move the deadline before the early reports are counted.
+      // In recording order: Extends that came first move the deadline; the reports stored before an
+      // early Cancel count, then the Cancel fails the group at once (unless they completed it); the
+      // reports stored after it are late.
       for (const early of await this.store.earlyExtends(definition.id)) {
         await this.applyEarlyExtend(group, early, nowMs, owner);
+      }
+      const earlyCancel = await this.store.getEarlyCancel(definition.id);
+      if (earlyCancel) {
+        await this.adoptEarlyReports(group, nowMs, owner, earlyCancel.atMs);
+        await this.applyEarlyCancel(group, earlyCancel, nowMs, owner);
       }
       await this.adoptEarlyReports(group, nowMs, owner);
     }
@@ -190,13 +194,20 @@ export class Collector {
    * for `adopted`), then marks STATE adopted. Returns whether every early report was adopted (false:
    * another live actor holds one).
    */
-  private async adoptEarlyReports(group: Group, nowMs: number, owner: string): Promise<boolean> {
+  private async adoptEarlyReports(
+    group: Group,
+    nowMs: number,
+    owner: string,
+    /** Only those stored before this time (an early Cancel's): the rest come after it. */
+    beforeMs?: number,
+  ): Promise<boolean> {
     const expected = this.store.memberIndex(group);
     const groupId = group.definition.id;
     const single = this.store.isSingle(group.definition);
     const claimed: EarlyReport[] = [];
-    let complete = true;
-    for (const early of await this.store.earlyReports(group)) {
+    let complete = beforeMs === undefined;
+    const all = await this.store.earlyReports(group);
+    for (const early of all.filter((e) => beforeMs === undefined || e.atMs < beforeMs)) {
       const { member } = early.report;
       if (!expected.has(member)) {
         if ((await this.store.claimEarly(groupId, member, 'expire', owner)) !== 'claimed') continue;
@@ -227,8 +238,8 @@ export class Collector {
       }));
       const committed = await this.store.pages.commitEntries(group, entries, true);
       for (const early of claimed) await this.store.discardEarly(groupId, early.report.member, true);
-      if (committed.status === 'committed' && complete) {
-        await this.store.markAdopted(groupId);
+      if (committed.status === 'committed') {
+        if (complete) await this.store.markAdopted(groupId);
         await this.progressPaged(group, committed.state, nowMs, owner);
       }
       if (committed.status === 'past-deadline') await this.timeoutGroup(groupId, nowMs, undefined, owner);
