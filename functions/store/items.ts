@@ -14,7 +14,7 @@ import type {
   SingleItemGroup,
   StoredReport,
 } from '#core/model.ts';
-import { deadlineShard, EXTEND_ATTRIBUTE, EXTEND_PREFIX, ITEM_KINDS, keys, shardCount } from './layout.ts';
+import { deadlineShard, EXTEND_ATTRIBUTE, EXTEND_PREFIX, ITEM_KINDS, keys } from './layout.ts';
 
 export interface DefinitionItem {
   pk: string;
@@ -32,7 +32,6 @@ export interface DefinitionItem {
   defHash: string;
   createdMs: number;
   deadlineMs: number;
-  shards: number;
   expiresAt: number;
 }
 
@@ -45,11 +44,9 @@ export interface StateItem {
   createdMs: number;
   deadlineMs: number;
   ttlSeconds: number;
-  shards: number;
   expiresAt: number;
   dlShard?: string;
   dlAt?: number;
-  doneShards?: Set<number>;
   resolvedMs?: number;
   outcomeChunks?: number;
   /** The winning decision's id: its outcome chunks are `OUT#<id>#<n>`. */
@@ -178,7 +175,6 @@ export function definitionItem(group: Group, expiresAt: number): DefinitionItem 
     defHash: group.defHash,
     createdMs: group.createdMs,
     deadlineMs: group.deadlineMs,
-    shards: shardCount(d.expected.length),
     expiresAt,
   };
 }
@@ -213,7 +209,6 @@ export function openStateItem(group: Group, expiresAt: number): StateItem {
     createdMs: group.createdMs,
     deadlineMs: group.deadlineMs,
     ttlSeconds: group.definition.ttlSeconds,
-    shards: shardCount(group.definition.expected.length),
     expiresAt,
     dlShard: deadlineShard(gid),
     dlAt: group.deadlineMs,

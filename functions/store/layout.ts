@@ -31,7 +31,6 @@ export const ITEM_KINDS = {
   definition: 'def',
   state: 'state',
   outcome: 'out',
-  counter: 'count',
   member: 'member',
   lease: 'lease',
   /** A STATE key that holds only the count of events kept before any Create (`earlyN`, `hadEarly`): a stub, no group. */
@@ -49,8 +48,6 @@ export const OPEN = 'open';
 export const LAYOUT = {
   /** Member reports of one group are spread over this many partition keys (no hot key for a large group). */
   memberBuckets: 8,
-  /** Members counted by one counter shard item (its number set stays well under 1 KB). */
-  counterShardSize: 64,
   /** A decided group's definition and members outlive its STATE by this margin, seconds. */
   definitionMarginSeconds: 86_400,
   /** DynamoDB's item size limit (400 KB) less a margin for the estimate. */
@@ -111,7 +108,6 @@ export const keys = {
   cancel: (groupId: string) => ({ pk: groupKey(groupId), sk: 'CMD#cancel' }),
   /** An Extend record's first stored time, by its origin: a redelivery finds it (the contract's "stored time"). */
   extend: (groupId: string, origin: string) => ({ pk: groupKey(groupId), sk: `${EXTEND_PREFIX}${origin}` }),
-  counter: (groupId: string, shard: number) => ({ pk: `${groupKey(groupId)}#C${shard}`, sk: 'C' }),
   member: (groupId: string, member: string) => ({
     pk: memberPartition(groupId, fnv1a(member) % LAYOUT.memberBuckets),
     sk: `M#${member}`,
@@ -148,11 +144,6 @@ export const bucketsOf = (members: readonly string[]) =>
 /** The deadline index partition of a group: spread so that many deadlines in one second share no key. */
 export const deadlineShard = (id: string) => `D#${fnv1a(id) % TABLE.deadlineIndex.shards}`;
 export const deadlineShards = () => Array.from({ length: TABLE.deadlineIndex.shards }, (_, s) => `D#${s}`);
-
-export const shardCount = (members: number) => Math.ceil(members / LAYOUT.counterShardSize);
-export const shardOf = (index: number) => Math.floor(index / LAYOUT.counterShardSize);
-export const shardCapacity = (shard: number, members: number) =>
-  Math.min(LAYOUT.counterShardSize, members - shard * LAYOUT.counterShardSize);
 
 /**
  * Page `n` of a larger group's reports: spread over `partitions` partition keys (no hot key for a
