@@ -1,8 +1,11 @@
 /**
  * 3. Write cost per report and per group, measured with ReturnConsumedCapacity on
- * DynamoDB Local: the collector's layout (one item per member, counted in shards)
- * side by side with the naive design (one item per group holding every result,
- * updated in place), in the same run.
+ * DynamoDB Local: the collector's layout (a small group in one item; a larger group's
+ * reports in write-once pages committed by its STATE) side by side with the naive design
+ * (one item per group holding every result, updated in place), in the same run.
+ * Members report in an arrival order: `shuffled` (the headline: members finish in any
+ * order, in batches of the mapping's size), `member` (expected order, in batches) or
+ * `trickle` (shuffled, one report per invocation).
  */
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Services } from '#local/services/index.ts';
@@ -38,17 +41,39 @@ export interface DesignCost {
   byCommand?: Record<string, number>;
 }
 
+/** How a group's reports reach the collector. */
+export type ArrivalOrder = 'shuffled' | 'member' | 'trickle';
+
+/** A fixed shuffle (deterministic, so runs compare). */
+export function shuffled<T>(items: readonly T[]): T[] {
+  let seed = 0x2545f491;
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out;
+}
+
 export interface WriteCostRow {
   groupSize: number;
   resultBytes: number;
+  order?: ArrivalOrder;
   collector: DesignCost;
   naive: DesignCost;
 }
 
-async function collectorCost(
+export async function collectorCost(
   runtime: BenchRuntime,
   groupSize: number,
   resultBytes: number,
+  order: ArrivalOrder = 'shuffled',
 ): Promise<DesignCost> {
   const meter = runtime.store.meter;
   const w0 = meter.write;
@@ -60,11 +85,10 @@ async function collectorCost(
   await processKafkaEvent(kafkaEvent([{ key: group, value: createValue(group, ids, 900) }]), runtime);
   const report = (id: string) => ({ key: group, value: doneValue(group, id, result) });
   const beforeReports = meter.write;
-  for (let i = 0; i < groupSize - 1; i += KAFKA_ESM.batchSize) {
-    await processKafkaEvent(
-      kafkaEvent(ids.slice(i, Math.min(i + KAFKA_ESM.batchSize, groupSize - 1)).map(report)),
-      runtime,
-    );
+  const arriving = order === 'member' ? ids.slice(0, groupSize - 1) : shuffled(ids.slice(0, groupSize - 1));
+  const batch = order === 'trickle' ? 1 : KAFKA_ESM.batchSize;
+  for (let i = 0; i < arriving.length; i += batch) {
+    await processKafkaEvent(kafkaEvent(arriving.slice(i, i + batch).map(report)), runtime);
   }
   const reportsWcu = meter.write - beforeReports;
   const beforeLast = meter.write;

@@ -1,0 +1,54 @@
+/**
+ * Write cost per report for every arrival order (`npm run bench:orders`): groups of 3, 100, 1,000
+ * and 10,000 members with 100 B results (and 1 KB at 1,000), members arriving shuffled in batches
+ * of the mapping's size, in member order, or one report per invocation, on a fresh DynamoDB Local
+ * and Kafka. Figures are AWS-billed units: DynamoDB Local's transaction units are halved (it
+ * reports 4 per KB per item, AWS bills 2). The whole group counts: Create, reports, decision,
+ * outcome, marks and index entries.
+ */
+import { startServices } from '#local/services/index.ts';
+import { benchRuntime, log, round } from './lib.ts';
+import { type ArrivalOrder, collectorCost } from './write-cost.ts';
+
+const sizes = (process.env.ORDERS_SIZES ?? '3,100,1000,10000').split(',').map(Number);
+const orders: ArrivalOrder[] = ['shuffled', 'member', 'trickle'];
+
+const services = await startServices();
+// The outcome of 10,000 members with 100 B results is about 1.4 MB: the limit is raised within its ceiling.
+const runtime = await benchRuntime(services, 'orders', { maxOutcomeBytes: 3_500_000 });
+const rows: string[] = [];
+try {
+  for (const size of sizes) {
+    for (const [order, bytes] of [
+      ...orders.map((o) => [o, 100] as const),
+      ...(size === 1000 ? [['shuffled', 1000] as const] : []),
+    ]) {
+      const started = Date.now();
+      const cost = await collectorCost(runtime, size, bytes, order);
+      const tx = cost.byCommand?.TransactWriteItems ?? 0;
+      const billed = cost.wcuPerGroup - tx / 2;
+      const line = {
+        members: size,
+        order,
+        resultBytes: bytes,
+        wcuPerReportWholeGroup: round(billed / size, 3),
+        wcuPerGroup: round(billed, 1),
+        completed: cost.completed,
+        byCommand: cost.byCommand,
+        seconds: round((Date.now() - started) / 1000, 1),
+      };
+      log(JSON.stringify(line));
+      rows.push(
+        `| ${size} | ${order} | ${bytes} B | ${line.wcuPerReportWholeGroup} | ${line.wcuPerGroup} | ${cost.completed ? 'yes' : 'NO'} |`,
+      );
+    }
+  }
+} finally {
+  await runtime.close();
+  await services.stop();
+}
+console.log(
+  '| members | arrival | result | WCU per report (whole group, AWS-billed) | WCU per group | decided |',
+);
+console.log('| --- | --- | --- | --- | --- | --- |');
+for (const r of rows) console.log(r);
