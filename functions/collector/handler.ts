@@ -18,7 +18,7 @@ export interface BatchItemFailures {
 }
 
 /** Records applied at once within one batch. */
-const CONCURRENCY = 16;
+const CONCURRENCY = 64;
 
 /**
  * The lane of a record, read cheaply (the collector validates later): Creates of one group, or reports
