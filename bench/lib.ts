@@ -27,9 +27,14 @@ export function kafka(services: Services, clientId = 'bench'): Kafka {
 }
 
 /** A fresh topic with a unique name. */
-export async function freshTopic(services: Services, prefix: string, partitions = 3): Promise<string> {
+export async function freshTopic(
+  services: Services,
+  prefix: string,
+  partitions = 3,
+  config?: Record<string, string>,
+): Promise<string> {
   const name = `bench-${prefix}-${randomUUID().slice(0, 8)}`;
-  await createTopics(services.brokers, [{ name, partitions }]);
+  await createTopics(services.brokers, [{ name, partitions, ...(config ? { config } : {}) }]);
   return name;
 }
 

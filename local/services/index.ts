@@ -99,7 +99,10 @@ export async function startServices(options: ServiceOptions = {}): Promise<Servi
 }
 
 /** Creates topics that do not exist yet and waits until each has a leader for every partition. */
-export async function createTopics(brokers: string[], topics: { name: string; partitions: number }[]) {
+export async function createTopics(
+  brokers: string[],
+  topics: { name: string; partitions: number; config?: Record<string, string> }[],
+) {
   const kafka = new Kafka({ clientId: 'group-collector-setup', brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -111,7 +114,14 @@ export async function createTopics(brokers: string[], topics: { name: string; pa
       // ("This server does not host this topic-partition").
       await admin.createTopics({
         waitForLeaders: false,
-        topics: missing.map((t) => ({ topic: t.name, numPartitions: t.partitions, replicationFactor: 1 })),
+        topics: missing.map((t) => ({
+          topic: t.name,
+          numPartitions: t.partitions,
+          replicationFactor: 1,
+          ...(t.config
+            ? { configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })) }
+            : {}),
+        })),
       });
     }
     await waitFor(
