@@ -110,7 +110,10 @@ export class ReportPages {
   }
 
   private seen(gid: string, pages: number): void {
-    if (pages > (this.committed.get(gid) ?? 0)) this.committed.set(gid, pages);
+    if (pages <= (this.committed.get(gid) ?? 0)) return;
+    // A hint only (a wrong one costs a retry): bounded, so a long-lived environment does not grow with every group.
+    if (this.committed.size >= 10_000 && !this.committed.has(gid)) this.committed.clear();
+    this.committed.set(gid, pages);
   }
 
   private async flush(group: Group): Promise<void> {

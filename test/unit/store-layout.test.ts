@@ -1,21 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { Group } from '#core/model.ts';
 import {
-  definitionItem,
-  groupOf,
-  openStateItem,
-  type SingleEntry,
-  singleEntryOf,
-  singleStateItem,
-  stateOf,
-} from '#store/items.ts';
-import {
-  chunk,
   deadlineShard,
   deadlineShards,
-  entryOf,
-  epochSeconds,
-  isSingleItem,
   keys,
   LAYOUT,
   memberBuckets,
