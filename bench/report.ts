@@ -281,13 +281,13 @@ export function resultsMarkdown(r: RunResults, jsonName: string, chartDir: strin
       '',
       'Reports of several open groups, shuffled (members finish in random order), fed to `processKafkaEvent` in batches of 100, ' +
         'one invocation at a time (one poller); the groups are created before, so the batches hold reports only. ' +
-        "The handler (functions/collector/handler.ts) applies a batch's Creates first, then its other records 16 at a time, " +
+        "The handler (functions/collector/handler.ts) applies a batch's Creates first, then its other records 64 at a time, " +
         'records of the same group included (every write is conditional or idempotent); every record here is the report of a distinct member, ' +
-        'so the concurrency is min(16, records in the batch) = 16, whatever the group size (the per-group "lanes" of earlier versions are gone). A report of a group of at most 8 members (one item: LAYOUT.single) is one conditional UpdateItem of its STATE, shared with the ' +
+        'so the concurrency is min(64, records in the batch), whatever the group size (the per-group "lanes" of earlier versions are gone). A report of a group of at most 8 members (one item: LAYOUT.single) is one conditional UpdateItem of its STATE, shared with the ' +
         "group's other reports handled at once; its reply carries the group's state, so the report that completes it decides without a read, " +
         'publishes and marks the group published. A report of a larger group reads STATE (one read shared by the reports of the group in flight; DEF cached per ' +
-        'execution environment) and is kept in its counter shard with the count (one write per shard and round trip); the one that completes the group reads ' +
-        'the shards and member items, decides, publishes and marks the group published. ' +
+        'execution environment) and joins the page of the group’s reports handled at once (one new item, then one conditional commit of STATE); the commit that counts every member reads ' +
+        'the committed pages, decides, publishes and marks the group published. ' +
         'The raw rate is conditional UpdateItem calls (document client, fresh items) at the same concurrency on the same DynamoDB Local, ' +
         'measured just before and just after the collector (their mean; the section first warms the fresh JVM with as many calls). ' +
         'Efficiency = collector reports/s ÷ (raw calls/s ÷ DynamoDB calls per report); target ≥ 0.5.',
@@ -394,7 +394,7 @@ export function resultsMarkdown(r: RunResults, jsonName: string, chartDir: strin
       '## 3. Write cost',
       '',
       'Consumed capacity reported by DynamoDB Local (`ReturnConsumedCapacity: TOTAL`; single-item calls report `CapacityUnits`, transactions `WriteCapacityUnits`). ' +
-        'Collector: `store.meter` over the real code path (a small group: Create Put, STATE updates shared by the reports of a batch, the outcome item, the decision, the published mark; a larger group: Create transaction, counter shard writes holding the reports, shard marks, the decision with its outcome bytes, the published mark; the deadline index writes included). ' +
+        'Collector: `store.meter` over the real code path (a small group: Create Put, STATE updates shared by the reports of a batch, the outcome item, the decision, the published mark; a larger group: Create transaction, report pages and their commits, the decision with its outcome bytes, the published mark; the deadline index writes included; members report in a shuffled order, in batches of 100). ' +
         'Naive: one item per group, `UpdateItem SET results.#m = :r` per report (conditional on open and not yet reported), a final status update and a consistent read of the item to publish. ' +
         '"per report" excludes the last report (the decision); "per group" is everything.',
       '',

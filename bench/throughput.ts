@@ -53,7 +53,7 @@ export interface ThroughputRow {
   raw: RawRate;
   /** Collector reports/s ÷ (raw UpdateItem/s ÷ DynamoDB calls per report). Target ≥ 0.5. */
   efficiency: number;
-  /** Same with writes only (member put + counter shard, + shard marks and the decision amortised). */
+  /** Same with writes only (report pages and their commits, the decision amortised). */
   efficiencyWritesOnly: number;
   succeeded: number;
 }

@@ -55,3 +55,15 @@ export class EarlyAdoptionPendingError extends Error {
     super(`group "${groupId}": reports kept before its Create are being adopted; retried`);
   }
 }
+
+/**
+ * A definition cached by this execution environment belongs to an earlier group of the same id (the
+ * id was created again after the first group's retention): forgotten, and the record is retried
+ * (transient) against the group that exists now.
+ */
+export class StaleDefinitionError extends Error {
+  override name = 'StaleDefinitionError';
+  constructor(readonly groupId: string) {
+    super(`group "${groupId}": the cached definition belongs to an earlier group of this id; retried`);
+  }
+}

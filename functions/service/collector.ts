@@ -264,7 +264,9 @@ export class Collector {
     const known = this.store.cachedGroup(report.group);
     if (known && storedAtMs === undefined && this.store.isSingle(known.definition)) {
       // A small group this environment has seen: one conditional write stores, counts and tells its state.
-      return this.reportSingle(known, report, nowMs, owner);
+      if (this.store.memberIndex(known).has(report.member)) return this.reportSingle(known, report, nowMs, owner);
+      // Not a member of the cached definition: perhaps an earlier group's of this id; read the group.
+      this.store.forget(report.group);
     }
     const state = await this.store.sharedState(report.group);
     if (state && state.status !== 'open') {
@@ -276,6 +278,11 @@ export class Collector {
       return this.lateEvent(state, nowMs, owner);
     }
     let group = await this.store.getGroup(report.group);
+    if (group && state && state.createdMs !== group.createdMs) {
+      // The cached definition is an earlier group's of this id (created again after its retention).
+      this.store.forget(report.group);
+      group = await this.store.getGroup(report.group);
+    }
     let keptEarly = false;
     if (!group) {
       const kept = await this.store.keepEarly(
@@ -469,7 +476,11 @@ export class Collector {
     const state = await this.store.getState(cancel.group);
     if (state && state.status !== 'open') return this.lateEvent(state, nowMs, owner);
     const group = await this.store.getGroup(cancel.group);
-    if (group) return this.cancelCreated(group, cancel, nowMs, owner);
+    if (group) {
+      // A Cancel kept before the Create came first: it decides, with its own message, before this one.
+      if (state?.hadEarly) await this.earlierCancelFirst(group, raw, nowMs, owner);
+      return this.cancelCreated(group, cancel, nowMs, owner);
+    }
     // Before its group's Create: kept like an early report (the first Cancel wins).
     const kept = await this.store.keepEarlyCancel(
       cancel,
@@ -482,6 +493,20 @@ export class Collector {
     // Kept before the Create's write (both write STATE's key): the Create applies it.
     this.observer.count('EarlyReports');
     return { status: 'accepted', action: kept === 'kept' ? 'early' : 'duplicate-report' };
+  }
+
+  /**
+   * Applies the group's early Cancel (kept before its Create) if it is still waiting, before a later
+   * Cancel of the same group is judged: recording order says the early one is first. Held by another
+   * live actor (the Create applying it): this record is retried once that one is done.
+   */
+  private async earlierCancelFirst(group: Group, raw: RawRecord, nowMs: number, owner: string): Promise<void> {
+    const early = await this.store.getEarlyCancel(group.definition.id);
+    if (!early || ownerOf(early.raw) === ownerOf(raw)) return;
+    const applied = await this.applyEarlyCancel(group, early, nowMs, owner);
+    if (applied === late && (await this.store.getEarlyCancel(group.definition.id))) {
+      throw new EarlyAdoptionPendingError(group.definition.id);
+    }
   }
 
   /**

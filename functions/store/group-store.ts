@@ -21,7 +21,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { InconsistentStateError } from '#core/errors.ts';
+import { InconsistentStateError, StaleDefinitionError } from '#core/errors.ts';
 import type { CancelRequest, ExtendRequest, MemberReport } from '#core/events.ts';
 import type {
   DueEntry,
@@ -309,6 +309,11 @@ export class GroupStore {
     }
   }
 
+  /** Drops a cached definition that turned out to belong to an earlier group of the same id. */
+  forget(groupId: string): void {
+    this.groups.delete(groupId);
+  }
+
   private remember(group: Group): void {
     if (this.groups.size >= 10_000) this.groups.clear();
     this.groups.set(group.definition.id, group);
@@ -481,9 +486,14 @@ export class GroupStore {
       if (found) stored = reportOf(found);
       entry = refEntryOf(stored.atMs, stored.error !== undefined);
     }
-    const written = await this.writeSingle(gid, index, entry, guarded);
+    const written = await this.writeSingle(gid, index, entry, guarded, group.createdMs);
     if (!written.item) {
       const closed = written.closed;
+      if (closed && closed.createdMs !== group.createdMs) {
+        // The id belongs to a later group than the definition this environment cached.
+        this.forget(gid);
+        throw new StaleDefinitionError(gid);
+      }
       if (guarded && closed?.status === OPEN && closed.hadEarly && atMs < closed.deadlineMs) {
         return this.recordSingle(group, report, atMs, by, true);
       }
@@ -508,8 +518,9 @@ export class GroupStore {
     index: number,
     entry: SingleEntry,
     guarded: boolean,
+    createdMs: number,
   ): Promise<{ item?: StateItem; closed?: GroupState; lead: boolean }> {
-    const key = `${gid}\u0000${guarded ? 'guarded' : 'member-item'}`;
+    const key = `${gid}\u0000${guarded ? 'guarded' : 'member-item'}\u0000${createdMs}`;
     return new Promise((resolve, reject) => {
       const queue = this.singleQueues.get(key) ?? { busy: false, waiting: [] };
       this.singleQueues.set(key, queue);
@@ -517,7 +528,7 @@ export class GroupStore {
       // Started on the next turn of the event loop: the reports of a batch handled at once join it.
       if (!queue.busy) {
         queue.busy = true;
-        setImmediate(() => void this.flushSingle(key, gid, guarded));
+        setImmediate(() => void this.flushSingle(key, gid, guarded, createdMs));
       }
     });
   }
@@ -535,7 +546,7 @@ export class GroupStore {
     }
   >();
 
-  private async flushSingle(key: string, gid: string, guarded: boolean): Promise<void> {
+  private async flushSingle(key: string, gid: string, guarded: boolean, createdMs: number): Promise<void> {
     const queue = this.singleQueues.get(key);
     if (!queue) return;
     while (queue.waiting.length > 0) {
@@ -552,7 +563,8 @@ export class GroupStore {
             TableName: this.tableName,
             Key: keys.state(gid),
             UpdateExpression: `SET ${names.map((i) => `r.#m${i} = if_not_exists(r.#m${i}, :e${i})`).join(', ')}`,
-            ConditionExpression: `#st = :open AND deadlineMs > :at AND attribute_exists(r)${
+            // `createdMs`: the group this definition (perhaps cached) belongs to, not a later one of the same id.
+            ConditionExpression: `#st = :open AND deadlineMs > :at AND attribute_exists(r) AND createdMs = :created${
               guarded ? ' AND attribute_not_exists(hadEarly)' : ''
             }`,
             // Keyed by the member's position, never by its id: an id such as `__proto__` is no safe map key.
@@ -563,6 +575,7 @@ export class GroupStore {
             ExpressionAttributeValues: {
               ':open': OPEN,
               ':at': atMs,
+              ':created': createdMs,
               ...Object.fromEntries([...entries].map(([i, e]) => [`:e${i}`, e])),
             },
             ReturnValues: 'ALL_NEW',

@@ -1,4 +1,4 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DLQ_HEADERS, EVENT_TYPES } from '#shared/config.ts';
 import { keys } from '#store/layout.ts';
@@ -29,6 +29,8 @@ const create = (group: string, expected: readonly string[], ttl = 600) =>
 const done = (group: string, id: string, extra: Record<string, unknown> = { result: { by: id } }) =>
   JSON.stringify({ id, type: EVENT_TYPES.done, group, ...extra });
 const cancel = (group: string) => JSON.stringify({ type: 'EventGroupCollectorCancel', group });
+const cancelWith = (group: string, message: string) =>
+  JSON.stringify({ type: 'EventGroupCollectorCancel', group, message });
 const extend = (group: string, ttl: number) =>
   JSON.stringify({ type: 'EventGroupCollectorExtend', group, ttl });
 
@@ -235,6 +237,85 @@ describe('targeted interleavings on the real services', () => {
       const outcome = JSON.parse(outcomes[0]?.value ?? '{}');
       expect(outcome).toMatchObject({ reason: 'member-error', entity: 'b' });
       expect(Object.keys(outcome.results)).not.toContain('a');
+    },
+  );
+
+  it.each(LAYOUTS)(
+    '%s: a second Cancel during the Create does not overtake the Cancel kept before it (invariant 4)',
+    async (_, members) => {
+      // Prepare: Cancel X kept before the Create; the Create is held after its write, before it applies X
+      const group = newGroupId();
+      await deliver([record(cancelWith(group, 'first'), 1)]);
+      const afterWrite = hold.hold('after', calls.createWrite);
+      const creating = deliver([record(create(group, members), 2)]);
+      await afterWrite.reached;
+
+      // Act: Cancel Y arrives while the Create has not applied X yet
+      await deliver([record(cancelWith(group, 'second'), 3)]).catch(() => undefined);
+      afterWrite.release();
+      await creating;
+      const outcomes = await outcomesOf(group);
+
+      // Assess: X, recorded first, decided with its message
+      expect(outcomes).toHaveLength(1);
+      expect(JSON.parse(outcomes[0]?.value ?? '{}')).toMatchObject({
+        reason: 'cancelled',
+        error: 'Cancelled: first',
+      });
+    },
+  );
+
+  it.each(LAYOUTS)(
+    '%s: reports kept before an early Cancel count in its outcome; one kept after it does not (recording order)',
+    async (_, members) => {
+      // Prepare: a reports, then the Cancel, then b reports, all before the Create
+      const group = newGroupId();
+      const t0 = Date.now();
+      await deliver([record(done(group, 'a'), 1)], () => t0);
+      await deliver([record(cancelWith(group, 'stop'), 1)], () => t0 + 10);
+      await deliver([record(done(group, 'b'), 1)], () => t0 + 20);
+
+      // Act
+      await deliver([record(create(group, members), 2)], () => t0 + 30);
+      const outcomes = await outcomesOf(group);
+
+      // Assess
+      expect(outcomes).toHaveLength(1);
+      const outcome = JSON.parse(outcomes[0]?.value ?? '{}');
+      expect(outcome).toMatchObject({ reason: 'cancelled', error: 'Cancelled: stop' });
+      expect(Object.keys(outcome.results)).toEqual(['a']);
+    },
+  );
+
+  it.each(LAYOUTS)(
+    '%s: a warm environment whose cached definition is an earlier group of the same id counts reports for the group that exists now',
+    async (_, members) => {
+      // Prepare: this environment caches the first group; another environment sees that group's
+      // state removed (its retention over) and the id created again with other members
+      const group = newGroupId();
+      await deliver([record(create(group, members))]);
+      const other = await testRuntime({ earlyReportWaitSeconds: 60 });
+      await other.store.doc.send(
+        new DeleteCommand({ TableName: other.settings.tableName, Key: keys.state(group) }),
+      );
+      await other.store.doc.send(
+        new DeleteCommand({ TableName: other.settings.tableName, Key: keys.definition(group) }),
+      );
+      const renamed = members.map((m) => `${m}-2`);
+      await deliverRecords(other, [record(create(group, renamed))]);
+      await other.close();
+
+      // Act: the new group's members report through this environment (first one may be retried once)
+      const first = await deliver([record(done(group, renamed[0] as string), 1)]).catch(() => undefined);
+      if (!first || first.failures.batchItemFailures.length > 0) {
+        await deliver([record(done(group, renamed[0] as string), 1)]);
+      }
+      await deliver(renamed.slice(1).map((m) => record(done(group, m), 1)));
+      const outcomes = await outcomesOf(group);
+
+      // Assess: one success with the new members' results
+      expect(outcomes).toHaveLength(1);
+      expect(Object.keys(JSON.parse(outcomes[0]?.value ?? '{}').results).sort()).toEqual([...renamed].sort());
     },
   );
 
