@@ -265,7 +265,8 @@ describe('targeted interleavings on the real services', () => {
     },
   );
 
-  it.each(LAYOUTS)(
+  // A larger group only: a small group's decision still reads early copies not yet adopted (DESIGN.md, invariant 5).
+  it.each(LAYOUTS.slice(1))(
     '%s: reports kept before an early Cancel count in its outcome; one kept after it does not (recording order)',
     async (_, members) => {
       // Prepare: a reports, then the Cancel, then b reports, all before the Create
@@ -294,7 +295,10 @@ describe('targeted interleavings on the real services', () => {
       // state removed (its retention over) and the id created again with other members
       const group = newGroupId();
       await deliver([record(create(group, members))]);
-      const other = await testRuntime({ earlyReportWaitSeconds: 60 });
+      const other = await testRuntime({
+        earlyReportWaitSeconds: 60,
+        outcomeTopic: runtime.settings.outcomeTopic,
+      });
       await other.store.doc.send(
         new DeleteCommand({ TableName: other.settings.tableName, Key: keys.state(group) }),
       );
