@@ -264,7 +264,8 @@ export class Collector {
     const known = this.store.cachedGroup(report.group);
     if (known && storedAtMs === undefined && this.store.isSingle(known.definition)) {
       // A small group this environment has seen: one conditional write stores, counts and tells its state.
-      if (this.store.memberIndex(known).has(report.member)) return this.reportSingle(known, report, nowMs, owner);
+      if (this.store.memberIndex(known).has(report.member))
+        return this.reportSingle(known, report, nowMs, owner);
       // Not a member of the cached definition: perhaps an earlier group's of this id; read the group.
       this.store.forget(report.group);
     }
@@ -500,7 +501,12 @@ export class Collector {
    * Cancel of the same group is judged: recording order says the early one is first. Held by another
    * live actor (the Create applying it): this record is retried once that one is done.
    */
-  private async earlierCancelFirst(group: Group, raw: RawRecord, nowMs: number, owner: string): Promise<void> {
+  private async earlierCancelFirst(
+    group: Group,
+    raw: RawRecord,
+    nowMs: number,
+    owner: string,
+  ): Promise<void> {
     const early = await this.store.getEarlyCancel(group.definition.id);
     if (!early || ownerOf(early.raw) === ownerOf(raw)) return;
     const applied = await this.applyEarlyCancel(group, early, nowMs, owner);
