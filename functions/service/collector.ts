@@ -75,6 +75,9 @@ export type RecordResult =
 const late: RecordResult = { status: 'ignored', reason: 'late' };
 
 export class Collector {
+  /** Larger groups whose early reports this process is adopting before a decision (no nesting). */
+  private readonly adopting = new Set<string>();
+
   constructor(
     private readonly store: GroupStore,
     private readonly publisher: Publisher,
@@ -497,6 +500,23 @@ export class Collector {
   }
 
   /**
+   * A larger group's reports kept before its Create count once committed to its pages: a decision
+   * (a Cancel, a timeout) that finds them not yet adopted (the Create is adopting them, or died doing
+   * so) adopts them first; held by a live adopter, the decision is retried (transient).
+   */
+  private async ensureAdopted(group: Group, state: GroupState, nowMs: number, owner: string): Promise<void> {
+    const groupId = group.definition.id;
+    if (this.store.isSingle(group.definition) || !state.hadEarly || state.adopted) return;
+    if (this.adopting.has(groupId)) return;
+    this.adopting.add(groupId);
+    try {
+      if (!(await this.adoptEarlyReports(group, nowMs, owner))) throw new EarlyAdoptionPendingError(groupId);
+    } finally {
+      this.adopting.delete(groupId);
+    }
+  }
+
+  /**
    * Applies the group's early Cancel (kept before its Create) if it is still waiting, before a later
    * Cancel of the same group is judged: recording order says the early one is first. Held by another
    * live actor (the Create applying it): this record is retried once that one is done.
@@ -554,6 +574,7 @@ export class Collector {
       }
       return this.lateEvent(undefined, nowMs, owner);
     }
+    await this.ensureAdopted(group, state, nowMs, owner);
     const won = await this.decide(
       group,
       'cancelled',
@@ -944,6 +965,7 @@ export class Collector {
     const single = (state ?? removedState)?.single;
     const group = single?.group ?? (await this.store.getGroup(groupId));
     if (!group) throw new InconsistentStateError(`group ${groupId} has a state but no definition`);
+    if (state) await this.ensureAdopted(group, state, nowMs, owner);
     const won = await this.decide(
       group,
       'timeout',
