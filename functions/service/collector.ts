@@ -156,7 +156,13 @@ export class Collector {
       const earlyCancel = await this.store.getEarlyCancel(definition.id);
       if (earlyCancel) {
         await this.adoptEarlyReports(group, nowMs, owner, earlyCancel.atMs);
-        await this.applyEarlyCancel(group, earlyCancel, nowMs, owner);
+        // Only the reports stored before it count: the Cancel must not adopt the later ones first.
+        this.adopting.add(definition.id);
+        try {
+          await this.applyEarlyCancel(group, earlyCancel, nowMs, owner);
+        } finally {
+          this.adopting.delete(definition.id);
+        }
       }
       await this.adoptEarlyReports(group, nowMs, owner);
     }
