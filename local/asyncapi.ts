@@ -96,7 +96,7 @@ export function asyncApiDocument(version: string): Record<string, unknown> {
       messages: {
         [EVENT_TYPES.create]: message(
           EVENT_TYPES.create,
-          'Announces a group and its expected members; `tolerate` and `quorum` say how many errors it survives and how many successes decide it (issue 20: acted on end to end).',
+          'Announces a group and its expected members; `tolerate` and `quorum` say how many errors it survives and how many successes decide it (acted on end to end).',
           CreateEventSchema,
           'the group id (recommended)',
         ),
@@ -108,7 +108,7 @@ export function asyncApiDocument(version: string): Record<string, unknown> {
         ),
         [COMMAND_TYPES.cancel]: message(
           COMMAND_TYPES.cancel,
-          'Fails an open group at once (reason `cancelled`); kept when it comes before the Create (issue 20: acted on end to end).',
+          'Fails an open group at once (reason `cancelled`); kept when it comes before the Create (acted on end to end).',
           CancelEventSchema,
           'the group id (recommended)',
         ),

@@ -18,11 +18,11 @@ export const DLQ_REASONS = {
   tooManyEarlyReports: 'too-many-early-reports',
   replyTopicUnknown: 'reply-topic-unknown',
   emptyValue: 'empty-value',
-  /** `tolerate` above the members, or above members − `quorum` (issue 20). */
+  /** `tolerate` above the members, or above members − `quorum`. */
   tolerateOutOfRange: 'tolerate-out-of-range',
-  /** `quorum` above the members (issue 20). */
+  /** `quorum` above the members. */
   quorumOutOfRange: 'quorum-out-of-range',
-  /** A Cancel's `message` over the limit of a member's `error` (issue 20). */
+  /** A Cancel's `message` over the limit of a member's `error`. */
   messageTooLarge: 'message-too-large',
 } as const;
 export type DeadLetterReason = (typeof DLQ_REASONS)[keyof typeof DLQ_REASONS];

@@ -4,7 +4,7 @@ import { utf8Bytes } from './canonical.ts';
 import { DeadLetterError, DLQ_REASONS } from './errors.ts';
 
 /**
- * Input types added by issue 20. They belong beside EVENT_TYPES in shared/config.ts (one source of
+ * Input types beyond the Create and the report. They belong beside EVENT_TYPES in shared/config.ts (one source of
  * truth for names); they live here until that file's owners take them, so that phase 1 touches the
  * core only.
  */
@@ -80,7 +80,7 @@ export const FailureOutcomeSchema = z.object({
   id: z.string(),
   entity: z.string(),
   error: z.string(),
-  /** Absent from outcomes of collectors before issue 20's wiring. */
+  /** Absent from outcomes of earlier collector versions. */
   reason: z.enum(FAILURE_REASONS).optional(),
   created: z.iso.datetime(),
   resolved: z.iso.datetime(),
@@ -111,11 +111,11 @@ export interface GroupDefinition {
   payload: string | undefined;
   replyTo: string | undefined;
   /**
-   * Errors tolerated (issue 20): present only when above 0, given or derived from `quorum` (n − quorum),
+   * Errors tolerated: present only when above 0, given or derived from `quorum` (n − quorum),
    * so that a plain group's definition, and its hash, are what they were before.
    */
   tolerate?: number;
-  /** Successes that decide the group at once (issue 20); absent for a plain group. */
+  /** Successes that decide the group at once; absent for a plain group. */
   quorum?: number;
 }
 
@@ -140,7 +140,7 @@ export interface ExtendRequest {
   ttlSeconds: number;
 }
 
-/** Every input the contract defines, issue 20's included (see {@link decodeEvent}). */
+/** Every input the contract defines, the Cancel and the Extend included (see {@link decodeEvent}). */
 export type DecodedEvent =
   | { kind: 'create'; definition: GroupDefinition }
   | { kind: 'report'; report: MemberReport }
@@ -148,7 +148,7 @@ export type DecodedEvent =
   | { kind: 'extend'; extend: ExtendRequest }
   | { kind: 'ignored'; reason: 'outcome-type'; type: string };
 
-/** What the collector acts on (see {@link decodeValue}): every input, issue 20's included. */
+/** What the collector acts on (see {@link decodeValue}): every input, the Cancel and the Extend included. */
 export type Decoded = DecodedEvent;
 
 const MAX_DEPTH = 64;
@@ -174,7 +174,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Decodes and validates one record value, as the collector acts on it: every input is
- * validated as {@link decodeEvent} does (same reasons); issue 20's inputs are all wired. Throws DeadLetterError with a stable reason for every permanent fault; never
+ * validated as {@link decodeEvent} does (same reasons); every input is acted on. Throws DeadLetterError with a stable reason for every permanent fault; never
  * throws anything else.
  */
 export function decodeValue(value: Uint8Array | null | undefined, limits: DecodeLimits): Decoded {
@@ -183,7 +183,7 @@ export function decodeValue(value: Uint8Array | null | undefined, limits: Decode
 }
 
 /**
- * Decodes and validates one record value: every input of the contract, issue 20's Cancel and
+ * Decodes and validates one record value: every input of the contract, the Cancel and
  * Extend and a Create's `tolerate` and `quorum` included. Throws DeadLetterError with a stable
  * reason for every permanent fault; never throws anything else.
  */

@@ -8,14 +8,14 @@ import type { CancelRequest, ExtendRequest, GroupDefinition, MemberReport } from
 
 /**
  * Where a group stands. `open` until exactly one decision moves it to one of the others
- * (`cancelled`: issue 20, decided by rules.ts `statusOf`; not yet written by the store).
+ * (`cancelled`: decided by rules.ts `statusOf`).
  */
 export type GroupStatus = 'open' | 'succeeded' | 'failed' | 'timedout' | 'cancelled';
 
 /**
  * Tells a redelivered Create (same hash) from a conflicting one. `tolerate` and `quorum` count only
  * when a group has them (canonicalJson drops undefined keys), so a plain group hashes as it did
- * before issue 20 and a Create redelivered across the upgrade is still a duplicate; `quorum: 2` and
+ * by earlier versions and a Create redelivered across the upgrade is still a duplicate; `quorum: 2` and
  * `quorum: 2, tolerate: n − 2` are one definition.
  */
 export function definitionHash(definition: GroupDefinition): string {
@@ -87,7 +87,7 @@ export interface GroupState {
   adopted?: boolean;
 }
 
-/** What the state item of a small group holds besides its status (issue 21: one item per group). */
+/** What the state item of a small group holds besides its status (one item per group). */
 export interface SingleItemGroup {
   group: Group;
   /** Reports stored in the state item itself. */
@@ -160,7 +160,7 @@ export interface EarlyCancel {
 }
 
 /**
- * An Extend whose group did not exist when it arrived (issue 20): kept under its origin (several per
+ * An Extend whose group did not exist when it arrived: kept under its origin (several per
  * group) with its raw record and first stored time, claimed like an early Cancel.
  */
 export interface EarlyExtend {

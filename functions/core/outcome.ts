@@ -2,10 +2,10 @@ import { EVENT_TYPES } from '#shared/config.ts';
 import { utf8Bytes } from './canonical.ts';
 import type { FailureReason } from './events.ts';
 
-/** The outcome kinds the collector decided before issue 20 (the service maps each to a status). */
+/** The outcome kinds the collector decided before `reason` existed (the service maps each to a status). */
 export type OutcomeKind = 'success' | 'member-failure' | 'timeout';
 
-/** Every outcome kind: issue 20 adds a cancel. */
+/** Every outcome kind, the cancel included. */
 export type GroupOutcomeKind = OutcomeKind | 'cancelled';
 
 /** The `reason` a failure of each kind carries (CONTRACT.md "Outcome events"). */
@@ -40,8 +40,8 @@ export interface OutcomeInput<K extends GroupOutcomeKind = OutcomeKind> {
   /** Member → error message in `expected` order (groups with `tolerate` or `quorum`); written when not empty. */
   errors?: [member: string, error: string][];
   /**
-   * True: failures carry `reason` (issue 20; rules.ts `decideGroup` sets it). Absent: the bytes of
-   * the collector before issue 20, for the callers not yet moved to `decideGroup`.
+   * True: failures carry `reason` (rules.ts `decideGroup` sets it). Absent: the bytes of
+   * the plain outcome, for the callers not yet moved to `decideGroup`.
    */
   reasons?: boolean;
 }

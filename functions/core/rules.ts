@@ -2,10 +2,10 @@
  * The collector's rules as plain functions: what an outcome contains, whether a group is
  * complete. No I/O; `now` is always passed in.
  *
- * Two generations live here until issue 20's wiring lands. `outcomeInput` and `allReported` are
+ * Two layers live here. `outcomeInput` and `allReported` are
  * the plain `Promise.all` rules the service calls today. `decideGroup` and the functions it is made
  * of (`policyOf`, `verdictOfCounts`, `extendedDeadline`, `recordingOrder`, `statusOf`) are the rules
- * of issue 20: tolerated failures, quorum, cancel and deadline extension; for a plain group they
+ * for tolerated failures, quorum, cancel and deadline extension; for a plain group they
  * give today's outcome, plus `reason` on a failure.
  */
 import type { GroupDefinition } from './events.ts';
@@ -78,7 +78,7 @@ export function allReported(definition: GroupDefinition, members: StoredReport[]
   return definition.expected.every((id) => ok.has(id));
 }
 
-/** How a group decides (issue 20), from its definition. */
+/** How a group decides, from its definition. */
 export interface Policy {
   /** n: the members expected. */
   members: number;
@@ -189,7 +189,7 @@ export type GroupVerdict =
     };
 
 /**
- * The one outcome of a group, or "still open", from its history and `nowMs` (issue 20):
+ * The one outcome of a group, or "still open", from its history and `nowMs`:
  * - reports count in the order recorded; the first report of a member counts, repeats and members
  *   the group does not expect do not;
  * - more than `tolerate` errors fail the group at once (`entity`: the member whose error crossed the
@@ -287,7 +287,7 @@ const STATUS_OF = {
 } as const satisfies Record<GroupOutcomeKind, GroupStatus>;
 
 /**
- * What a decided outcome contains (issue 20): a success lists the members that succeeded; a failure
+ * What a decided outcome contains: a success lists the members that succeeded; a failure
  * every member stored, failed ones as `null`; `errors` when a group with `tolerate` or `quorum` has
  * any; `missing` on a timeout, a cancel and a quorum's success.
  */

@@ -378,7 +378,7 @@ export class Collector {
   }
 
   /**
-   * An Extend (issue 20): an open group's deadline becomes the later of its current one and the
+   * An Extend: an open group's deadline becomes the later of its current one and the
    * Extend's first stored time + `ttl`, within the maximum ttl from its creation (`extendedDeadline`).
    * A redelivery finds its first stored time and changes nothing. At or after the deadline it is
    * late (the timeout stands), and after the outcome too.
@@ -858,7 +858,7 @@ export class Collector {
   }
 
   /**
-   * The outcome of a group with `tolerate` or `quorum` (issue 20), from its stored reports in the
+   * The outcome of a group with `tolerate` or `quorum`, from its stored reports in the
    * order they were recorded: the first report that crossed a line decides it (`decideGroup`); at
    * the deadline, what was stored before it.
    */

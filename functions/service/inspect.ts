@@ -1,5 +1,5 @@
 /**
- * A group as an operator needs to see it (issue 20 item 6): its status, when it was created and
+ * A group as an operator needs to see it: its status, when it was created and
  * when it is due, who reported and who is missing, the errors so far, reports still waiting for
  * a group that does not exist yet, and the outcome with whether it was published.
  *

@@ -1196,7 +1196,7 @@ export class GroupStore {
             TableName: this.tableName,
             Key: keys.state(gid),
             UpdateExpression: `SET #st = :status, resolvedMs = :now, outcomeChunks = :chunks, outcomeKey = :key, outcomeTopic = :topic, expiresAt = :exp, publishClaimBy = :by, publishClaimUntil = :until${inline ? ', outcome = :bytes' : ''}`,
-            // The outcome was built for one deadline (issue 20: an Extend moves it): decided only under it.
+            // The outcome was built for one deadline (an Extend moves it): decided only under it.
             ConditionExpression: `${
               args.mode === 'before-deadline'
                 ? '#st = :open AND deadlineMs > :now'

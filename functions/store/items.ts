@@ -25,7 +25,7 @@ export interface DefinitionItem {
   ttlSeconds: number;
   payload?: string;
   replyTo?: string;
-  /** Issue 20: present only for a group that has them. */
+  /** Present only for a group that has them. */
   tolerate?: number;
   quorum?: number;
   outcomeTopic: string;

@@ -55,7 +55,7 @@ export const LAYOUT = {
   /** Outcome bytes are stored in chunks of this size (DynamoDB items are at most 400 KB). */
   outcomeChunkBytes: 300 * 1024,
   /**
-   * A small group lives in one item (issue 21): its STATE also holds the definition and the members'
+   * A small group lives in one item: its STATE also holds the definition and the members'
    * reports, so a Create is one Put and a report one conditional UpdateItem that stores and counts it.
    * A write bills the whole item per started KB, so only small groups qualify: at most `maxMembers`
    * members and `maxDefinitionBytes` of member ids, payload and reply topic; a report whose result and

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FUNCTIONS } from '#shared/aws.ts';
 
-/** The most a deployed handler may weigh (issue 18): the bundle as uploaded, source map excluded. */
+/** The most a deployed handler may weigh: the bundle as uploaded, source map excluded. */
 export const HANDLER_SIZE_LIMIT_BYTES = 1_000_000;
 
 export type HandlerName = keyof typeof FUNCTIONS;
