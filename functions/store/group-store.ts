@@ -80,6 +80,7 @@ import {
   TABLE,
 } from './layout.ts';
 import { ReportPages } from './pages.ts';
+import { putIfAbsent } from './writes.ts';
 
 export interface StoreOptions {
   tableName: string;
@@ -149,7 +150,13 @@ export class GroupStore {
     this.doc = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true },
     });
-    this.pages = new ReportPages(this.doc, this.tableName, this.meter, (group) => this.dataExpiresAt(group));
+    this.pages = new ReportPages(
+      this.doc,
+      this.tableName,
+      this.meter,
+      (group) => this.dataExpiresAt(group),
+      (groupId) => this.getState(groupId),
+    );
   }
 
   /** A larger group's reports: written once in pages, committed and counted by STATE (pages.ts). */
@@ -1431,23 +1438,8 @@ export class GroupStore {
   }
 
   /** Stores a member item if none is stored; returns the stored one when it exists (first report wins). */
-  private async putMember(item: MemberItem): Promise<MemberItem | undefined> {
-    try {
-      const out = await this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: item,
-          ConditionExpression: 'attribute_not_exists(pk)',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-      this.meter.add(out.ConsumedCapacity, 'write');
-      return undefined;
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException) || !error.Item) throw error;
-      return unmarshall(error.Item) as MemberItem;
-    }
+  private putMember(item: MemberItem): Promise<MemberItem | undefined> {
+    return putIfAbsent(this.doc, this.tableName, this.meter, item);
   }
 
   /**

@@ -10,19 +10,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import {
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { InconsistentStateError } from '#core/errors.ts';
 import type { Group, GroupState, StoredReport } from '#core/model.ts';
 import type { CapacityMeter } from './capacity.ts';
 import { type StateItem, stateOf } from './items.ts';
 import { ITEM_KINDS, keys, OPEN, pageKey, pagePartitions } from './layout.ts';
+import { putIfAbsent } from './writes.ts';
 
 /** One report in a page: the member's position in `expected`, its stored time, result (JSON text) and error. */
 export interface PageEntry {
@@ -79,6 +74,8 @@ export class ReportPages {
     private readonly tableName: string,
     private readonly meter: CapacityMeter,
     private readonly expiresAtOf: (group: Group) => number,
+    /** The group's state, strongly consistent (GroupStore.getState). */
+    private readonly readStateOf: (groupId: string) => Promise<GroupState | undefined>,
   ) {}
 
   /** The latest number of committed pages seen per group: where the next page goes. */
@@ -293,33 +290,12 @@ export class ReportPages {
   }
 
   /** Puts a page at its number; returns the page already there, if any (its own on an SDK retry). */
-  private async putPage(page: PageItem): Promise<PageItem | undefined> {
-    try {
-      const out = await this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: page,
-          ConditionExpression: 'attribute_not_exists(pk)',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-      this.meter.add(out.ConsumedCapacity, 'write');
-      return undefined;
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      if (!error.Item)
-        throw new InconsistentStateError(`page ${page.n} of ${page.gid} exists but was not returned`);
-      return unmarshall(error.Item) as PageItem;
-    }
+  private putPage(page: PageItem): Promise<PageItem | undefined> {
+    return putIfAbsent(this.doc, this.tableName, this.meter, page);
   }
 
-  private async readState(gid: string): Promise<GroupState | undefined> {
-    const out = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: keys.state(gid), ConsistentRead: true }),
-    );
-    const item = out.Item as StateItem | undefined;
-    return item && item.status !== undefined ? stateOf(item) : undefined;
+  private readState(gid: string): Promise<GroupState | undefined> {
+    return this.readStateOf(gid);
   }
 
   /**
