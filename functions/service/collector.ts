@@ -219,12 +219,12 @@ export class Collector {
     for (const early of all.filter((e) => beforeMs === undefined || e.atMs < beforeMs)) {
       const { member } = early.report;
       if (!expected.has(member)) {
-        if ((await this.store.claimEarly(groupId, member, 'expire', owner)) !== 'claimed') continue;
+        if ((await this.store.claimEarly(groupId, member, 'expire', owner, nowMs)) !== 'claimed') continue;
         await this.deadLetter(early.raw, notExpected(member, groupId));
         await this.store.discardEarly(groupId, member);
         continue;
       }
-      const claim = await this.store.claimEarly(groupId, member, 'adopt', owner);
+      const claim = await this.store.claimEarly(groupId, member, 'adopt', owner, nowMs);
       if (claim === 'adopt') complete = false;
       if (claim !== 'claimed') continue;
       if (single) {
@@ -465,7 +465,7 @@ export class Collector {
     from?: 'expire',
   ): Promise<RecordResult> {
     const groupId = group.definition.id;
-    if ((await this.store.claimEarlyExtend(groupId, early.origin, 'adopt', owner, from)) !== 'claimed') {
+    if ((await this.store.claimEarlyExtend(groupId, early.origin, 'adopt', owner, nowMs, from)) !== 'claimed') {
       return late;
     }
     const result = await this.extendCreated(group, early.extend, early.origin, early.atMs, nowMs, owner);
@@ -553,7 +553,7 @@ export class Collector {
     from?: 'expire',
   ): Promise<RecordResult> {
     const groupId = group.definition.id;
-    if ((await this.store.claimEarlyCancel(groupId, 'adopt', owner, from)) !== 'claimed') return late;
+    if ((await this.store.claimEarlyCancel(groupId, 'adopt', owner, nowMs, from)) !== 'claimed') return late;
     const result = await this.cancelCreated(group, early.cancel, nowMs, owner);
     await this.store.discardEarlyCancel(groupId, true);
     return result;
@@ -610,7 +610,7 @@ export class Collector {
   ): Promise<RecordResult> {
     if (!this.store.memberIndex(group).has(report.member)) throw notExpected(report.member, report.group);
     const atMs = Math.min(storedAtMs ?? nowMs, nowMs);
-    const recorded = await this.store.recordSingle(group, report, atMs, owner, viaMemberItem);
+    const recorded = await this.store.recordSingle(group, report, atMs, owner, nowMs, viaMemberItem);
     if (recorded.status === 'expiring') {
       // An early copy of this report that its expiry claimed is being dead-lettered: it must not count.
       this.observer.count('DuplicateReports');
@@ -1102,7 +1102,7 @@ export class Collector {
     const { group: groupId, member } = early.report;
     const owner = expiryOwner(early.raw, removedByTtl);
     if (!removedByTtl) {
-      const claim = await this.store.claimEarly(groupId, member, 'expire', owner);
+      const claim = await this.store.claimEarly(groupId, member, 'expire', owner, nowMs);
       if (claim === 'gone') return late; // adopted or deleted meanwhile
       // Claimed by an adoption (running, or one that did not finish): the adopter or its redelivery finishes it.
       if (claim === 'adopt') return late;
@@ -1112,7 +1112,7 @@ export class Collector {
     if (!expiring && (await this.store.getGroup(groupId))) {
       if (
         !removedByTtl &&
-        (await this.store.claimEarly(groupId, member, 'adopt', owner, 'expire')) !== 'claimed'
+        (await this.store.claimEarly(groupId, member, 'adopt', owner, nowMs, 'expire')) !== 'claimed'
       ) {
         return late;
       }
@@ -1135,7 +1135,7 @@ export class Collector {
     const groupId = early.cancel.group;
     const owner = expiryOwner(early.raw, removedByTtl);
     if (!removedByTtl) {
-      const claim = await this.store.claimEarlyCancel(groupId, 'expire', owner);
+      const claim = await this.store.claimEarlyCancel(groupId, 'expire', owner, nowMs);
       if (claim === 'gone') return late;
       // Claimed by the group's Create (running, or one that did not finish): it or its redelivery applies it.
       if (claim === 'adopt') return late;
@@ -1164,7 +1164,7 @@ export class Collector {
     const groupId = early.extend.group;
     const owner = expiryOwner(early.raw, removedByTtl);
     if (!removedByTtl) {
-      const claim = await this.store.claimEarlyExtend(groupId, early.origin, 'expire', owner);
+      const claim = await this.store.claimEarlyExtend(groupId, early.origin, 'expire', owner, nowMs);
       if (claim === 'gone') return late;
       // Claimed by the group's Create (running, or one that did not finish): it or its redelivery applies it.
       if (claim === 'adopt') return late;

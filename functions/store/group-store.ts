@@ -465,6 +465,7 @@ export class GroupStore {
     report: MemberReport,
     atMs: number,
     by: string,
+    nowMs: number,
     viaMemberItem = false,
   ): Promise<
     | { status: 'new' | 'duplicate'; state: GroupState & { single: SingleItemGroup }; lead: boolean }
@@ -485,7 +486,7 @@ export class GroupStore {
       if (found?.early) {
         // Kept early: adopted (after the write below, so that a retry still finds it early) unless its
         // expiry claimed it (then it is being dead-lettered and must not count).
-        const claim = await this.claimEarly(gid, report.member, 'adopt', by);
+        const claim = await this.claimEarly(gid, report.member, 'adopt', by, nowMs);
         if (claim === 'expire') return { status: 'expiring' };
         adopt = claim === 'claimed';
       }
@@ -502,7 +503,7 @@ export class GroupStore {
         throw new StaleDefinitionError(gid);
       }
       if (guarded && closed?.status === OPEN && closed.hadEarly && atMs < closed.deadlineMs) {
-        return this.recordSingle(group, report, atMs, by, true);
+        return this.recordSingle(group, report, atMs, by, nowMs, true);
       }
       return { status: 'closed', state: closed };
     }
@@ -794,9 +795,10 @@ export class GroupStore {
     member: string,
     claim: EarlyClaim,
     by: string,
+    nowMs: number,
     from?: EarlyClaim,
   ): Promise<'claimed' | EarlyClaim | 'gone'> {
-    return this.claimEarlyAt(keys.member(groupId, member), claim, by, from);
+    return this.claimEarlyAt(keys.member(groupId, member), claim, by, nowMs, from);
   }
 
   /**
@@ -848,9 +850,10 @@ export class GroupStore {
     groupId: string,
     claim: EarlyClaim,
     by: string,
+    nowMs: number,
     from?: EarlyClaim,
   ): Promise<'claimed' | EarlyClaim | 'gone'> {
-    return this.claimEarlyAt(keys.cancel(groupId), claim, by, from);
+    return this.claimEarlyAt(keys.cancel(groupId), claim, by, nowMs, from);
   }
 
   /**
@@ -925,9 +928,10 @@ export class GroupStore {
     origin: string,
     claim: EarlyClaim,
     by: string,
+    nowMs: number,
     from?: EarlyClaim,
   ): Promise<'claimed' | EarlyClaim | 'gone'> {
-    return this.claimEarlyAt(keys.extend(groupId, origin), claim, by, from);
+    return this.claimEarlyAt(keys.extend(groupId, origin), claim, by, nowMs, from);
   }
 
   /** Deletes an early Extend once dead-lettered by the expiry that claimed it (see `discardEarlyCancel`). */
@@ -1001,8 +1005,8 @@ export class GroupStore {
     key: { pk: string; sk: string },
     claim: EarlyClaim,
     by: string,
+    nowMs: number,
     from?: EarlyClaim,
-    nowMs: number = Date.now(),
   ): Promise<'claimed' | EarlyClaim | 'gone'> {
     try {
       await this.doc.send(

@@ -109,8 +109,8 @@ describe('small groups in one item', () => {
 
     // Act: both queued before the first write starts, so they would share it
     const [before, after] = await Promise.all([
-      runtime.store.recordSingle(stored, report('a'), deadline - 1, 'test/a'),
-      runtime.store.recordSingle(stored, report('b'), deadline, 'test/b'),
+      runtime.store.recordSingle(stored, report('a'), deadline - 1, 'test/a', deadline - 1),
+      runtime.store.recordSingle(stored, report('b'), deadline, 'test/b', deadline),
     ]);
 
     // Assess
