@@ -989,7 +989,7 @@ export class Collector {
 
   /**
    * Times out many due groups at once (the sweeper), in as few calls as the store allows: the
-   * definitions and (for groups of at most READ_BY_KEY_MEMBERS) the reports are read by key in
+   * definitions and (for small groups) the reports are read by key in
    * BatchGetItem calls of 100 keys, the decisions run `concurrency` at a time, the outcomes they won
    * go out in one produce, then each is marked published. A group that is not due, or too large to read
    * by key, goes through `timeoutGroup`. Settled per group, in `groupIds` order.
