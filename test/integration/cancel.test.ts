@@ -217,16 +217,18 @@ describe('a Cancel before its group\u2019s Create (issue 20)', () => {
   });
   afterAll(() => runtime.close());
 
-  it('is kept (a redelivery too), and the group fails as cancelled once created, with the early reports stored before it', async () => {
+  it('is kept (a redelivery too), and the group fails as cancelled once created, with the early reports stored before it (those after it are late)', async () => {
     // Prepare
     const group = newGroupId();
     const record = { partition: 1, offset: 700_000_001, value: cancel(group, 'too soon') };
-    const first = await deliver([record]);
-    const again = await deliver([record]);
-    await deliver([{ value: done(group, 'a') }]);
+    const t0 = Date.now();
+    await deliver([{ value: done(group, 'a') }], () => t0);
+    const first = await deliver([record], () => t0 + 10);
+    const again = await deliver([record], () => t0 + 20);
+    await deliver([{ value: done(group, 'b') }], () => t0 + 30);
 
     // Act
-    const created = await deliver([{ value: create(group, ['a', 'b']) }]);
+    const created = await deliver([{ value: create(group, ['a', 'b']) }], () => t0 + 40);
     const outcomes = await outcomesOf(group);
     const left = await cancelItem(group);
 

@@ -1,0 +1,256 @@
+import { type DeadLetterError, InconsistentStateError } from '#core/errors.ts';
+import type { Group, GroupState, RawRecord, StoredReport } from '#core/model.ts';
+import { buildBoundedOutcome, type GroupOutcomeKind } from '#core/outcome.ts';
+import {
+  allReported,
+  cancelledInput,
+  decideGroup,
+  isPlain,
+  outcomeInput,
+  recordingOrder,
+  statusOf,
+} from '#core/rules.ts';
+import type { Publisher } from '#publish/publisher.ts';
+import type { Observer } from '#shared/metrics.ts';
+import { silentObserver } from '#shared/metrics.ts';
+import type { GroupStore } from '#store/group-store.ts';
+import { deadLetterMessage } from './dead-letters.ts';
+
+import { type CollectorSettings, late, ownerOf, type RecordResult } from './records.ts';
+
+export abstract class Decider {
+  /** Larger groups whose early reports this process is adopting before a decision (no nesting). */
+  protected readonly adopting = new Set<string>();
+
+  constructor(
+    protected readonly store: GroupStore,
+    protected readonly publisher: Publisher,
+    protected readonly settings: CollectorSettings,
+    protected readonly observer: Observer = silentObserver,
+  ) {}
+
+  /**
+   * Decides the outcome with the one conditional transition (store.decide), which also gives the
+   * decider (`owner`) the publish lease; then publishes it. When another decision won, its decider
+   * publishes: this one publishes the stored bytes only if that lease lapsed unpublished.
+   */
+  protected async decide(
+    group: Group,
+    kind: GroupOutcomeKind,
+    nowMs: number,
+    owner: string,
+    failure?: { entity?: string; error?: string; message?: string },
+    removedState?: GroupState,
+    /** The deadline in force (STATE's; a guess is corrected by the condition, which holds only under it). */
+    deadlineMs: number = removedState?.deadlineMs ?? group.deadlineMs,
+    /** The reports, already read (a small group's state after the write that stored the last one). */
+    known?: { reports: StoredReport[]; unloadedBytes: number; count?: number; ordered?: true },
+  ): Promise<boolean> {
+    // At most the outcome limit of results is held in memory; past it the outcome is too large anyway.
+    const read =
+      known ?? (await this.store.boundedReports(group, this.settings.maxOutcomeBytes, removedState));
+    const { reports: members, unloadedBytes } = read;
+    // A small group's decision holds only if no report was stored since these were read.
+    const reportCount = removedState ? undefined : read.count;
+    if (kind === 'success' && isPlain(group.definition) && !allReported(group.definition, members)) {
+      // Every member counted, one with an error whose own decision has not happened yet (its delivery
+      // failed or is running): the group fails at its first error.
+      // The first error in recording order (a larger group's reports come in it).
+      const errors = members.filter((r) => r.error !== undefined);
+      const first = read.ordered
+        ? errors[0]
+        : errors.sort((a, b) => a.atMs - b.atMs || a.member.localeCompare(b.member))[0];
+      if (!first) {
+        throw new InconsistentStateError(
+          `group ${group.definition.id} counted complete but a member report is missing`,
+        );
+      }
+      return this.decide(
+        group,
+        'member-failure',
+        nowMs,
+        owner,
+        { entity: first.member, error: first.error },
+        removedState,
+        deadlineMs,
+        read,
+      );
+    }
+    const { outcome, bytes } = this.outcomeOf(
+      group,
+      kind,
+      nowMs,
+      members,
+      unloadedBytes,
+      failure,
+      deadlineMs,
+      read.ordered,
+    );
+    const decision = await this.store.decideOutcome({
+      group,
+      status: statusOf(outcome.kind),
+      mode: removedState ? 'recreate' : kind === 'timeout' ? 'after-deadline' : 'before-deadline',
+      nowMs,
+      outcome: bytes,
+      owner,
+      deadlineMs,
+      reportCount,
+      removed: removedState,
+      reports: members,
+    });
+    const groupId = group.definition.id;
+    if (decision.won) {
+      await this.publishClaimed(groupId, owner, group.outcomeTopic, bytes);
+      this.observer.count(
+        outcome.kind === 'success'
+          ? 'GroupsSucceeded'
+          : kind === 'timeout'
+            ? 'GroupsTimedOut'
+            : 'GroupsFailed',
+      );
+      return true;
+    }
+    // The winner's state, read from the failed condition (no second read).
+    const current = decision.current;
+    if (!current) return false; // TTL removed the expired group: the stream handler decides its timeout.
+    if (current.status !== 'open') {
+      await this.ensurePublished(current, nowMs, { owner });
+      return false;
+    }
+    const moved = current.deadlineMs !== deadlineMs;
+    const countNow = current.single ? current.single.count : current.pages;
+    if (!moved && reportCount !== undefined && countNow !== reportCount) {
+      // A report was stored since the outcome was built: build it again from what is stored now.
+      return this.decide(group, kind, nowMs, owner, failure, undefined, deadlineMs);
+    }
+    if (nowMs >= current.deadlineMs) {
+      if (kind !== 'timeout' || moved) {
+        return this.decide(group, 'timeout', nowMs, owner, undefined, undefined, current.deadlineMs);
+      }
+    } else if (kind !== 'timeout' && moved) {
+      // An Extend moved the deadline since this outcome was built: build it again under the new one.
+      return this.decide(group, kind, nowMs, owner, failure, undefined, current.deadlineMs);
+    }
+    return false;
+  }
+
+  /** The outcome's exact bytes from the stored reports (at the deadline they decide the kind). */
+  protected outcomeOf(
+    group: Group,
+    kind: GroupOutcomeKind,
+    nowMs: number,
+    members: StoredReport[],
+    unloadedBytes: number,
+    failure?: { entity?: string; error?: string; message?: string },
+    deadlineMs: number = group.deadlineMs,
+    ordered = false,
+  ) {
+    const common = { definition: group.definition, createdMs: group.createdMs, deadlineMs, nowMs, members };
+    const input =
+      kind === 'cancelled'
+        ? cancelledInput({ ...common, message: failure?.message })
+        : isPlain(group.definition)
+          ? outcomeInput({ ...common, kind, entity: failure?.entity, error: failure?.error })
+          : this.countedInput(group, nowMs, members, deadlineMs, ordered);
+    // An extended group's timeout names how long it was open in the end.
+    if (deadlineMs !== group.deadlineMs) input.ttlSeconds = Math.round((deadlineMs - group.createdMs) / 1000);
+    // A timeout names at least one missing member; otherwise the stored reports decide.
+    const outcome = buildBoundedOutcome(input, this.settings.maxOutcomeBytes, unloadedBytes);
+    return { outcome, bytes: Buffer.from(outcome.text, 'utf8') };
+  }
+
+  /**
+   * The outcome of a group with `tolerate` or `quorum`, from its stored reports in the
+   * order they were recorded: the first report that crossed a line decides it (`decideGroup`); at
+   * the deadline, what was stored before it.
+   */
+  protected countedInput(
+    group: Group,
+    nowMs: number,
+    members: StoredReport[],
+    deadlineMs: number,
+    ordered: boolean,
+  ) {
+    const { definition } = group;
+    const verdict = decideGroup(
+      {
+        definition,
+        createdMs: group.createdMs,
+        maxTtlSeconds: this.settings.maxTtlSeconds,
+        deadlineMs,
+        // A larger group's reports come in commit order (the recording order); a small group's by stored time.
+        events: ordered
+          ? members.map((report) => ({ kind: 'report' as const, report }))
+          : recordingOrder(
+              definition,
+              members.map((report) => ({ kind: 'report', report })),
+            ),
+      },
+      nowMs,
+    );
+    if (verdict.status === 'open') {
+      throw new InconsistentStateError(`group ${definition.id} was counted decided but its reports are not`);
+    }
+    return verdict.outcome;
+  }
+
+  /**
+   * Publishes an outcome whose publish lease `owner` holds, then records it; a failed publish gives
+   * the lease back, so that the retry (by anyone) publishes at once.
+   */
+  protected async publishClaimed(groupId: string, owner: string, topic: string, bytes: Uint8Array) {
+    try {
+      await this.publisher.publish([{ destination: topic, key: groupId, value: bytes }]);
+    } catch (error) {
+      await this.store.releasePublish(groupId, owner).catch(() => {});
+      throw error;
+    }
+    await this.store.markPublished(groupId);
+  }
+
+  /**
+   * Publishes a decided group's stored outcome (identical bytes) unless a copy was published or
+   * another process holds a live publish lease (it publishes; if it dies, the lease lapses and the
+   * sweeper, which finds every unpublished outcome in the deadline index, publishes). `removed`:
+   * the state is gone (TTL removed it unpublished), so no lease can be taken: publish at once.
+   */
+  async ensurePublished(
+    state: GroupState,
+    nowMs: number = Date.now(),
+    by: { owner?: string; removed?: boolean } = {},
+  ): Promise<void> {
+    if (state.published || state.status === 'open') return;
+    if (!state.outcomeTopic) {
+      throw new InconsistentStateError(`decided group ${state.groupId} has no stored outcome`);
+    }
+    const owner = by.owner ?? ownerOf(undefined);
+    const claim = state.publishClaim;
+    if (!by.removed) {
+      if (claim && claim.untilMs > nowMs && claim.by !== owner) return;
+      if (!(await this.store.claimPublish(state.groupId, owner, nowMs))) return;
+    }
+    const bytes = await this.store.loadOutcome(state);
+    if (by.removed) {
+      await this.publisher.publish([{ destination: state.outcomeTopic, key: state.groupId, value: bytes }]);
+    } else {
+      await this.publishClaimed(state.groupId, owner, state.outcomeTopic, bytes);
+    }
+    this.observer.count('OutcomesRepublished');
+  }
+
+  /** A report for a decided (or TTL-removed) group: make sure its outcome went out, then ignore it. */
+  protected async lateEvent(
+    state: GroupState | undefined,
+    nowMs: number,
+    owner: string,
+  ): Promise<RecordResult> {
+    if (state) await this.ensurePublished(state, nowMs, { owner });
+    this.observer.count('LateReports');
+    return late;
+  }
+
+  protected async deadLetter(raw: RawRecord, error: DeadLetterError): Promise<void> {
+    await this.publisher.publish([deadLetterMessage(raw, error, this.settings.deadLetterTopic)]);
+    this.observer.count('DeadLetters', { reason: error.reason });
+  }
+}
