@@ -1,0 +1,144 @@
+/**
+ * The synth-time checks of the GroupCollector's props (every problem at once, each saying what to
+ * change), the warnings for an insecure Kafka connection, and the consumer group id the Kafka
+ * mapping uses.
+ */
+import { Annotations, Aws, Stack, Token } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import {
+  type CollectorTopics,
+  type GroupCollectorProps,
+  LEGACY_CONSUMER_GROUP_ID,
+  LOG_RETENTION_DAYS,
+  REMOVAL_POLICIES,
+} from './collector-props.ts';
+import {
+  isValidConsumerGroupId,
+  isValidTopic,
+  isValidTopicPattern,
+  type KafkaCluster,
+  kafkaProblems,
+  parseMskClusterArn,
+  producerTls,
+} from './kafka-access.ts';
+
+/** Allowed for a private test cluster, but never silently: `cdk synth` prints these warnings. */
+export function warnInsecureKafka(scope: Construct, kafka: KafkaCluster): void {
+  if (kafka.kind !== 'self-managed') return;
+  if (kafka.auth === 'none') {
+    Annotations.of(scope).addWarningV2(
+      'group-collector:kafka-unauthenticated',
+      'kafka.auth is "none": the mapping and the producers connect without authentication; use scram-sha-512 or mtls in production',
+    );
+  }
+  if (!producerTls(kafka)) {
+    Annotations.of(scope).addWarningV2(
+      'group-collector:kafka-plaintext',
+      'kafka.tls is off: outcomes and dead letters travel to the brokers unencrypted',
+    );
+  }
+}
+
+/**
+ * The Kafka mapping's consumer group id: the one given, the legacy one when asked, else
+ * `group-collector-<account>-<region>-<stack>-<8 hex of the construct's address>`: unique per
+ * deployment (two stacks on one cluster never share partitions) and stable across updates.
+ * Account and Region are CloudFormation references in an environment-agnostic stack.
+ */
+export function consumerGroupIdOf(scope: Construct, props: GroupCollectorProps): string {
+  if (props.consumerGroupId !== undefined) return props.consumerGroupId;
+  if (props.legacyConsumerGroupId) return LEGACY_CONSUMER_GROUP_ID;
+  const stack = Stack.of(scope);
+  const account = Token.isUnresolved(stack.account) ? Aws.ACCOUNT_ID : stack.account;
+  const region = Token.isUnresolved(stack.region) ? Aws.REGION : stack.region;
+  return `group-collector-${account}-${region}-${stack.stackName}-${scope.node.addr.slice(0, 8)}`;
+}
+
+/** Every problem with the props at once, each saying what to change. */
+export function validate(
+  scope: Construct,
+  props: GroupCollectorProps,
+  topics: Required<CollectorTopics>,
+): void {
+  const problems = kafkaProblems(props.kafka, props.network);
+  const msk = props.kafka.kind === 'msk' ? parseMskClusterArn(props.kafka.clusterArn) : undefined;
+  const stack = Stack.of(scope);
+  if (msk && !Token.isUnresolved(stack.region) && msk.region !== stack.region) {
+    problems.push(
+      `the MSK cluster is in ${msk.region} but the stack deploys to ${stack.region}: a mapping reads its own Region`,
+    );
+  }
+  if (msk && !Token.isUnresolved(stack.account) && msk.account !== stack.account) {
+    problems.push(
+      `the MSK cluster belongs to account ${msk.account} but the stack deploys to ${stack.account}`,
+    );
+  }
+  for (const [role, name] of Object.entries(topics)) {
+    if (!Token.isUnresolved(name) && !isValidTopic(name)) {
+      problems.push(`topics.${role} "${name}" is not a valid Kafka topic name ([A-Za-z0-9._-], at most 249)`);
+    }
+  }
+  if (topics.esmFailure === topics.input) {
+    problems.push(
+      'topics.esmFailure must differ from topics.input (AWS refuses a destination that is the source)',
+    );
+  }
+  for (const pattern of props.replyToTopics ?? []) {
+    if (!isValidTopicPattern(pattern))
+      problems.push(`replyToTopics: "${pattern}" is not a topic name or prefix*`);
+  }
+  const group = props.consumerGroupId;
+  if (group !== undefined && !Token.isUnresolved(group) && !isValidConsumerGroupId(group)) {
+    problems.push(`consumerGroupId "${group}" must be 1-200 characters of [a-zA-Z0-9-/*:_+=.@]`);
+  }
+  if (group !== undefined && props.legacyConsumerGroupId) {
+    problems.push('give consumerGroupId or legacyConsumerGroupId, not both');
+  }
+  if (props.removalPolicy !== undefined && !REMOVAL_POLICIES.includes(props.removalPolicy)) {
+    problems.push(
+      `removalPolicy ${props.removalPolicy} is not supported: use RETAIN or DESTROY. CloudFormation takes a snapshot only of volumes, caches and databases; the table, the queue and the log groups would fail the deploy (the table's backups are its point-in-time recovery, kept with RETAIN)`,
+    );
+  }
+  if (props.logRetention !== undefined && !LOG_RETENTION_DAYS.includes(props.logRetention)) {
+    problems.push(
+      `logRetention ${props.logRetention} days is not a value CloudFormation accepts: use one of ${LOG_RETENTION_DAYS.join(', ')}`,
+    );
+  }
+  const reserved = props.sweeperReservedConcurrency;
+  if (reserved !== undefined && (!Number.isInteger(reserved) || reserved < 1)) {
+    problems.push(`sweeperReservedConcurrency must be a positive whole number; got ${reserved}`);
+  }
+  for (const [name, value] of [
+    ['metricsNamespace', props.metricsNamespace],
+    ['deployment', props.deployment],
+  ] as const) {
+    if (value !== undefined && !Token.isUnresolved(value) && (value.length === 0 || value.length > 255)) {
+      problems.push(`${name} must be 1-255 characters; got "${value}"`);
+    }
+  }
+  const pollers = props.provisionedPollers;
+  if (pollers) {
+    const min = pollers.minimumPollers ?? 1;
+    const max = pollers.maximumPollers ?? 200;
+    if (min < 1 || min > 200) problems.push(`provisionedPollers.minimumPollers ${min} must be 1-200`);
+    if (max < 1 || max > 2000) problems.push(`provisionedPollers.maximumPollers ${max} must be 1-2000`);
+    if (min > max) problems.push(`provisionedPollers.minimumPollers ${min} exceeds maximumPollers ${max}`);
+  }
+  if (pollers === false && props.kafkaOnFailure) {
+    problems.push(
+      'kafkaOnFailure needs provisioned mode (AWS requires it for the Kafka error controls): drop provisionedPollers: false',
+    );
+  }
+  for (const [name, value] of [
+    ['retentionSeconds', props.retentionSeconds],
+    ['earlyReportWaitSeconds', props.earlyReportWaitSeconds],
+    ['maxTtlSeconds', props.maxTtlSeconds],
+  ] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
+      problems.push(`${name} must be a positive whole number of seconds; got ${value}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new Error(`GroupCollector: invalid props:\n - ${problems.join('\n - ')}`);
+  }
+}
