@@ -7,7 +7,7 @@
  *   npm run bench -- --quick      CI smoke run (< 2 min) → bench/results/quick/
  *   npm run bench -- --only throughput,latency   selected sections (written like --quick)
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import { latency } from './latency.ts';
 import { log } from './lib.ts';
 import { pricing } from './pricing.ts';
 import { type RunResults, resultsMarkdown, writeCharts } from './report.ts';
+import { scaleSectionOf, withScaleSection } from './scale-trace.ts';
 import { copiesPerGroup, throughput } from './throughput.ts';
 import { punctuality } from './timeouts.ts';
 import { writeCost } from './write-cost.ts';
@@ -177,7 +178,10 @@ async function main() {
   const charts = writeCharts(results, reportDir);
   const mdPath = partial ? join(reportDir, 'RESULTS.md') : join(here, 'RESULTS.md');
   const jsonRef = partial ? `quick/${jsonName}` : jsonName;
-  writeFileSync(mdPath, resultsMarkdown(results, jsonRef, partial ? '' : 'results/'));
+  // The scale-model section (`npm run bench:scale`, a run of its own) is kept when the file is rewritten.
+  const kept = existsSync(mdPath) ? scaleSectionOf(readFileSync(mdPath, 'utf8')) : undefined;
+  const markdown = resultsMarkdown(results, jsonRef, partial ? '' : 'results/');
+  writeFileSync(mdPath, kept ? withScaleSection(markdown, kept) : markdown);
   log(`wrote ${jsonPath}, ${mdPath} and ${charts.length} charts in ${results.durationSeconds} s`);
   clearTimeout(watchdog);
   if (results.errors.length > 0) process.exitCode = 1;
