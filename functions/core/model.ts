@@ -63,6 +63,11 @@ export interface GroupState {
   /** Set once decided when the outcome is small enough to live in the state itself (read back by the store only). */
   outcomeInline?: Uint8Array;
   /**
+   * Set once decided for a larger group whose outcome bytes are not stored: what it was built from
+   * besides its committed pages (immutable once decided), so that the same bytes are built again.
+   */
+  outcomeInput?: DecisionInput;
+  /**
    * Set once decided: who may publish the outcome (the decider, or a later claimer) and until when
    * (epoch ms). Anyone else publishes only once the claim has lapsed unpublished.
    */
@@ -189,3 +194,19 @@ export type ExpiredItem =
   | { kind: 'early-cancel'; early: EarlyCancel }
   | { kind: 'early-extend'; early: EarlyExtend }
   | { kind: 'unpublished'; state: GroupState };
+
+/**
+ * What a larger group's outcome is built from besides its committed pages and its STATE (deadline in
+ * force, decision time): stored with the decision instead of the outcome's bytes.
+ */
+export interface DecisionInput {
+  /** The outcome's kind as decided: `success`, `member-failure`, `timeout`, `cancelled`. */
+  kind: 'success' | 'member-failure' | 'timeout' | 'cancelled';
+  /** A plain group's failing member and error. */
+  entity?: string;
+  error?: string;
+  /** A Cancel's message. */
+  message?: string;
+  /** The result bytes held in memory when it was built (the outcome limit then). */
+  budget: number;
+}

@@ -1,20 +1,13 @@
 import { type DeadLetterError, InconsistentStateError } from '#core/errors.ts';
 import type { Group, GroupState, RawRecord, StoredReport } from '#core/model.ts';
-import { buildBoundedOutcome, type GroupOutcomeKind } from '#core/outcome.ts';
-import {
-  allReported,
-  cancelledInput,
-  decideGroup,
-  isPlain,
-  outcomeInput,
-  recordingOrder,
-  statusOf,
-} from '#core/rules.ts';
+import type { GroupOutcomeKind } from '#core/outcome.ts';
+import { allReported, isPlain, statusOf } from '#core/rules.ts';
 import type { Publisher } from '#publish/publisher.ts';
 import type { Observer } from '#shared/metrics.ts';
 import { silentObserver } from '#shared/metrics.ts';
 import type { GroupStore } from '#store/group-store.ts';
 import { deadLetterMessage } from './dead-letters.ts';
+import { outcomeOf, storedOutcome } from './outcomes.ts';
 
 import { type CollectorSettings, late, ownerOf, type RecordResult } from './records.ts';
 
@@ -97,6 +90,10 @@ export abstract class Decider {
       reportCount,
       removed: removedState,
       reports: members,
+      // A larger group's outcome is built again from its committed pages when published: not stored.
+      input: this.store.isSingle(group.definition)
+        ? undefined
+        : { kind, ...failure, budget: this.settings.maxOutcomeBytes },
     });
     const groupId = group.definition.id;
     if (decision.won) {
@@ -145,53 +142,16 @@ export abstract class Decider {
     deadlineMs: number = group.deadlineMs,
     ordered = false,
   ) {
-    const common = { definition: group.definition, createdMs: group.createdMs, deadlineMs, nowMs, members };
-    const input =
-      kind === 'cancelled'
-        ? cancelledInput({ ...common, message: failure?.message })
-        : isPlain(group.definition)
-          ? outcomeInput({ ...common, kind, entity: failure?.entity, error: failure?.error })
-          : this.countedInput(group, nowMs, members, deadlineMs, ordered);
-    // An extended group's timeout names how long it was open in the end.
-    if (deadlineMs !== group.deadlineMs) input.ttlSeconds = Math.round((deadlineMs - group.createdMs) / 1000);
-    // A timeout names at least one missing member; otherwise the stored reports decide.
-    const outcome = buildBoundedOutcome(input, this.settings.maxOutcomeBytes, unloadedBytes);
-    return { outcome, bytes: Buffer.from(outcome.text, 'utf8') };
-  }
-
-  /**
-   * The outcome of a group with `tolerate` or `quorum`, from its stored reports in the
-   * order they were recorded: the first report that crossed a line decides it (`decideGroup`); at
-   * the deadline, what was stored before it.
-   */
-  protected countedInput(
-    group: Group,
-    nowMs: number,
-    members: StoredReport[],
-    deadlineMs: number,
-    ordered: boolean,
-  ) {
-    const { definition } = group;
-    const verdict = decideGroup(
-      {
-        definition,
-        createdMs: group.createdMs,
-        maxTtlSeconds: this.settings.maxTtlSeconds,
-        deadlineMs,
-        // A larger group's reports come in commit order (the recording order); a small group's by stored time.
-        events: ordered
-          ? members.map((report) => ({ kind: 'report' as const, report }))
-          : recordingOrder(
-              definition,
-              members.map((report) => ({ kind: 'report', report })),
-            ),
-      },
+    return outcomeOf(this.settings, {
+      group,
+      kind,
       nowMs,
-    );
-    if (verdict.status === 'open') {
-      throw new InconsistentStateError(`group ${definition.id} was counted decided but its reports are not`);
-    }
-    return verdict.outcome;
+      members,
+      unloadedBytes,
+      failure,
+      deadlineMs,
+      ordered,
+    });
   }
 
   /**
@@ -229,7 +189,7 @@ export abstract class Decider {
       if (claim && claim.untilMs > nowMs && claim.by !== owner) return;
       if (!(await this.store.claimPublish(state.groupId, owner, nowMs))) return;
     }
-    const bytes = await this.store.loadOutcome(state);
+    const bytes = await storedOutcome(this.store, state, this.settings);
     if (by.removed) {
       await this.publisher.publish([{ destination: state.outcomeTopic, key: state.groupId, value: bytes }]);
     } else {

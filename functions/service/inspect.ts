@@ -9,8 +9,10 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { GroupState } from '#core/model.ts';
+import { LIMITS } from '#shared/config.ts';
 import { dynamoClient } from '#shared/dynamo.ts';
 import { GroupStore } from '#store/group-store.ts';
+import { storedOutcome } from './outcomes.ts';
 
 /** What an operator sees of a group's status (the stored `timedout` is spelled `timed-out`). */
 export type InspectedStatus = 'open' | 'succeeded' | 'failed' | 'cancelled' | 'timed-out' | 'unknown';
@@ -98,8 +100,13 @@ export async function inspectWith(
   const deadlineMs = state?.deadlineMs ?? group?.deadlineMs;
   const createdMs = group?.createdMs ?? state?.createdMs;
   let outcome: unknown;
-  if (state && state.status !== 'open' && state.outcomeParts !== undefined) {
-    outcome = JSON.parse((await store.loadOutcome(state)).toString('utf8'));
+  if (state && state.status !== 'open' && (state.outcomeParts !== undefined || state.outcomeInput)) {
+    // Built from reports only (no Extend in the fold): the ttl bound plays no part.
+    const bytes = await storedOutcome(store, state, {
+      maxOutcomeBytes: 0,
+      maxTtlSeconds: LIMITS.maxTtlSeconds,
+    });
+    outcome = JSON.parse(Buffer.from(bytes).toString('utf8'));
   }
   return {
     group: groupId,

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import type { Group, GroupState, GroupStatus, StoredReport } from '#core/model.ts';
+import type { DecisionInput, Group, GroupState, GroupStatus, StoredReport } from '#core/model.ts';
 import { ifConditionHolds, itemBytes, StorePart, stateOrNone } from './context.ts';
 import {
   openStateItem,
@@ -72,8 +72,11 @@ export class Decisions extends StorePart {
     // A timeout is decided in bursts (the sweeper, a hundred at a time): there one call fewer per group
     // (no OUT item) is worth a second write unit for the decision and the mark; otherwise one unit.
     const inlineLimit = args.mode === 'before-deadline' ? 1024 : 4 * 1024;
-    const inline = stateBytes + 'outcome'.length + args.outcome.length + INLINE_MARGIN_BYTES <= inlineLimit;
-    const chunks = inline ? [] : chunk(args.outcome);
+    // A larger group's outcome built again from its pages when published (`input`): no bytes stored.
+    const rebuilt = args.input !== undefined && args.mode !== 'recreate';
+    const inline =
+      !rebuilt && stateBytes + 'outcome'.length + args.outcome.length + INLINE_MARGIN_BYTES <= inlineLimit;
+    const chunks = inline || rebuilt ? [] : chunk(args.outcome);
     // Otherwise this decision's own outcome items, written first and unconditionally: the state names the
     // winner's, so a losing decision's bytes are never read (they expire with the group's data). No
     // transaction: single-item writes cost half as much.
@@ -94,7 +97,12 @@ export class Decisions extends StorePart {
         this.meter.add(out.ConsumedCapacity, 'write');
       }),
     );
-    const decided = { ...base, outcomeChunks: chunks.length, ...(inline ? { outcome: args.outcome } : {}) };
+    const decided = {
+      ...base,
+      outcomeChunks: chunks.length,
+      ...(inline ? { outcome: args.outcome } : {}),
+      ...(rebuilt ? { oin: args.input } : {}),
+    };
     const stateWrite =
       args.mode === 'recreate'
         ? new PutCommand({
@@ -124,7 +132,7 @@ export class Decisions extends StorePart {
         : new UpdateCommand({
             TableName: this.tableName,
             Key: keys.state(gid),
-            UpdateExpression: `SET #st = :status, resolvedMs = :now, outcomeChunks = :chunks, outcomeKey = :key, outcomeTopic = :topic, expiresAt = :exp, publishClaimBy = :by, publishClaimUntil = :until${inline ? ', outcome = :bytes' : ''}`,
+            UpdateExpression: `SET #st = :status, resolvedMs = :now, outcomeChunks = :chunks, outcomeKey = :key, outcomeTopic = :topic, expiresAt = :exp, publishClaimBy = :by, publishClaimUntil = :until${inline ? ', outcome = :bytes' : ''}${rebuilt ? ', oin = :oin' : ''}`,
             // The outcome was built for one deadline (an Extend moves it): decided only under it.
             ConditionExpression: `${
               args.mode === 'before-deadline'
@@ -145,6 +153,7 @@ export class Decisions extends StorePart {
               ':by': owner,
               ':until': claimUntil,
               ...(inline ? { ':bytes': args.outcome } : {}),
+              ...(rebuilt ? { ':oin': args.input } : {}),
               ...(args.deadlineMs === undefined ? {} : { ':dl': args.deadlineMs }),
               ...(args.reportCount === undefined ? {} : { ':n': args.reportCount }),
             },
@@ -213,6 +222,7 @@ export class Decisions extends StorePart {
 
   /** The stored outcome bytes of a decided group. */
   async loadOutcome(state: GroupState): Promise<Buffer> {
+    if (state.outcomeInput) throw new RangeError(`group ${state.groupId}'s outcome is built from its pages`);
     const parts = state.outcomeParts;
     if (state.status !== 'open' && state.outcomeInline) return Buffer.from(state.outcomeInline);
     if (state.status === 'open' || parts === undefined) {
@@ -285,6 +295,11 @@ export interface DecisionArgs {
   removed?: GroupState;
   /** The reports the outcome was built from: a small group's STATE holds them (its size decides inline bytes). */
   reports?: readonly StoredReport[];
+  /**
+   * A larger group (decided under `reportCount` committed pages): what its outcome was built from
+   * besides them, stored instead of its bytes, which are built again when published.
+   */
+  input?: DecisionInput;
 }
 
 /** A removed small group's report entries as its STATE stored them. */

@@ -3,6 +3,7 @@
  * Private to functions/store.
  */
 import type {
+  DecisionInput,
   EarlyCancel,
   EarlyClaim,
   EarlyExtend,
@@ -53,6 +54,8 @@ export interface StateItem {
   outcomeKey?: string;
   /** A small outcome's exact bytes, kept in STATE itself (no OUT item; `outcomeChunks` is 0). */
   outcome?: Uint8Array;
+  /** A larger group's outcome is not stored: what it is built again from, with its pages. */
+  oin?: DecisionInput;
   outcomeTopic?: string;
   published?: boolean;
   /** When the outcome was first acknowledged by the broker (epoch ms). */
@@ -300,6 +303,7 @@ export function stateOf(item: StateItem): GroupState {
     resolvedMs: item.resolvedMs,
     outcomeParts: item.outcomeChunks,
     outcomeKey: item.outcomeKey,
+    ...(item.oin ? { outcomeInput: item.oin } : {}),
     outcomeInline: item.outcome,
     publishClaim:
       item.publishClaimUntil !== undefined

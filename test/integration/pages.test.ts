@@ -1,5 +1,7 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENT_TYPES } from '#shared/config.ts';
+import { keys } from '#store/layout.ts';
 import {
   deliverRecords,
   drainTopic,
@@ -113,5 +115,47 @@ describe('report pages on the real services', () => {
     expect(second.failed).toBe(true);
     expect(outcomes).toHaveLength(1);
     expect(JSON.parse(outcomes[0]?.value ?? '{}')).toMatchObject({ entity: 'a', error: 'early and first' });
+  });
+
+  it('the outcome is not stored: a copy published again is built from the committed pages, byte for byte the same', async () => {
+    // Prepare: 3 reports, then b's error decides; its publish goes out but the mark that records it fails
+    const group = newGroupId();
+    await deliver([record(create(group))]);
+    await deliver(
+      ['a', 'c', 'd'].map((m) => record(done(group, m, { result: { by: m, pad: 'x'.repeat(300) } }), 1)),
+    );
+    hold.fail(
+      (command, input) =>
+        command === 'UpdateItemCommand' && String(input.UpdateExpression).startsWith('SET published'),
+    );
+    const bRecord = record(done(group, 'b', { error: 'b broke' }), 1);
+    const first = await deliver([bRecord]);
+
+    // Act: the redelivered record finds the group decided and unpublished: it publishes the outcome
+    const again = await deliver([bRecord]);
+    const outcomes = await outcomesOf(group);
+    const state = await runtime.store.getState(group);
+    const items = await runtime.store.doc.send(
+      new QueryCommand({
+        TableName: runtime.store.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :out)',
+        ExpressionAttributeValues: { ':pk': keys.state(group).pk, ':out': 'OUT#' },
+      }),
+    );
+
+    // Assess: two copies, identical bytes, a member failure naming b; no outcome bytes stored
+    expect(first.failed).toBe(true);
+    expect(again.failed).toBe(false);
+    expect(outcomes).toHaveLength(2);
+    expect(outcomes[1]?.value).toBe(outcomes[0]?.value);
+    expect(JSON.parse(outcomes[0]?.value ?? '{}')).toMatchObject({
+      entity: 'b',
+      error: 'b broke',
+      reason: 'member-error',
+    });
+    expect(state?.published).toBe(true);
+    expect(state?.outcomeInput).toMatchObject({ kind: 'member-failure', entity: 'b', error: 'b broke' });
+    expect(state?.outcomeParts).toBe(0);
+    expect(items.Items ?? []).toEqual([]);
   });
 });
