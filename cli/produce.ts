@@ -2,27 +2,40 @@
  * `group-collector produce`: puts records on the collector's topic without kcat. A file is one
  * record (as `kcat -P file`), a sample is a file of events/samples/, and `-` reads standard input,
  * one record per non-empty line. Values are sent as given: something that is not JSON is sent too
- * (with a note), so that dead letters can be tried.
+ * (with a note; none with `--raw`), so that dead letters can be tried. `--group ID` (or `--new-id`)
+ * puts every record sent into that group; `--await` then prints what they led to.
  */
+import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
-import { ENV, TOPICS } from '../functions/shared/config.ts';
+import { decodeValue } from '../functions/core/events.ts';
+import { ENV, EVENT_TYPES, LIMITS, TOPICS } from '../functions/shared/config.ts';
 import { LOCAL } from '../local/settings.ts';
+import { type AwaitPlan, positionsBefore, type SentExpectation, type Watch, watch } from './await.ts';
 import { UsageError } from './errors.ts';
 import type { Command, Io } from './types.ts';
 
 /** The contract's sample events: events/samples/ beside cli/ in the repository, beside dist/ in the package. */
 export const SAMPLES_DIR = fileURLToPath(new URL('../events/samples/', import.meta.url));
 
-const USAGE = `usage: group-collector produce [--brokers host:port[,…]] [--topic TOPIC] [--key KEY] (FILE.json … | --sample NAME … | -)
+const DEFAULT_AWAIT_SECONDS = 60;
+
+const USAGE = `usage: group-collector produce [--brokers host:port[,…]] [--topic TOPIC] [--key KEY]
+         [--group ID | --new-id] [--await [--timeout SECONDS]] [--raw] (FILE.json … | --sample NAME … | -)
 
   FILE.json         send the file as one record (several files: several records, in order)
   --sample NAME     send events/samples/NAME.json (${listSamples().join(', ')}); repeatable
   -                 read standard input, one record per non-empty line
+  --group ID        every record belongs to group ID: a Create's "id" and every other event's "group" become ID
+  --new-id          as --group, with a new id (printed first: "group <id>"), so the samples can be sent again
+  --await           then print the outcome of each group created and the dead letter of each record refused
+                    (the value, two spaces, its headers), and exit 1 if any is missing after --timeout
+  --timeout         seconds --await waits (default: ${DEFAULT_AWAIT_SECONDS})
+  --raw             send every value exactly as given, valid or not (to try dead letters)
   --brokers         default: $${ENV.kafkaBrokers}, else localhost:${LOCAL.kafkaPort}
   --topic           default: ${TOPICS.input}
   --key             record key (default: none)`;
@@ -71,9 +84,27 @@ export const produceCommand: Command = {
       .map((b) => b.trim())
       .filter(Boolean);
     const topic = values.topic ?? TOPICS.input;
-    const sent = await produce({ brokers, topic, key: values.key, sources, io });
-    io.stderr.write(`sent ${sent} record(s) to ${topic} on ${brokers.join(',')}\n`);
-    return 0;
+    if (values.group !== undefined && values['new-id'])
+      throw new UsageError(`--group or --new-id, not both\n\n${USAGE}`);
+    const timeoutSeconds = Number(values.timeout ?? DEFAULT_AWAIT_SECONDS);
+    if (!(timeoutSeconds > 0)) throw new UsageError(`--timeout must be a number of seconds\n\n${USAGE}`);
+    const group = values['new-id'] ? randomUUID().toUpperCase() : values.group;
+    if (values['new-id']) io.stdout.write(`group ${group}\n`);
+    const result = await produce({
+      brokers,
+      topic,
+      // A group's records keyed by its id share a partition: they reach the collector in the order sent.
+      key: values.key ?? group,
+      sources,
+      io,
+      group,
+      raw: values.raw === true,
+      awaitMs: values.await ? timeoutSeconds * 1000 : undefined,
+    });
+    io.stderr.write(`sent ${result.sent} record(s) to ${topic} on ${brokers.join(',')}\n`);
+    if (result.missing.length === 0) return 0;
+    io.stderr.write(`no ${result.missing.join(', no ')} within ${timeoutSeconds} s\n`);
+    return 1;
   },
 };
 
@@ -86,6 +117,11 @@ function parse(args: readonly string[]) {
       brokers: { type: 'string' },
       topic: { type: 'string' },
       key: { type: 'string' },
+      group: { type: 'string' },
+      'new-id': { type: 'boolean' },
+      await: { type: 'boolean' },
+      timeout: { type: 'string' },
+      raw: { type: 'boolean' },
       sample: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
@@ -123,31 +159,117 @@ async function produce(options: {
   key: string | undefined;
   sources: Source[];
   io: Io;
-}): Promise<number> {
-  const { brokers, topic, key, sources, io } = options;
+  group: string | undefined;
+  raw: boolean;
+  /** With --await: how long to wait for what the records lead to. */
+  awaitMs: number | undefined;
+}): Promise<{ sent: number; missing: string[] }> {
+  const { brokers, topic, key, sources, io, group, raw, awaitMs } = options;
   const kafka = new Kafka({ clientId: 'group-collector-cli', brokers, logLevel: logLevel.NOTHING });
+  const values = async function* () {
+    for (const source of sources) {
+      for await (const value of source.values()) {
+        yield { label: source.label, value: group === undefined ? value : inGroup(value, group) };
+      }
+    }
+  };
+  // --await reads everything first: the topics to read (any replyTo) are known before the first send.
+  const records = awaitMs === undefined ? values() : await collect(values());
+  const plan: AwaitPlan = {
+    outcomeTopics: [
+      io.env[ENV.outcomeTopic] || TOPICS.outcomes,
+      ...(Array.isArray(records) ? records.flatMap((r) => replyTopic(r.value) ?? []) : []),
+    ],
+    deadLetterTopic: io.env[ENV.deadLetterTopic] || TOPICS.deadLetter,
+  };
+  const print = (line: string) => io.stdout.write(`${line}\n`);
+  // Positions first, then the reader (its group join overlaps with the sends below).
+  const watching: Watch | undefined =
+    awaitMs === undefined
+      ? undefined
+      : await watch({
+          kafka,
+          plan,
+          positions: await positionsBefore(kafka, [...plan.outcomeTopics, plan.deadLetterTopic]),
+          print,
+        });
   const producer = kafka.producer({
     idempotent: true,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
   });
   await producer.connect();
-  let sent = 0;
+  const sent: SentExpectation[] = [];
   try {
-    for (const source of sources) {
-      for await (const value of source.values()) {
-        if (!isJson(value)) {
-          io.stderr.write(`note: ${source.label}: not JSON; sent anyway (the collector dead-letters it)\n`);
-        }
-        const [meta] = await producer.send({ topic, acks: -1, messages: [{ key: key ?? null, value }] });
-        sent += 1;
-        io.stdout.write(`${source.label} → ${topic}/${meta?.partition}@${meta?.baseOffset}\n`);
+    for await (const { label, value } of records) {
+      if (!raw && !isJson(value)) {
+        io.stderr.write(`note: ${label}: not JSON; sent anyway (the collector dead-letters it)\n`);
       }
+      const [meta] = await producer.send({ topic, acks: -1, messages: [{ key: key ?? null, value }] });
+      const partition = meta?.partition ?? 0;
+      const offset = meta?.baseOffset ?? '0';
+      sent.push({
+        record: { topic, partition, offset },
+        createdGroup: createdGroup(value),
+        expectDeadLetter: refused(value),
+      });
+      io.stdout.write(`${label} → ${topic}/${partition}@${offset}\n`);
     }
+  } catch (error) {
+    await watching?.results([], 0);
+    throw error;
   } finally {
     await producer.disconnect();
   }
-  return sent;
+  if (awaitMs === undefined || watching === undefined) return { sent: sent.length, missing: [] };
+  return { sent: sent.length, missing: await watching.results(sent, awaitMs) };
+}
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}
+
+/** The value as a JSON object, or undefined. */
+function objectOf(value: string): Record<string, unknown> | undefined {
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The value moved into group `id`: a Create's `id`, any other event's `group`; anything else unchanged. */
+function inGroup(value: string, id: string): string {
+  const event = objectOf(value);
+  if (!event) return value;
+  if (event.type === EVENT_TYPES.create) return JSON.stringify({ ...event, id });
+  if (typeof event.group === 'string') return JSON.stringify({ ...event, group: id });
+  return value;
+}
+
+function createdGroup(value: string): string | undefined {
+  const event = objectOf(value);
+  return event?.type === EVENT_TYPES.create && typeof event.id === 'string' ? event.id : undefined;
+}
+
+function replyTopic(value: string): string | undefined {
+  const event = objectOf(value);
+  return event?.type === EVENT_TYPES.create && typeof event.replyTo === 'string' ? event.replyTo : undefined;
+}
+
+/** True when the collector's own decoder refuses the value: it will be a dead letter. */
+function refused(value: string): boolean {
+  try {
+    decodeValue(Buffer.from(value, 'utf8'), { maxTtlSeconds: LIMITS.maxTtlSeconds });
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 function isJson(value: string): boolean {

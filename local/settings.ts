@@ -10,3 +10,9 @@ export const LOCAL = {
   region: 'us-east-1',
   kafkaVersion: '4.4.0',
 } as const;
+
+/**
+ * How `npm start`'s lines about itself begin: the one line that says it accepts input, and each
+ * line that says it failed or a service ended (README, "Quick start"). No other line begins so.
+ */
+export const START_LINES = { ready: 'ready: ', error: 'error: ' } as const;

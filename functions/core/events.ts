@@ -3,11 +3,7 @@ import { EVENT_TYPES, LIMITS, OUTCOME_TYPES } from '#shared/config.ts';
 import { utf8Bytes } from './canonical.ts';
 import { DeadLetterError, DLQ_REASONS } from './errors.ts';
 
-/**
- * Input types beyond the Create and the report. They belong beside EVENT_TYPES in shared/config.ts (one source of
- * truth for names); they live here until that file's owners take them, so that phase 1 touches the
- * core only.
- */
+/** Input types beyond the Create and the report: the Cancel and the Extend of an open group. */
 export const COMMAND_TYPES = {
   cancel: 'EventGroupCollectorCancel',
   extend: 'EventGroupCollectorExtend',

@@ -36,11 +36,16 @@ function jarDirectory(): string {
   return join(pkg, 'lib', 'dynamodb_local_2025-03-14');
 }
 
-export async function startDynamo(options: { port: number; dataDir: string }): Promise<DynamoNode> {
+export async function startDynamo(options: {
+  port: number;
+  dataDir: string;
+  /** Told when DynamoDB Local ends without being stopped (`exited with code 1`, `killed by SIGKILL`). */
+  onExit?: (how: string) => void;
+}): Promise<DynamoNode> {
   const { port, dataDir } = options;
   if (await portOpen(port)) {
     throw new ServiceStartError(
-      `port ${port} is already in use; stop whatever listens there or set DYNAMODB_ENDPOINT to use it`,
+      `port ${port} is in use; stop whatever listens there or set DYNAMODB_ENDPOINT to use it`,
     );
   }
   mkdirSync(dataDir, { recursive: true });
@@ -60,6 +65,7 @@ export async function startDynamo(options: { port: number; dataDir: string }): P
     ],
     join(dataDir, 'dynamodb.log'),
     dataDir,
+    options.onExit,
   );
   const endpoint = `http://127.0.0.1:${port}`;
   const client = localDynamoClient(endpoint);

@@ -7,7 +7,7 @@ import { ENV, TOPICS } from '#shared/config.ts';
 import { TABLE } from '#store/layout.ts';
 import { ensureTable, localDynamoClient, startDynamo } from './dynamodb.ts';
 import { startKafka } from './kafka.ts';
-import { freePort, waitFor } from './process.ts';
+import { freePort, portsInUse, ServiceStartError, waitFor } from './process.ts';
 
 export interface Services {
   brokers: string[];
@@ -28,7 +28,14 @@ export interface ServiceOptions {
   topics?: { name: string; partitions: number }[];
   env?: Record<string, string | undefined>;
   log?: (line: string) => void;
+  /**
+   * Told when a service this process started ends without being stopped: `service` names it
+   * (`Kafka`, `DynamoDB Local`), `how` says how (`exited with code 1`, `killed by SIGKILL`).
+   */
+  onExit?: (service: ServiceName, how: string) => void;
 }
+
+export type ServiceName = 'Kafka' | 'DynamoDB Local';
 
 export const DEFAULT_TOPICS = [
   { name: TOPICS.input, partitions: LOCAL_TOPIC_PARTITIONS },
@@ -54,6 +61,30 @@ export async function startServices(options: ServiceOptions = {}): Promise<Servi
   try {
     const externalBrokers = env[ENV.kafkaBrokers];
     const externalDynamo = env[ENV.dynamodbEndpoint] || env[ENV.awsEndpoint];
+    // Fixed ports are checked together before anything starts: a port in use fails the start at once.
+    const fixed = [
+      ...(externalBrokers || options.kafkaPort === undefined
+        ? []
+        : [{ service: 'Kafka', port: options.kafkaPort, instead: `set ${ENV.kafkaBrokers} to use it` }]),
+      ...(externalDynamo || options.dynamodbPort === undefined
+        ? []
+        : [
+            {
+              service: 'DynamoDB Local',
+              port: options.dynamodbPort,
+              instead: `set ${ENV.dynamodbEndpoint} to use it`,
+            },
+          ]),
+    ];
+    const taken = await portsInUse(fixed);
+    if (taken.length > 0) {
+      throw new ServiceStartError(
+        taken
+          .map((t) => `port ${t.port} (${t.service}) is in use: stop whatever listens there or ${t.instead}`)
+          .join('; '),
+      );
+    }
+    const onExit = options.onExit;
     const startedAt = Date.now();
     const [kafka, dynamo] = await Promise.all([
       externalBrokers
@@ -63,6 +94,7 @@ export async function startServices(options: ServiceOptions = {}): Promise<Servi
               port: options.kafkaPort ?? (await freePort()),
               controllerPort: await freePort(),
               dataDir: join(dataDir, 'kafka'),
+              ...(onExit ? { onExit: (how: string) => onExit('Kafka', how) } : {}),
             });
             log(`kafka ${node.brokers.join(',')} up in ${Date.now() - startedAt} ms`);
             return node;
@@ -73,6 +105,7 @@ export async function startServices(options: ServiceOptions = {}): Promise<Servi
             const node = await startDynamo({
               port: options.dynamodbPort ?? (await freePort()),
               dataDir: join(dataDir, 'dynamodb'),
+              ...(onExit ? { onExit: (how: string) => onExit('DynamoDB Local', how) } : {}),
             });
             log(`dynamodb ${node.endpoint} up in ${Date.now() - startedAt} ms`);
             return node;

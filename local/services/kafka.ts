@@ -33,6 +33,8 @@ export interface KafkaOptions {
   version?: string;
   /** Host written into advertised.listeners. */
   host?: string;
+  /** Told when the broker ends without being stopped (`exited with code 1`, `killed by SIGKILL`). */
+  onExit?: (how: string) => void;
 }
 
 /** Resolves the broker's jars with Maven (once) and returns the classpath folder. */
@@ -87,7 +89,7 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaNode> {
   const host = options.host ?? '127.0.0.1';
   if (await portOpen(port)) {
     throw new ServiceStartError(
-      `port ${port} is already in use; stop whatever listens there or set KAFKA_BROKERS to use it`,
+      `port ${port} is in use; stop whatever listens there or set KAFKA_BROKERS to use it`,
     );
   }
   const libs = await ensureKafkaJars(options.version);
@@ -131,7 +133,13 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaNode> {
   ];
   await run('java', [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', properties]);
   const launch = async (): Promise<ManagedProcess> => {
-    const proc = startManaged('java', [...jvm, 'kafka.Kafka', properties], join(dataDir, 'stdout.log'));
+    const proc = startManaged(
+      'java',
+      [...jvm, 'kafka.Kafka', properties],
+      join(dataDir, 'stdout.log'),
+      undefined,
+      options.onExit,
+    );
     try {
       await waitFor(`Kafka on port ${port}`, () => portOpen(port), 60_000);
     } catch (error) {

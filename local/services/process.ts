@@ -26,6 +26,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** The ports among `ports` on which something already accepts connections (checked at once). */
+export async function portsInUse<T extends { port: number }>(ports: readonly T[]): Promise<T[]> {
+  const open = await Promise.all(ports.map((p) => portOpen(p.port)));
+  return ports.filter((_, i) => open[i]);
+}
+
 /** True when something accepts TCP connections on host:port. */
 export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
@@ -62,29 +68,60 @@ export interface ManagedProcess {
   stop(): Promise<void>;
 }
 
+/** How a child process ended: `exited with code 1`, `killed by SIGKILL`. */
+export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `killed by ${signal}` : `exited with code ${code}`;
+}
+
 /**
  * Starts a long-running service under the watchdog, so that it dies with this
  * Node process even if this process is killed with SIGKILL. Output goes to a log file.
+ * `onUnexpectedExit` is told when the service ends without `stop()` having been called.
  */
-export function startManaged(command: string, args: string[], logFile: string, cwd?: string): ManagedProcess {
+export function startManaged(
+  command: string,
+  args: string[],
+  logFile: string,
+  cwd?: string,
+  onUnexpectedExit?: (how: string) => void,
+): ManagedProcess {
   const log = createWriteStream(logFile, { flags: 'a' });
+  // Its own process group: the service can be signalled as a whole (the watchdog and what it runs),
+  // even when the watchdog itself was killed and left the service behind.
   const child = spawn('bash', [watchdog, String(process.pid), command, ...args], {
     cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   });
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, signal);
+    } catch {
+      // the group is gone already
+    }
+  };
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stopOnExit = () => child.kill('SIGTERM');
+  let stopping = false;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      // Whatever the watchdog leaves in its group goes with it.
+      signalGroup('SIGKILL');
+      if (!stopping) onUnexpectedExit?.(describeExit(code, signal));
+      resolve();
+    }),
+  );
+  const stopOnExit = () => signalGroup('SIGTERM');
   process.once('exit', stopOnExit);
   return {
     child,
     logFile,
     async stop() {
+      stopping = true;
       process.removeListener('exit', stopOnExit);
       if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        signalGroup('SIGTERM');
+        const timer = setTimeout(() => signalGroup('SIGKILL'), 15_000);
         await exited;
         clearTimeout(timer);
       }
