@@ -193,7 +193,8 @@ export const createValue = (
   expected: string[],
   ttl: number,
   payload: unknown = { bench: true },
-) => JSON.stringify({ id, type: EVENT_TYPES.create, expected, ttl, payload });
+  policy: { tolerate?: number; quorum?: number } = {},
+) => JSON.stringify({ id, type: EVENT_TYPES.create, expected, ttl, payload, ...policy });
 
 export const doneValue = (group: string, id: string, result: unknown) =>
   JSON.stringify({ id, type: EVENT_TYPES.done, group, result });

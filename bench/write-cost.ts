@@ -39,6 +39,9 @@ export interface DesignCost {
   completed: boolean;
   /** Capacity units of the whole group by DynamoDB command (collector only). */
   byCommand?: Record<string, number>;
+  /** DynamoDB calls per report (all reports but the last) and for the whole group (collector only). */
+  callsPerReport?: number;
+  callsPerGroup?: number;
 }
 
 /** How a group's reports reach the collector. */
@@ -74,23 +77,31 @@ export async function collectorCost(
   groupSize: number,
   resultBytes: number,
   order: ArrivalOrder = 'shuffled',
+  /** A `tolerate` or `quorum` group (every report a success). */
+  policy: { tolerate?: number; quorum?: number } = {},
 ): Promise<DesignCost> {
   const meter = runtime.store.meter;
+  const calls0 = runtime.trace.calls;
   const w0 = meter.write;
   const r0 = meter.read;
   const by0 = { ...runtime.trace.capacityByCommand };
   const group = newId();
   const ids = memberIds(group, groupSize);
   const result = resultOf(resultBytes);
-  await processKafkaEvent(kafkaEvent([{ key: group, value: createValue(group, ids, 900) }]), runtime);
+  await processKafkaEvent(
+    kafkaEvent([{ key: group, value: createValue(group, ids, 900, undefined, policy) }]),
+    runtime,
+  );
   const report = (id: string) => ({ key: group, value: doneValue(group, id, result) });
   const beforeReports = meter.write;
+  const callsBefore = runtime.trace.calls;
   const arriving = order === 'member' ? ids.slice(0, groupSize - 1) : shuffled(ids.slice(0, groupSize - 1));
   const batch = order === 'trickle' ? 1 : KAFKA_ESM.batchSize;
   for (let i = 0; i < arriving.length; i += batch) {
     await processKafkaEvent(kafkaEvent(arriving.slice(i, i + batch).map(report)), runtime);
   }
   const reportsWcu = meter.write - beforeReports;
+  const reportCalls = runtime.trace.calls - callsBefore;
   const beforeLast = meter.write;
   await processKafkaEvent(kafkaEvent([report(ids[groupSize - 1] as string)]), runtime);
   const wcuPerGroup = round(meter.write - w0, 2);
@@ -108,6 +119,8 @@ export async function collectorCost(
     wcuLastReport: round(meter.write - beforeLast, 2),
     completed: state?.status === 'succeeded',
     byCommand,
+    callsPerReport: round(reportCalls / Math.max(1, groupSize - 1), 3),
+    callsPerGroup: runtime.trace.calls - calls0,
   };
 }
 
