@@ -1,6 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 /** Scenarios that take minutes: their own command (`npm run test:long`), not `npm test`. */
+/** The README walkthrough against `npm start` (its own services): `npm run test:readme`, run by CI. */
+const README = ['test/integration/readme-walkthrough.test.ts'];
+
 const LONG = [
   'test/integration/faults.test.ts',
   'test/integration/soak.test.ts',
@@ -34,12 +37,21 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          exclude: LONG,
+          exclude: [...LONG, ...README],
           // One real Kafka broker and one DynamoDB Local serve the whole run.
           globalSetup: ['test/helpers/global-setup.ts'],
           // Generous: DynamoDB Local's TTL sweep is slow under load; no test asserts speed.
           testTimeout: 240_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        // Starts `npm start` itself (three times): outside `npm test`'s budget, run by CI after it.
+        test: {
+          name: 'readme',
+          include: README,
+          testTimeout: 600_000,
+          hookTimeout: 300_000,
         },
       },
       {
