@@ -95,7 +95,8 @@ export async function inspectWith(
   const reported = new Set(
     [...counted, ...early.filter((r) => expectedSet.has(r.member))].map((r) => r.member),
   );
-  const errors: Record<string, string> = {};
+  // No prototype: a member called `__proto__` is an own key like any other (on `{}` its assignment is lost).
+  const errors: Record<string, string> = Object.create(null);
   for (const r of counted) if (r.error !== undefined) errors[r.member] = r.error;
   const deadlineMs = state?.deadlineMs ?? group?.deadlineMs;
   const createdMs = group?.createdMs ?? state?.createdMs;

@@ -124,4 +124,33 @@ describe('inspectGroup on the real table', () => {
       error: 'b broke',
     });
   });
+
+  it('a member called __proto__ is shown like any other: its error, and in the printed view', async () => {
+    // Prepare: a tolerate group, so that both errors are stored and the group stays open
+    const group = newGroupId();
+    await feed(
+      json({
+        id: group,
+        type: 'EventGroupCollectorCreate',
+        expected: ['__proto__', 'b', 'c'],
+        ttl: 300,
+        tolerate: 2,
+      }),
+      failed(group, '__proto__'),
+      failed(group, 'b'),
+    );
+
+    // Act
+    const view = await inspect(group);
+    const printed = formatInspection(view);
+
+    // Assess
+    expect(Object.getOwnPropertyNames(view.errors).sort()).toEqual(['__proto__', 'b']);
+    expect(Object.getOwnPropertyDescriptor(view.errors, '__proto__')?.value).toBe('__proto__ broke');
+    expect(JSON.parse(JSON.stringify(view)).errors).toEqual(
+      JSON.parse('{"__proto__":"__proto__ broke","b":"b broke"}'),
+    );
+    expect(printed).toContain('error      __proto__: __proto__ broke');
+    expect(view.missing).toEqual(['c']);
+  });
 });
