@@ -118,6 +118,8 @@ export interface StoredReport {
   error: string | undefined;
   /** When the report was stored (epoch ms). */
   atMs: number;
+  /** Set when its result was not loaded (a read bounded in memory): `result` is `null`, this many bytes are missing. */
+  unloaded?: number;
 }
 
 /** Where a Kafka record came from: its topic, partition and offset. */

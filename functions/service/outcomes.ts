@@ -20,7 +20,9 @@ export interface OutcomeArgs {
   kind: GroupOutcomeKind;
   /** The decision's time (`resolved`). */
   nowMs: number;
+  /** The stored reports; a result not loaded stands as `null` with its size in `unloaded`. */
   members: StoredReport[];
+  /** Bytes of results not loaded (all of them: those the outcome holds are counted). */
   unloadedBytes: number;
   failure?: { entity?: string; error?: string; message?: string };
   /** The deadline in force when decided. */
@@ -31,7 +33,7 @@ export interface OutcomeArgs {
 
 /** The outcome's exact bytes from the stored reports (at the deadline they decide the kind). */
 export function outcomeOf(settings: OutcomeSettings, args: OutcomeArgs) {
-  const { group, kind, nowMs, members, unloadedBytes, failure, deadlineMs, ordered } = args;
+  const { group, kind, nowMs, members, failure, deadlineMs, ordered } = args;
   const common = { definition: group.definition, createdMs: group.createdMs, deadlineMs, nowMs, members };
   const input =
     kind === 'cancelled'
@@ -41,6 +43,13 @@ export function outcomeOf(settings: OutcomeSettings, args: OutcomeArgs) {
         : countedInput(settings, group, nowMs, members, deadlineMs, ordered);
   // An extended group's timeout names how long it was open in the end.
   if (deadlineMs !== group.deadlineMs) input.ttlSeconds = Math.round((deadlineMs - group.createdMs) / 1000);
+  // The results not loaded count in its size only if the outcome holds them (a quorum leaves out
+  // the reports stored after the one that decided it; they come last in recording order).
+  const included = new Set(input.results.map(([member]) => member));
+  const unloadedBytes = members.reduce(
+    (sum, r) => sum + (r.unloaded !== undefined && included.has(r.member) ? r.unloaded : 0),
+    0,
+  );
   // A timeout names at least one missing member; otherwise the stored reports decide.
   const outcome = buildBoundedOutcome(input, settings.maxOutcomeBytes, unloadedBytes);
   return { outcome, bytes: Buffer.from(outcome.text, 'utf8') };

@@ -158,7 +158,7 @@ export function bounded(
       return report;
     }
     unloadedBytes += bytes - 4;
-    return { ...report, result: 'null' };
+    return { ...report, result: 'null', unloaded: bytes - 4 };
   });
   return { reports, unloadedBytes };
 }
