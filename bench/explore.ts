@@ -55,12 +55,13 @@ const ex = explorer({
 
 const started = Date.now();
 const failed: { name: string; violations: string[] }[] = [];
-const totals = { schedules: 0, ops: 0, pauses: 0, copies: 0, deadLetters: 0 };
+const totals = { schedules: 0, ops: 0, pauses: 0, faults: 0, copies: 0, deadLetters: 0 };
 const kinds: Record<string, number> = {};
 const tally = (r: ScheduleResult) => {
   totals.schedules += 1;
   totals.ops += r.ops;
   totals.pauses += r.pausesHit;
+  totals.faults += r.faultsHit;
   totals.copies += r.extraCopies;
   totals.deadLetters += r.deadLetters;
   for (const [k, n] of Object.entries(r.kinds)) kinds[k] = (kinds[k] ?? 0) + n;
@@ -68,7 +69,9 @@ const tally = (r: ScheduleResult) => {
     failed.push({ name: r.name, violations: r.violations });
     console.log(`FAIL ${r.name}\n${r.violations.join('\n')}`);
   } else if (args.verbose) {
-    console.log(`ok ${r.name} (${r.ops} ops, ${r.ms} ms)`);
+    console.log(
+      `ok ${r.name} (${r.ops} ops, ${r.ms} ms)${r.notes.length > 0 ? `\n  ${r.notes.join('\n  ')}` : ''}`,
+    );
   }
 };
 
@@ -95,7 +98,7 @@ const groups = Object.entries(kinds)
   .map(([k, n]) => `${n} ${k}`)
   .join(', ');
 console.log(
-  `explore: ${totals.schedules} schedules (seeds ${first}-${first + count - 1}${args.targeted ? ' + items 1, 4, 10' : ''}, ${layout} layout) in ${seconds} s; groups: ${groups}; ${totals.ops} operations, ${totals.pauses} pauses hit, ${totals.copies} extra identical outcome copies, ${totals.deadLetters} dead letters`,
+  `explore: ${totals.schedules} schedules (seeds ${first}-${first + count - 1}${args.targeted ? ' + items 1, 4, 10' : ''}, ${layout} layout) in ${seconds} s; groups: ${groups}; ${totals.ops} operations, ${totals.pauses} pauses hit, ${totals.faults} faults injected, ${totals.copies} extra identical outcome copies, ${totals.deadLetters} dead letters`,
 );
 if (failed.length > 0) {
   console.log(

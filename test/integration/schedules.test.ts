@@ -1,19 +1,26 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  cancelAfterQuorumSchedule,
   type Explorer,
+  earlyCancelThenReportSchedule,
   explorer,
   exploreSeeds,
   item1Schedule,
   item4Schedule,
   item10Schedule,
   type Layout,
+  strangerExpiryPublishFailsSchedule,
   ttlDuringAdoptionSchedule,
 } from '../fixtures/scheduler.ts';
 import { freshTable, services } from '../helpers/services.ts';
 
-/** The fixed seeds npm test runs (about 20 s); `npm run explore` runs as many as asked. */
+/**
+ * The fixed seeds npm test runs per layout; `npm run test:long` and `npm run explore` run more.
+ * Since the schedules also send Extends, tolerate/quorum groups, second reports and faults, each
+ * takes two to three times as long: 15 seeds keep this file near its former run time.
+ */
 const FIRST_SEED = 1;
-const SEEDS = Number(process.env.EXPLORE_SEEDS ?? 50);
+const SEEDS = Number(process.env.EXPLORE_SEEDS ?? 15);
 
 /**
  * Issue 17's randomized interleaving test: schedules of concurrent Creates, reports, duplicates,
@@ -96,6 +103,58 @@ describe.each([
       expect(result.violations).toEqual([]);
     });
 
+    // A product bug found by this explorer (seed 27, single layout; see earlyCancelThenReportSchedule):
+    // a small group's early Cancel decides with a report kept early after it (read from its member
+    // item by singleReportsOf), so a group of one is cancelled with `missing: []`. The page layout
+    // leaves that report out. `it.fails` on the single layout until it is fixed.
+    (layout === 'single' ? it.fails : it)(
+      'an early Cancel decides with the reports kept before it only, not one kept after it',
+      async () => {
+        // Prepare
+        const schedule = earlyCancelThenReportSchedule(ex.tag(), layout);
+
+        // Act
+        const result = await ex.run(schedule);
+
+        // Assess
+        expect(result.notes).toEqual([]);
+        expect(result.kinds).toEqual({ cancelled: 1 });
+        expect(result.violations).toEqual([]);
+      },
+    );
+
+    // A product bug found by this explorer (seed 172; see strangerExpiryPublishFailsSchedule): an early
+    // report's expiry hands its claim to `adopt` before applying it; when that fails transiently (here
+    // the member-not-expected dead letter's publish), every later expiry finds `adopt` and returns late:
+    // the early copy is never dead-lettered nor deleted. Both layouts; `it.fails` until it is fixed.
+    it.fails("a stranger's early report whose expiry dead letter failed to publish is dead-lettered by a later sweep", async () => {
+      // Prepare
+      const schedule = strangerExpiryPublishFailsSchedule(ex.tag(), layout);
+
+      // Act
+      const result = await ex.run(schedule);
+
+      // Assess
+      expect(result.notes).toEqual([]);
+      expect(result.violations).toEqual([]);
+    });
+
+    // A product bug found by this explorer (seeds 239, 387 single, 213 multi; see cancelAfterQuorumSchedule):
+    // a Cancel decides from stored reports that had already reached a quorum (or more errors than
+    // tolerated), instead of finding the group decided by them. Both layouts; `it.fails` until it is fixed.
+    it.fails('a Cancel after the report that reached the quorum is late: the quorum succeeds', async () => {
+      // Prepare
+      const schedule = cancelAfterQuorumSchedule(ex.tag(), layout);
+
+      // Act
+      const result = await ex.run(schedule);
+
+      // Assess
+      expect(result.notes).toEqual([]);
+      expect(result.kinds).toEqual({ success: 1 });
+      expect(result.violations).toEqual([]);
+    });
+
     it(`random schedules, seeds ${FIRST_SEED}-${FIRST_SEED + SEEDS - 1}: one outcome per group, as the model allows, none lost, nothing left retrying`, async () => {
       // Prepare
       const started = Date.now();
@@ -115,8 +174,8 @@ describe.each([
 
       // Assess
       expect(failures).toEqual([]);
-      // Issue 20: the seeds send Cancels, and some of them decide their group.
-      if (SEEDS >= 50) expect(kinds.cancelled ?? 0).toBeGreaterThan(0);
+      // The seeds send Cancels, and some of them decide their group.
+      if (SEEDS >= 15) expect(kinds.cancelled ?? 0).toBeGreaterThan(0);
     });
   },
 );
