@@ -213,8 +213,15 @@ export abstract class EarlyAdoption extends Reports {
     if (!removedByTtl) {
       const claim = await this.store.claimEarly(groupId, member, 'expire', owner, nowMs);
       if (claim === 'gone') return late; // adopted or deleted meanwhile
-      // Claimed by an adoption (running, or one that did not finish): the adopter or its redelivery finishes it.
-      if (claim === 'adopt') return late;
+      // Claimed by an adoption (running, or one that did not finish): the adopter or its redelivery
+      // finishes it. This expiry's own earlier run may be that adopter (it handed its claim over on
+      // finding the group, then failed): it takes its claim back and finishes.
+      if (
+        claim === 'adopt' &&
+        (await this.store.claimEarly(groupId, member, 'adopt', owner, nowMs)) !== 'claimed'
+      ) {
+        return late;
+      }
     }
     // Removed by TTL while its expiry had claimed it: that expiry may have dead-lettered it already.
     const expiring = removedByTtl && early.claim === 'expire';
@@ -246,8 +253,14 @@ export abstract class EarlyAdoption extends Reports {
     if (!removedByTtl) {
       const claim = await this.store.claimEarlyCancel(groupId, 'expire', owner, nowMs);
       if (claim === 'gone') return late;
-      // Claimed by the group's Create (running, or one that did not finish): it or its redelivery applies it.
-      if (claim === 'adopt') return late;
+      // Claimed by the group's Create (running, or one that did not finish): it or its redelivery
+      // applies it; or by this expiry's own earlier run, which handed it over and failed: taken back.
+      if (
+        claim === 'adopt' &&
+        (await this.store.claimEarlyCancel(groupId, 'adopt', owner, nowMs)) !== 'claimed'
+      ) {
+        return late;
+      }
     }
     const expiring = removedByTtl && early.claim === 'expire';
     const group = expiring ? undefined : await this.store.getGroup(groupId);
@@ -275,8 +288,13 @@ export abstract class EarlyAdoption extends Reports {
     if (!removedByTtl) {
       const claim = await this.store.claimEarlyExtend(groupId, early.origin, 'expire', owner, nowMs);
       if (claim === 'gone') return late;
-      // Claimed by the group's Create (running, or one that did not finish): it or its redelivery applies it.
-      if (claim === 'adopt') return late;
+      // As for a Cancel: the Create's, or this expiry's own earlier run's, taken back.
+      if (
+        claim === 'adopt' &&
+        (await this.store.claimEarlyExtend(groupId, early.origin, 'adopt', owner, nowMs)) !== 'claimed'
+      ) {
+        return late;
+      }
     }
     const expiring = removedByTtl && early.claim === 'expire';
     const group = expiring ? undefined : await this.store.getGroup(groupId);
