@@ -9,7 +9,7 @@ import { formatInspection, inspectGroup } from '../functions/service/inspect.ts'
 import { ENV } from '../functions/shared/config.ts';
 import { TABLE } from '../functions/store/layout.ts';
 import { LOCAL } from '../local/settings.ts';
-import { UsageError } from './errors.ts';
+import { awsFailure, CommandError, UsageError } from './errors.ts';
 import type { Command, Io } from './types.ts';
 
 const USAGE = `usage: group-collector inspect GROUP_ID [--json] [--table NAME | --stack NAME] [--endpoint URL] [--region REGION]
@@ -22,7 +22,8 @@ const USAGE = `usage: group-collector inspect GROUP_ID [--json] [--table NAME | 
                 DynamoDB Local at http://localhost:${LOCAL.dynamodbPort})
   --region      AWS Region (default: the AWS SDK's: $AWS_REGION, profile)
 
-Exit code: 0 for a group found, 3 for an unknown group id, 2 for a wrong command line.`;
+Exit code: 0 for a group found, 3 for an unknown group id, 1 for a table that cannot be read (the
+message names the endpoint, table and region, and the fix), 2 for a wrong command line.`;
 
 export const inspectCommand: Command = {
   summary: 'show one group: status, deadline, missing members, errors, early reports, outcome',
@@ -44,8 +45,24 @@ export const inspectCommand: Command = {
       throw new UsageError(`--table and --stack name the same thing: give one\n\n${USAGE}`);
     }
     const target = await resolveTarget(values, io);
-    const view = await inspectGroup(groupId, { ...target, region: values.region });
+    const region = values.region ?? regionOf(io.env) ?? (target.endpoint ? LOCAL_REGION : undefined);
+    const where = { endpoint: target.endpoint, region, table: target.tableName };
+    let view: Awaited<ReturnType<typeof inspectGroup>>;
+    try {
+      view = await inspectGroup(groupId, { ...target, region: values.region });
+    } catch (error) {
+      throw awsFailure(error, { ...where, action: `read table ${target.tableName}` });
+    }
     io.stdout.write(`${values.json ? JSON.stringify(view) : formatInspection(view)}\n`);
+    if (view.status === 'unknown') {
+      const at = target.endpoint
+        ? `at ${target.endpoint}`
+        : `on AWS in region ${region ?? '(from the profile)'}`;
+      io.stderr.write(
+        `group-collector inspect: no group "${groupId}" in table ${target.tableName} ${at} ` +
+          '(never created, removed after its retention, or another table: --table, --stack, --endpoint, --region)\n',
+      );
+    }
     return view.status === 'unknown' ? 3 : 0;
   },
 };
@@ -73,7 +90,7 @@ async function resolveTarget(
 ): Promise<{ tableName: string; endpoint?: string }> {
   const endpoint = values.endpoint ?? (io.env[ENV.dynamodbEndpoint] || undefined);
   if (values.stack !== undefined) {
-    return { tableName: await tableOfStack(values.stack, values.region), endpoint };
+    return { tableName: await tableOfStack(values.stack, values.region, io), endpoint };
   }
   const envTable = io.env[ENV.tableName] || undefined;
   const tableName = values.table ?? envTable ?? TABLE.defaultName;
@@ -81,14 +98,30 @@ async function resolveTarget(
   return { tableName, endpoint: endpoint ?? (aws ? undefined : `http://localhost:${LOCAL.dynamodbPort}`) };
 }
 
-async function tableOfStack(stackName: string, region: string | undefined): Promise<string> {
+/** The SDK's own region variables (a profile's region is known only to the SDK). */
+const regionOf = (env: Io['env']) => env.AWS_REGION || env.AWS_DEFAULT_REGION || undefined;
+
+/** The region the DynamoDB client uses for a local endpoint when none is given. */
+const LOCAL_REGION = 'us-east-1';
+
+async function tableOfStack(stackName: string, region: string | undefined, io: Io): Promise<string> {
   const { CloudFormationClient, DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
   const client = new CloudFormationClient(region ? { region } : {});
+  const where = { endpoint: undefined, region: region ?? regionOf(io.env), stack: stackName };
   try {
     const out = await client.send(new DescribeStacksCommand({ StackName: stackName }));
-    const table = out.Stacks?.[0]?.Outputs?.find((o) => o.OutputKey === 'TableName')?.OutputValue;
-    if (!table) throw new UsageError(`stack ${stackName} has no TableName output`);
+    const outputs = out.Stacks?.[0]?.Outputs ?? [];
+    const table = outputs.find((o) => o.OutputKey === 'TableName')?.OutputValue;
+    if (!table) {
+      throw new CommandError(
+        `stack ${stackName} (region ${where.region ?? '(from the profile)'}) has no TableName output ` +
+          `(its outputs: ${outputs.map((o) => o.OutputKey).join(', ') || 'none'})\n` +
+          `  fix: give --table with the collector's table name (aws cloudformation describe-stack-resources --stack-name ${stackName})`,
+      );
+    }
     return table;
+  } catch (error) {
+    throw awsFailure(error, { ...where, action: `read stack ${stackName}` });
   } finally {
     client.destroy();
   }

@@ -1,9 +1,11 @@
 /**
  * `group-collector produce`: puts records on the collector's topic without kcat. A file is one
  * record (as `kcat -P file`), a sample is a file of events/samples/, and `-` reads standard input,
- * one record per non-empty line. Values are sent as given: something that is not JSON is sent too
- * (with a note; none with `--raw`), so that dead letters can be tried. `--group ID` (or `--new-id`)
- * puts every record sent into that group; `--await` then prints what they led to.
+ * one record per non-empty line. Each record is checked first with the client's rules (the
+ * collector's own decoder): one the collector would dead-letter is refused with the client's
+ * ValidationError and nothing more is sent; `--raw` sends every record as given, so that dead
+ * letters can be tried. `--group ID` (or `--new-id`) puts every record sent into that group;
+ * `--await` then prints what they led to.
  */
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -11,12 +13,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
-import { decodeValue } from '../functions/core/events.ts';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { ValidationError } from '../client/errors.ts';
+import { checkValue } from '../client/validation.ts';
 import { ENV, EVENT_TYPES, LIMITS, TOPICS } from '../functions/shared/config.ts';
 import { LOCAL } from '../local/settings.ts';
 import { type AwaitPlan, positionsBefore, type SentExpectation, type Watch, watch } from './await.ts';
-import { UsageError } from './errors.ts';
+import { CommandError, kafkaFailure, UsageError } from './errors.ts';
 import type { Command, Io } from './types.ts';
 
 /** The contract's sample events: events/samples/ beside cli/ in the repository, beside dist/ in the package. */
@@ -35,10 +38,19 @@ const USAGE = `usage: group-collector produce [--brokers host:port[,…]] [--top
   --await           then print the outcome of each group created and the dead letter of each record refused
                     (the value, two spaces, its headers), and exit 1 if any is missing after --timeout
   --timeout         seconds --await waits (default: ${DEFAULT_AWAIT_SECONDS})
-  --raw             send every value exactly as given, valid or not (to try dead letters)
+  --raw             send every record as given, even one the collector dead-letters (not JSON,
+                    an unknown type, "expected": [] …); without it such a record is refused
   --brokers         default: $${ENV.kafkaBrokers}, else localhost:${LOCAL.kafkaPort}
   --topic           default: ${TOPICS.input}
-  --key             record key (default: none)`;
+  --key             record key (default: none; with --group or --new-id, the group id)
+
+Each record is checked as the client checks what it publishes (the collector's own rules, a ttl
+up to ${LIMITS.maxTtlSeconds} s): the first one the collector would dead-letter is refused with the
+client's ValidationError, and it and the records after it are not sent.
+
+Exit code: 0 when every record was sent (and, with --await, everything awaited came), 1 for a
+refused record, a broker that cannot be reached or something awaited that did not come, 2 for a
+wrong command line.`;
 
 export function listSamples(): string[] {
   try {
@@ -193,25 +205,47 @@ async function produce(options: {
           positions: await positionsBefore(kafka, [...plan.outcomeTopics, plan.deadLetterTopic]),
           print,
         });
-  const producer = kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-  });
-  await producer.connect();
+  // Connected on the first record to send: a refused first record needs no broker.
+  let producer: Producer | undefined;
   const sent: SentExpectation[] = [];
   try {
     for await (const { label, value } of records) {
-      if (!raw && !isJson(value)) {
-        io.stderr.write(`note: ${label}: not JSON; sent anyway (the collector dead-letters it)\n`);
+      const refusal = refusalOf(value);
+      if (refusal && !raw) {
+        const field = refusal.field === '(value)' ? 'the record' : `field "${refusal.field}"`;
+        throw new CommandError(
+          `${label}: ${refusal.name} (${field}, reason ${refusal.reason}): ${refusal.message}\n` +
+            `  not sent, nor anything after it${sent.length > 0 ? ` (${sent.length} record(s) sent before it)` : ''}; ` +
+            'fix: correct the record, or give --raw to send it as it is (the collector dead-letters it)',
+          1,
+          { cause: refusal },
+        );
       }
-      const [meta] = await producer.send({ topic, acks: -1, messages: [{ key: key ?? null, value }] });
+      if (refusal) {
+        io.stderr.write(
+          `note: ${label}: sent as given (--raw); the collector dead-letters it (${refusal.reason}): ${refusal.message}\n`,
+        );
+      }
+      let meta: Awaited<ReturnType<Producer['send']>>[number] | undefined;
+      try {
+        if (!producer) {
+          producer = kafka.producer({
+            idempotent: true,
+            maxInFlightRequests: 1,
+            allowAutoTopicCreation: false,
+          });
+          await producer.connect();
+        }
+        [meta] = await producer.send({ topic, acks: -1, messages: [{ key: key ?? null, value }] });
+      } catch (error) {
+        throw kafkaFailure(error, { brokers, topic });
+      }
       const partition = meta?.partition ?? 0;
       const offset = meta?.baseOffset ?? '0';
       sent.push({
         record: { topic, partition, offset },
         createdGroup: createdGroup(value),
-        expectDeadLetter: refused(value),
+        expectDeadLetter: refusal !== undefined,
       });
       io.stdout.write(`${label} → ${topic}/${partition}@${offset}\n`);
     }
@@ -219,7 +253,7 @@ async function produce(options: {
     await watching?.results([], 0);
     throw error;
   } finally {
-    await producer.disconnect();
+    await producer?.disconnect();
   }
   if (awaitMs === undefined || watching === undefined) return { sent: sent.length, missing: [] };
   return { sent: sent.length, missing: await watching.results(sent, awaitMs) };
@@ -262,21 +296,13 @@ function replyTopic(value: string): string | undefined {
   return event?.type === EVENT_TYPES.create && typeof event.replyTo === 'string' ? event.replyTo : undefined;
 }
 
-/** True when the collector's own decoder refuses the value: it will be a dead letter. */
-function refused(value: string): boolean {
+/** The client's refusal of a record (the collector's decoder and limits), or undefined when it is sendable. */
+export function refusalOf(value: string): ValidationError | undefined {
   try {
-    decodeValue(Buffer.from(value, 'utf8'), { maxTtlSeconds: LIMITS.maxTtlSeconds });
-    return false;
-  } catch {
-    return true;
-  }
-}
-
-function isJson(value: string): boolean {
-  try {
-    JSON.parse(value);
-    return true;
-  } catch {
-    return false;
+    checkValue(value, { maxTtlSeconds: LIMITS.maxTtlSeconds });
+    return undefined;
+  } catch (error) {
+    if (error instanceof ValidationError) return error;
+    throw error;
   }
 }

@@ -7,7 +7,7 @@
 import { ZodError } from 'zod';
 import { utf8Bytes } from '../functions/core/canonical.ts';
 import { DeadLetterError, DLQ_REASONS } from '../functions/core/errors.ts';
-import { type DecodeLimits, decodeValue } from '../functions/core/events.ts';
+import { type Decoded, type DecodeLimits, decodeValue } from '../functions/core/events.ts';
 import { LIMITS } from '../functions/shared/config.ts';
 import { ValidationError } from './errors.ts';
 
@@ -30,6 +30,40 @@ export function encodeChecked(event: Record<string, unknown>, limits: DecodeLimi
     throw new ValidationError(fieldOf(error, event), error.reason, error.message, { cause: error });
   }
   return bytes;
+}
+
+/**
+ * Checks one record value exactly as given (the `group-collector produce` command's records, which
+ * are text, not events the client builds) with the same decoder and the same ValidationError as
+ * {@link encodeChecked}. Resolves to what the collector will do with it: act on an input, or ignore
+ * one of its own outcomes.
+ */
+export function checkValue(value: string, limits: DecodeLimits): Decoded {
+  const bytes = Buffer.from(value, 'utf8');
+  try {
+    return decodeValue(bytes, limits);
+  } catch (error) {
+    if (!(error instanceof DeadLetterError)) throw error;
+    const event = objectOf(value);
+    const field =
+      event === undefined
+        ? '(value)'
+        : error.reason === DLQ_REASONS.unknownType || typeof event.type !== 'string'
+          ? 'type'
+          : fieldOf(error, event);
+    throw new ValidationError(field, error.reason, error.message, { cause: error });
+  }
+}
+
+function objectOf(value: string): Record<string, unknown> | undefined {
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The field a dead-letter refusal is about (the decoder says why; the event says where). */

@@ -1,4 +1,7 @@
-/** The command line on the real services: `produce` (files, samples, standard input, in order) and `inspect`. */
+/**
+ * The command line on the real services: `produce` (files, samples, standard input, in order; the
+ * client's refusals; `--raw`) and `inspect` (a group, an unknown id, a table that does not exist).
+ */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,7 +32,7 @@ function captured(stdinText = '') {
 }
 
 describe('group-collector produce', () => {
-  it('sends samples, files and standard input lines as records, in command-line order, with the key', async () => {
+  it('sends samples, files and standard input lines as records, in command-line order, with the key (--raw: anything)', async () => {
     // Prepare: a one-partition topic (order is kept), a file, and three lines on stdin (one empty).
     const topic = await freshTopic('cli', 1);
     const dir = mkdtempSync(join(tmpdir(), 'cli-'));
@@ -41,7 +44,20 @@ describe('group-collector produce', () => {
     const brokers = services().brokers.join(',');
     // Act
     const code = await main(
-      ['produce', '--brokers', brokers, '--topic', topic, '--key', 'G-1', '--sample', 'done-a', file, '-'],
+      [
+        'produce',
+        '--raw',
+        '--brokers',
+        brokers,
+        '--topic',
+        topic,
+        '--key',
+        'G-1',
+        '--sample',
+        'done-a',
+        file,
+        '-',
+      ],
       run.io,
     );
     const records = await drainTopic(topic);
@@ -55,7 +71,9 @@ describe('group-collector produce', () => {
     ]);
     expect(records.every((r) => r.key === 'G-1')).toBe(true);
     expect(run.out()).toContain(`sample done-a → ${topic}/0@0`);
-    expect(run.err()).toContain('note: stdin: not JSON; sent anyway');
+    expect(run.err()).toContain(
+      'note: stdin: sent as given (--raw); the collector dead-letters it (malformed-json)',
+    );
     expect(run.err()).toContain(`sent 4 record(s) to ${topic}`);
   });
 
@@ -80,13 +98,48 @@ describe('group-collector produce', () => {
     expect(await drainTopic(topic)).toEqual([]);
   });
 
+  it('sends the records before a refused one, then stops with the client’s error and exit code 1', async () => {
+    // Prepare: a valid Create, then one with "expected": [], then a valid report
+    const topic = await freshTopic('cli-validated', 1);
+    const brokers = services().brokers.join(',');
+    const good = '{"id":"G-2","type":"EventGroupCollectorCreate","expected":["a"]}';
+    const run = captured(
+      `${good}\n{"id":"G-3","type":"EventGroupCollectorCreate","expected":[]}\n{"id":"a","type":"EventGroupCollectorEntityDone","group":"G-2"}\n`,
+    );
+    // Act
+    const code = await main(['produce', '--brokers', brokers, '--topic', topic, '-'], run.io);
+    const records = await drainTopic(topic);
+    // Assess
+    expect(code).toBe(1);
+    expect(records.map((r) => r.value)).toEqual([good]);
+    expect(run.err()).toContain(
+      'stdin: ValidationError (field "expected", reason empty-expected): "expected" is empty',
+    );
+    expect(run.err()).toContain('(1 record(s) sent before it)');
+  });
+
+  it('names the brokers and topic, and the fix, when the topic does not exist', async () => {
+    // Prepare
+    const brokers = services().brokers.join(',');
+    const run = captured();
+    // Act
+    const code = await main(
+      ['produce', '--brokers', brokers, '--topic', `cli-missing-${newGroupId()}`, '--sample', 'create'],
+      run.io,
+    );
+    // Assess
+    expect(code).toBe(1);
+    expect(run.err()).toMatch(new RegExp(`cannot send to topic cli-missing-\\S+ on ${brokers}`));
+    expect(run.err()).toContain('fix: topic cli-missing-');
+  });
+
   it('runs as a command (bin.ts): brokers from KAFKA_BROKERS, records from standard input', async () => {
     // Prepare
     const topic = await freshTopic('cli-bin', 1);
     // Act: the real executable in its own process, fed through a pipe.
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'cli/bin.ts', 'produce', '--topic', topic, '-'],
+      ['--import', 'tsx', 'cli/bin.ts', 'produce', '--raw', '--topic', topic, '-'],
       {
         cwd: ROOT,
         env: { ...process.env, [ENV.kafkaBrokers]: services().brokers.join(',') },
@@ -141,5 +194,46 @@ describe('group-collector inspect', () => {
     expect(Date.parse(view.deadline) - Date.parse(view.created)).toBe(60_000);
     expect(unknownCode).toBe(3);
     expect(unknown.out()).toContain('status     unknown');
+    expect(unknown.err()).toContain(`in table ${services().tableName} at ${services().dynamoEndpoint}`);
+  });
+
+  it('names the table, endpoint and region, and the fix, for a table that does not exist; the SDK notice is one line', async () => {
+    // Prepare
+    const table = `no-such-table-${newGroupId()}`;
+    const endpoint = services().dynamoEndpoint;
+    // Act: the real executable, so that the AWS SDK's warnings reach its stderr
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'cli/bin.ts',
+        'inspect',
+        'G-1',
+        '--table',
+        table,
+        '--endpoint',
+        endpoint,
+        '--region',
+        'eu-west-1',
+      ],
+      {
+        cwd: ROOT,
+        env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += String(chunk);
+    });
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    // Assess
+    expect(code, stderr).toBe(1);
+    expect(stderr).toContain(`cannot read table ${table} at ${endpoint} (region eu-west-1)`);
+    expect(stderr).toContain(`fix: no table ${table} there`);
+    expect(stderr).not.toContain('To continue receiving updates');
+    const nodeMajor = Number(process.versions.node.split('.')[0]);
+    expect(stderr.split('\n').filter((line) => line.includes('Node.js')).length).toBe(nodeMajor < 22 ? 1 : 0);
   });
 });
