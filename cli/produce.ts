@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { ENV, TOPICS } from '../functions/shared/config.ts';
 import { LOCAL } from '../local/settings.ts';
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, type Connection, connectionOf } from './connection.ts';
 import { UsageError } from './errors.ts';
 import type { Command, Io } from './types.ts';
 
@@ -25,7 +26,9 @@ const USAGE = `usage: group-collector produce [--brokers host:port[,…]] [--top
   -                 read standard input, one record per non-empty line
   --brokers         default: $${ENV.kafkaBrokers}, else localhost:${LOCAL.kafkaPort}
   --topic           default: ${TOPICS.input}
-  --key             record key (default: none)`;
+  --key             record key (default: none)
+
+${CONNECTION_USAGE}`;
 
 export function listSamples(): string[] {
   try {
@@ -71,7 +74,8 @@ export const produceCommand: Command = {
       .map((b) => b.trim())
       .filter(Boolean);
     const topic = values.topic ?? TOPICS.input;
-    const sent = await produce({ brokers, topic, key: values.key, sources, io });
+    const connection = connectionOf(values, io.env);
+    const sent = await produce({ brokers, connection, topic, key: values.key, sources, io });
     io.stderr.write(`sent ${sent} record(s) to ${topic} on ${brokers.join(',')}\n`);
     return 0;
   },
@@ -88,6 +92,7 @@ function parse(args: readonly string[]) {
       key: { type: 'string' },
       sample: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
+      ...CONNECTION_OPTIONS,
     },
   });
 }
@@ -119,13 +124,19 @@ async function* lines(io: Io): AsyncIterable<string> {
 
 async function produce(options: {
   brokers: string[];
+  connection: Connection;
   topic: string;
   key: string | undefined;
   sources: Source[];
   io: Io;
 }): Promise<number> {
-  const { brokers, topic, key, sources, io } = options;
-  const kafka = new Kafka({ clientId: 'group-collector-cli', brokers, logLevel: logLevel.NOTHING });
+  const { brokers, connection, topic, key, sources, io } = options;
+  const kafka = new Kafka({
+    clientId: 'group-collector-cli',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    ...connection,
+  });
   const producer = kafka.producer({
     idempotent: true,
     maxInFlightRequests: 1,
