@@ -31,8 +31,8 @@ export const CONNECTION_OPTIONS = {
 export const CONNECTION_USAGE = `connection (default: plain text, no authentication):
   --tls                  connect with TLS, trusting Node's CA certificates (implied by --ca, --msk-iam)
   --ca FILE              trust the CA certificates of this PEM file instead (a private CA)
-  --sasl-mechanism M     ${SASL_MECHANISMS.join(', ')}; credentials from --username and
-                         $${CONNECTION_ENV.password} (or --password), --username defaults to $${CONNECTION_ENV.username}
+  --sasl-mechanism M     ${SASL_MECHANISMS.join(', ')}: sign in as --username (default
+                         $${CONNECTION_ENV.username}) with the password $${CONNECTION_ENV.password} (or --password)
   --msk-iam              Amazon MSK with IAM access control: SASL/OAUTHBEARER tokens signed with the
                          AWS SDK's default credentials (environment, AWS_PROFILE, role), over TLS
   --region REGION        the MSK cluster's Region (default: $AWS_REGION, else $AWS_DEFAULT_REGION)`;
