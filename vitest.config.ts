@@ -55,6 +55,17 @@ export default defineConfig({
         },
       },
       {
+        // Secured clients (TLS, SASL/SCRAM, ACLs) against a broker of their own that requires them:
+        // `npm run test:secured`, run by CI after `npm test`, outside its 4-minute budget (the broker's
+        // certificate, storage and start are four JVMs: about 20 s of CPU in all).
+        test: {
+          name: 'secured',
+          include: ['test/secured/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 240_000,
+        },
+      },
+      {
         // Minutes-long scenarios (fault injection, the soak, the benchmark smoke run): `npm run test:long`,
         // run by CI after `npm test`, outside its 4-minute budget.
         test: {

@@ -18,8 +18,11 @@ import { ValidationError } from '../client/errors.ts';
 import { checkValue } from '../client/validation.ts';
 import { ENV, EVENT_TYPES, LIMITS, TOPICS } from '../functions/shared/config.ts';
 import { LOCAL } from '../local/settings.ts';
+
 import { type AwaitPlan, positionsBefore, type SentExpectation, type Watch, watch } from './await.ts';
+import { CONNECTION_OPTIONS, CONNECTION_USAGE, type Connection, connectionOf } from './connection.ts';
 import { CommandError, kafkaFailure, UsageError } from './errors.ts';
+
 import type { Command, Io } from './types.ts';
 
 /** The contract's sample events: events/samples/ beside cli/ in the repository, beside dist/ in the package. */
@@ -50,13 +53,15 @@ client's ValidationError, and it and the records after it are not sent.
 
 Exit code: 0 when every record was sent (and, with --await, everything awaited came), 1 for a
 refused record, a broker that cannot be reached or something awaited that did not come, 2 for a
-wrong command line.`;
+wrong command line.
+
+${CONNECTION_USAGE}`;
 
 export function listSamples(): string[] {
   try {
     return readdirSync(SAMPLES_DIR)
       .filter((f) => f.endsWith('.json'))
-      .map((f) => f.replace(/\.json$/, ''))
+      .map((f) => f.replace(/.json$/, ''))
       .sort();
   } catch {
     return [];
@@ -102,8 +107,10 @@ export const produceCommand: Command = {
     if (!(timeoutSeconds > 0)) throw new UsageError(`--timeout must be a number of seconds\n\n${USAGE}`);
     const group = values['new-id'] ? randomUUID().toUpperCase() : values.group;
     if (values['new-id']) io.stdout.write(`group ${group}\n`);
+    const connection = connectionOf(values, io.env);
     const result = await produce({
       brokers,
+      connection,
       topic,
       // A group's records keyed by its id share a partition: they reach the collector in the order sent.
       key: values.key ?? group,
@@ -136,6 +143,7 @@ function parse(args: readonly string[]) {
       raw: { type: 'boolean' },
       sample: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
+      ...CONNECTION_OPTIONS,
     },
   });
 }
@@ -167,6 +175,7 @@ async function* lines(io: Io): AsyncIterable<string> {
 
 async function produce(options: {
   brokers: string[];
+  connection: Connection;
   topic: string;
   key: string | undefined;
   sources: Source[];
@@ -176,8 +185,13 @@ async function produce(options: {
   /** With --await: how long to wait for what the records lead to. */
   awaitMs: number | undefined;
 }): Promise<{ sent: number; missing: string[] }> {
-  const { brokers, topic, key, sources, io, group, raw, awaitMs } = options;
-  const kafka = new Kafka({ clientId: 'group-collector-cli', brokers, logLevel: logLevel.NOTHING });
+  const { brokers, connection, topic, key, sources, io, group, raw, awaitMs } = options;
+  const kafka = new Kafka({
+    clientId: 'group-collector-cli',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    ...connection,
+  });
   const values = async function* () {
     for (const source of sources) {
       for await (const value of source.values()) {

@@ -5,6 +5,7 @@
 export {
   type CollectorFunctions,
   type CollectorTopics,
+  type GrantClientOptions,
   GroupCollector,
   type GroupCollectorProps,
   LEGACY_CONSUMER_GROUP_ID,

@@ -7,6 +7,7 @@
  */
 import type { KafkaConfig } from 'kafkajs';
 import { ConfigurationError, ENV } from './config.ts';
+import { mskIamTokenProvider } from './msk-iam.ts';
 
 export const KAFKA_AUTH_MODES = ['iam', 'scram-sha-512', 'mtls', 'none'] as const;
 export type KafkaAuthMode = (typeof KAFKA_AUTH_MODES)[number];
@@ -17,9 +18,6 @@ type Env = Record<string, string | undefined>;
 
 /** Reads a secret's string; replaceable in tests. */
 export type SecretReader = (secretId: string) => Promise<string>;
-
-/** Refresh an MSK IAM token this long before it expires. */
-const TOKEN_REFRESH_MARGIN_MS = 60_000;
 
 const cache = new Map<string, Promise<KafkaConnectionConfig>>();
 
@@ -97,7 +95,10 @@ async function resolve(
     case 'iam':
       return {
         ssl,
-        sasl: { mechanism: 'oauthbearer', oauthBearerProvider: mskIamTokenProvider(region ?? '') },
+        sasl: {
+          mechanism: 'oauthbearer',
+          oauthBearerProvider: mskIamTokenProvider({ region: region ?? '' }),
+        },
       };
     case 'scram-sha-512': {
       const secret = await secretJson(secretArn ?? '', readSecret);
@@ -114,18 +115,6 @@ async function resolve(
       return { ssl: { cert, key, ...(passphrase ? { passphrase } : {}), ...(ca ? { ca } : {}) } };
     }
   }
-}
-
-/** A token provider for kafkajs that signs with the function's role and reuses a token until near expiry. */
-function mskIamTokenProvider(region: string): () => Promise<{ value: string }> {
-  let current: { token: string; expiryTime: number } | undefined;
-  return async () => {
-    if (!current || current.expiryTime - Date.now() < TOKEN_REFRESH_MARGIN_MS) {
-      const { generateAuthToken } = await import('aws-msk-iam-sasl-signer-js');
-      current = await generateAuthToken({ region });
-    }
-    return { value: current.token };
-  };
 }
 
 /** The SERVER_ROOT_CA_CERTIFICATE secret format: `{"certificate": "<PEM>"}`. */

@@ -13,6 +13,7 @@
 import { Annotations, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -28,7 +29,8 @@ import {
   LEGACY_CONSUMER_GROUP_ID,
 } from './collector-props.ts';
 import { commonEnvironment, createFunction, createStreamMapping, scheduleSweeper } from './functions.ts';
-import { type MskClusterArn, parseMskClusterArn } from './kafka-access.ts';
+import { type GrantClientOptions, grantClient, grantProduce } from './grants.ts';
+import { type KafkaCluster, type MskClusterArn, parseMskClusterArn } from './kafka-access.ts';
 import { createKafkaMapping, grantKafkaProduce } from './kafka-mapping.ts';
 import { createAlarms, createDashboard } from './operations.ts';
 import { createTable, grantTable } from './table.ts';
@@ -43,6 +45,7 @@ export {
   REMOVAL_POLICIES,
 } from './collector-props.ts';
 export { VPC_ACTIONS } from './functions.ts';
+export type { GrantClientOptions } from './grants.ts';
 export type { CollectorNetwork, KafkaCluster, MskKafka, SelfManagedKafka } from './kafka-access.ts';
 
 export class GroupCollector extends Construct {
@@ -64,9 +67,11 @@ export class GroupCollector extends Construct {
 
   private readonly removalPolicy: RemovalPolicy;
   private readonly msk: MskClusterArn | undefined;
+  private readonly kafka: KafkaCluster;
 
   constructor(scope: Construct, id: string, props: GroupCollectorProps) {
     super(scope, id);
+    this.kafka = props.kafka;
     this.topics = {
       input: props.topics?.input ?? TOPICS.input,
       outcomes: props.topics?.outcomes ?? TOPICS.outcomes,
@@ -131,6 +136,32 @@ export class GroupCollector extends Construct {
     this.dashboard = createDashboard(this);
     acknowledgeNagFindings(this, props, this.msk);
     acknowledgeLintFindings(this, provisioned !== undefined);
+  }
+
+  // ---- grants: what producers and client applications need on MSK with IAM access control (grants.ts) ----
+
+  /**
+   * Allows the grantee (a producer's role) to write to the input topic: `kafka-cluster:Connect` and
+   * `WriteDataIdempotently` on the cluster, `DescribeTopic` and `WriteData` on the topic.
+   * MSK with IAM access control only; throws for other clusters, whose permissions are Kafka ACLs.
+   */
+  grantProduce(grantee: iam.IGrantable): iam.Grant {
+    return grantProduce(this.grantTarget(), grantee);
+  }
+
+  /**
+   * Allows the grantee to run the client (`eventbus-group-collector/client`): what `grantProduce`
+   * allows, `DescribeTopic` and `ReadData` on the outcome topic (and `options.outcomeTopics`), and
+   * `DescribeGroup`, `AlterGroup` and `DeleteGroup` on its consumer groups `<groupIdPrefix>-*`
+   * (default prefix `group-collector-client`). MSK with IAM access control only; throws for other
+   * clusters, whose permissions are Kafka ACLs.
+   */
+  grantClient(grantee: iam.IGrantable, options?: GrantClientOptions): iam.Grant {
+    return grantClient(this.grantTarget(), grantee, options);
+  }
+
+  private grantTarget() {
+    return { kafka: this.kafka, inputTopic: this.topics.input, outcomeTopic: this.topics.outcomes };
   }
 
   // ---- operations: the metrics the alarms and the dashboard read (operations.ts) ------------------

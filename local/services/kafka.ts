@@ -35,6 +35,24 @@ export interface KafkaOptions {
   host?: string;
   /** Told when the broker ends without being stopped (`exited with code 1`, `killed by SIGKILL`). */
   onExit?: (how: string) => void;
+  /** Serve clients on a SASL_SSL listener (SCRAM-SHA-512 over TLS, with ACLs) instead of plain text. */
+  secured?: SecuredListener;
+}
+
+/**
+ * A broker that requires what a production cluster does: TLS (a PKCS#12 keystore, see
+ * secured-kafka.ts), SCRAM-SHA-512 users created when the storage is formatted, and Kafka ACLs
+ * (StandardAuthorizer: a user may do only what an ACL allows; super users anything).
+ * Broker-internal traffic stays on a loopback plain-text listener of its own.
+ */
+export interface SecuredListener {
+  readonly keystore: string;
+  readonly keystorePassword: string;
+  readonly users: readonly { readonly name: string; readonly password: string }[];
+  /** Users the authorizer lets do anything (besides the broker itself). */
+  readonly superUsers: readonly string[];
+  /** Port of the broker-internal plain-text listener. */
+  readonly internalPort: number;
 }
 
 /** Resolves the broker's jars with Maven (once) and returns the classpath folder. */
@@ -96,17 +114,22 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaNode> {
   const classpath = `${libs}/*`;
   mkdirSync(dataDir, { recursive: true });
   const properties = join(dataDir, 'server.properties');
+  const { secured } = options;
   writeFileSync(
     properties,
     [
       'process.roles=broker,controller',
       'node.id=1',
       `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-      `advertised.listeners=PLAINTEXT://${host}:${port}`,
-      'controller.listener.names=CONTROLLER',
-      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-      'inter.broker.listener.name=PLAINTEXT',
+      ...(secured
+        ? securedListenerProperties(port, controllerPort, host, secured)
+        : [
+            `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+            `advertised.listeners=PLAINTEXT://${host}:${port}`,
+            'controller.listener.names=CONTROLLER',
+            'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+            'inter.broker.listener.name=PLAINTEXT',
+          ]),
       `log.dirs=${join(dataDir, 'data')}`,
       'num.partitions=3',
       'offsets.topic.replication.factor=1',
@@ -131,7 +154,21 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaNode> {
     '-cp',
     classpath,
   ];
-  await run('java', [...jvm, 'kafka.tools.StorageTool', 'format', '-t', clusterId(), '-c', properties]);
+  // SCRAM credentials live in the cluster metadata: written when the storage is formatted.
+  const scram = (secured?.users ?? []).flatMap((u) => [
+    '--add-scram',
+    `SCRAM-SHA-512=[name=${u.name},password=${u.password}]`,
+  ]);
+  await run('java', [
+    ...jvm,
+    'kafka.tools.StorageTool',
+    'format',
+    '-t',
+    clusterId(),
+    '-c',
+    properties,
+    ...scram,
+  ]);
   const launch = async (): Promise<ManagedProcess> => {
     const proc = startManaged(
       'java',
@@ -159,6 +196,31 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaNode> {
       proc = await launch();
     },
   };
+}
+
+function securedListenerProperties(
+  port: number,
+  controllerPort: number,
+  host: string,
+  secured: SecuredListener,
+): string[] {
+  const internal = `INTERNAL://127.0.0.1:${secured.internalPort}`;
+  return [
+    `listeners=SASL_SSL://127.0.0.1:${port},${internal},CONTROLLER://127.0.0.1:${controllerPort}`,
+    `advertised.listeners=SASL_SSL://${host}:${port},${internal}`,
+    'controller.listener.names=CONTROLLER',
+    'listener.security.protocol.map=SASL_SSL:SASL_SSL,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'inter.broker.listener.name=INTERNAL',
+    'sasl.enabled.mechanisms=SCRAM-SHA-512',
+    'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    'ssl.keystore.type=PKCS12',
+    `ssl.keystore.location=${secured.keystore}`,
+    `ssl.keystore.password=${secured.keystorePassword}`,
+    `ssl.key.password=${secured.keystorePassword}`,
+    'authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+    // The broker and the controller reach themselves over plain text, as ANONYMOUS.
+    `super.users=${['ANONYMOUS', ...secured.superUsers].map((u) => `User:${u}`).join(';')}`,
+  ];
 }
 
 /** A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 characters). */
