@@ -1,7 +1,7 @@
 import { type DeadLetterError, InconsistentStateError } from '#core/errors.ts';
 import type { Group, GroupState, RawRecord, StoredReport } from '#core/model.ts';
 import type { GroupOutcomeKind } from '#core/outcome.ts';
-import { allReported, isPlain, statusOf } from '#core/rules.ts';
+import { allReported, isPlain, policyOf, statusOf, verdictOfCounts } from '#core/rules.ts';
 import type { Publisher } from '#publish/publisher.ts';
 import type { Observer } from '#shared/metrics.ts';
 import { silentObserver } from '#shared/metrics.ts';
@@ -45,6 +45,15 @@ export abstract class Decider {
     const { reports: members, unloadedBytes } = read;
     // A small group's decision holds only if no report was stored since these were read.
     const reportCount = removedState ? undefined : read.count;
+    if (kind === 'cancelled') {
+      // Reports recorded before the Cancel that already decided the group (their own decision has
+      // not happened yet: its delivery failed or is running) decide it; the Cancel is late.
+      const settled = settledBy(group.definition, members, read.ordered === true);
+      if (settled) {
+        await this.decide(group, settled.kind, nowMs, owner, settled.failure, removedState, deadlineMs, read);
+        return false;
+      }
+    }
     if (kind === 'success' && isPlain(group.definition) && !allReported(group.definition, members)) {
       // Every member counted, one with an error whose own decision has not happened yet (its delivery
       // failed or is running): the group fails at its first error.
@@ -213,4 +222,29 @@ export abstract class Decider {
     await this.publisher.publish([deadLetterMessage(raw, error, this.settings.deadLetterTopic)]);
     this.observer.count('DeadLetters', { reason: error.reason });
   }
+}
+
+/**
+ * The outcome the stored reports reached on their own, if any: a plain group's first error (in
+ * recording order) or every member reported; a tolerate/quorum line crossed.
+ */
+function settledBy(
+  definition: Group['definition'],
+  members: StoredReport[],
+  ordered: boolean,
+): { kind: 'success' | 'member-failure'; failure?: { entity: string; error?: string } } | undefined {
+  const failed = members.filter((r) => r.error !== undefined);
+  if (isPlain(definition)) {
+    const first = ordered
+      ? failed[0]
+      : [...failed].sort((a, b) => a.atMs - b.atMs || a.member.localeCompare(b.member))[0];
+    if (first) return { kind: 'member-failure', failure: { entity: first.member, error: first.error } };
+    return allReported(definition, members) ? { kind: 'success' } : undefined;
+  }
+  const verdict = verdictOfCounts(policyOf(definition), {
+    succeeded: members.length - failed.length,
+    failed: failed.length,
+  });
+  if (verdict === 'open') return undefined;
+  return { kind: verdict === 'too-many-errors' ? 'member-failure' : 'success' };
 }
