@@ -17,7 +17,7 @@ import { latency } from './latency.ts';
 import { log } from './lib.ts';
 import { pricing } from './pricing.ts';
 import { type RunResults, resultsMarkdown, writeCharts } from './report.ts';
-import { scaleSectionOf, withScaleSection } from './scale-trace.ts';
+import { scaleSectionOf, sectionOf, withScaleSection, withSection } from './scale-trace.ts';
 import { copiesPerGroup, throughput } from './throughput.ts';
 import { punctuality } from './timeouts.ts';
 import { writeCost } from './write-cost.ts';
@@ -179,9 +179,13 @@ async function main() {
   const mdPath = partial ? join(reportDir, 'RESULTS.md') : join(here, 'RESULTS.md');
   const jsonRef = partial ? `quick/${jsonName}` : jsonName;
   // The scale-model section (`npm run bench:scale`, a run of its own) is kept when the file is rewritten.
-  const kept = existsSync(mdPath) ? scaleSectionOf(readFileSync(mdPath, 'utf8')) : undefined;
+  const previous = existsSync(mdPath) ? readFileSync(mdPath, 'utf8') : '';
+  const kept = scaleSectionOf(previous);
   const markdown = resultsMarkdown(results, jsonRef, partial ? '' : 'results/');
-  writeFileSync(mdPath, kept ? withScaleSection(markdown, kept) : markdown);
+  // Likewise the arrival-order section (`npm run bench:orders`).
+  const orders = sectionOf(previous, 'orders');
+  const written = kept ? withScaleSection(markdown, kept) : markdown;
+  writeFileSync(mdPath, orders ? withSection(written, 'orders', orders) : written);
   log(`wrote ${jsonPath}, ${mdPath} and ${charts.length} charts in ${results.durationSeconds} s`);
   clearTimeout(watchdog);
   if (results.errors.length > 0) process.exitCode = 1;

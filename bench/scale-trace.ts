@@ -494,3 +494,21 @@ export function scaleSectionOf(text: string): string | undefined {
   const end = text.indexOf(endMark);
   return begin >= 0 && end > begin ? text.slice(begin, end + endMark.length) : undefined;
 }
+
+/** A named section of RESULTS.md written by a bench of its own (`<!-- NAME:begin … -->` … `<!-- NAME:end -->`). */
+export function sectionOf(text: string, name: string): string | undefined {
+  const begin = text.indexOf(`<!-- ${name}:begin`);
+  const endMark = `<!-- ${name}:end -->`;
+  const end = text.indexOf(endMark);
+  return begin >= 0 && end > begin ? text.slice(begin, end + endMark.length) : undefined;
+}
+
+/** `text` with its section NAME replaced by `section` (appended when it has none). */
+export function withSection(text: string, name: string, section: string): string {
+  const begin = text.indexOf(`<!-- ${name}:begin`);
+  const endMark = `<!-- ${name}:end -->`;
+  const end = text.indexOf(endMark);
+  if (begin >= 0 && end > begin)
+    return `${text.slice(0, begin)}${section}${text.slice(end + endMark.length)}`;
+  return `${text.trimEnd()}\n\n${section}\n`;
+}

@@ -6,13 +6,19 @@
  * reports 4 per KB per item, AWS bills 2). The whole group counts: Create, reports, decision,
  * outcome, marks and index entries.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startServices } from '#local/services/index.ts';
+import { KAFKA_ESM } from '#shared/aws.ts';
 import { benchRuntime, freshTopic, log, round } from './lib.ts';
+import { withSection } from './scale-trace.ts';
 import { type ArrivalOrder, collectorCost } from './write-cost.ts';
 
 const sizes = (process.env.ORDERS_SIZES ?? '3,100,1000,10000').split(',').map(Number);
 const orders: ArrivalOrder[] = ['shuffled', 'member', 'trickle'];
 
+const startedAt = Date.now();
 const services = await startServices();
 // The outcome of 10,000 members with 100 B results is about 1.4 MB: the limit is raised within its ceiling.
 // The outcome topic takes messages of that size (Kafka's default is 1 MiB).
@@ -60,8 +66,23 @@ try {
   await runtime.close();
   await services.stop();
 }
-console.log(
+const table = [
   '| members | group | arrival | result | WCU per report (whole group, AWS-billed) | WCU per group | DynamoDB calls per report | decided |',
-);
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
-for (const r of rows) console.log(r);
+  '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ...rows,
+];
+for (const line of table) console.log(line);
+// Its own section of RESULTS.md (kept by `npm run bench`), when every size ran.
+if (!process.env.ORDERS_SIZES) {
+  const mdPath = join(dirname(fileURLToPath(import.meta.url)), 'RESULTS.md');
+  const section = [
+    '<!-- orders:begin (written by `npm run bench:orders`; kept by `npm run bench`) -->',
+    '## Write cost by arrival order',
+    '',
+    `Run ${new Date(startedAt).toISOString()}: \`npm run bench:orders\` (${Math.round((Date.now() - startedAt) / 1000)} s). One group at a time through \`processKafkaEvent\` on a fresh DynamoDB Local and Kafka: members report shuffled in batches of ${KAFKA_ESM.batchSize} (the mapping's size), in member order, or one report per invocation (trickle); 100 B results unless said. AWS-billed units for the whole group (Create, reports, decision, marks, index entries; DynamoDB Local's transaction units halved). "DynamoDB calls per report": every call of the reports but the last, divided by them.`,
+    '',
+    ...table,
+    '<!-- orders:end -->',
+  ].join('\n');
+  writeFileSync(mdPath, withSection(readFileSync(mdPath, 'utf8'), 'orders', section));
+}
