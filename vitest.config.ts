@@ -22,12 +22,16 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          // Pure modules: loaded once for all files (no per-file module graph to build again).
+          isolate: false,
         },
       },
       {
         test: {
           name: 'infra',
           include: ['test/infra/**/*.test.ts'],
+          // aws-cdk-lib is loaded once for all files (each file builds its own App).
+          isolate: false,
           // The construct loads the pre-bundled handlers (dist/handlers): built once, fresh, before the tests.
           globalSetup: ['test/infra/global-setup.ts'],
           testTimeout: 120_000,
