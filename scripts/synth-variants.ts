@@ -7,7 +7,7 @@
  * fails later. Writes the templates' paths to cdk.out/variants/templates.tsv (for scripts/cfn-lint.sh
  * and scripts/cfn-guard.sh).
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
@@ -40,6 +40,7 @@ function addChecks(app: App): void {
 async function appOf(name: string): Promise<{ app: App; expectedWarnings: readonly string[] }> {
   const example = EXAMPLE_APPS[name];
   if (example) {
+    rmSync(join(OUT, name), { recursive: true, force: true });
     const module = (await import(resolve(import.meta.dirname, '..', example.path))) as { app: App };
     return { app: module.app, expectedWarnings: [] };
   }
@@ -109,7 +110,14 @@ async function synthesize(name: string): Promise<{ templates: string[]; problems
     if (!seen.has(id))
       problems.push({ variant: name, text: `expected warning ${id} was not raised (update the docs)` });
   }
-  const templates = assembly.stacks.map((s) => join(outdir, s.templateFile));
+  // Example apps synthesize into a directory of their own: their templates are copied beside the others.
+  const templates = assembly.stacks.map((s) => {
+    const synthesized = join(outdir, s.templateFile);
+    if (outdir === join(OUT, name) || !existsSync(synthesized)) return synthesized;
+    mkdirSync(join(OUT, name), { recursive: true });
+    copyFileSync(synthesized, join(OUT, name, s.templateFile));
+    return join(OUT, name, s.templateFile);
+  });
   for (const t of templates) if (!existsSync(t)) problems.push({ variant: name, text: `no template ${t}` });
   return { templates, problems };
 }

@@ -4,9 +4,9 @@
  * CloudFormation Guard rules registry, and cfn-lint's serverless rules.
  */
 import { CfnResource, Validations } from 'aws-cdk-lib';
-import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { IConstruct } from 'constructs';
 import type { GroupCollectorProps } from './collector-props.ts';
@@ -130,6 +130,13 @@ export function acknowledgeComplianceFindings(construct: GroupCollector, props: 
     sweeper: props.reservedConcurrency?.sweeper ?? props.sweeperReservedConcurrency,
   };
   for (const [name, fn] of Object.entries(construct.functions)) {
+    if (props.network) {
+      acknowledge(fn.role as iam.Role, {
+        guard: ['IAM_POLICYDOCUMENT_NO_WILDCARD_RESOURCE'],
+        reason:
+          'Lambda VPC networking: the EC2 network-interface and Describe* actions Lambda (and the MSK mapping) use do not support resource-level permissions.',
+      });
+    }
     if (reserved[name as keyof typeof reserved] === undefined) {
       acknowledge(fn.node.defaultChild as CfnResource, {
         nag: ['NIST.800.53.R5-LambdaConcurrency'],
@@ -153,6 +160,30 @@ export function acknowledgeComplianceFindings(construct: GroupCollector, props: 
         "Each function has a role of its own whose policies name that function's log group, table and topics; a managed policy would be shared by roles that need different resources.",
     });
   }
+  acknowledge(timeouts.role as iam.Role, {
+    guard: ['IAM_POLICYDOCUMENT_NO_WILDCARD_RESOURCE'],
+    reason:
+      'dynamodb:ListStreams, required by the stream event source mapping, does not support resource-level permissions; the stream itself is named in the other actions.',
+  });
+  if (props.tableName !== undefined) {
+    acknowledge(construct.table.node.defaultChild as CfnResource, {
+      guard: ['CFN_NO_EXPLICIT_RESOURCE_NAMES'],
+      reason:
+        'tableName was given: the operator chose a fixed name (a change that replaces the table then needs a new name).',
+    });
+    // The registry's rule checks every resource of its types as soon as one of them is not
+    // suppressed, so the table's suppression holds only if the construct's other named-type
+    // resources (roles, alarms: all with generated names) carry it too.
+    for (const child of construct.node.findAll()) {
+      if (child instanceof iam.CfnRole || child instanceof cloudwatch.CfnAlarm) {
+        acknowledge(child, {
+          guard: ['CFN_NO_EXPLICIT_RESOURCE_NAMES'],
+          reason:
+            'Complies (generated name); suppressed as well because the rule checks every resource of its types unless all are suppressed, and the table has a fixed name on purpose (tableName).',
+        });
+      }
+    }
+  }
   for (const fn of [collector, timeouts]) {
     acknowledge(fn.node.defaultChild as CfnResource, {
       nag: ['NIST.800.53.R5-LambdaDLQ'],
@@ -168,8 +199,8 @@ export function acknowledgeComplianceFindings(construct: GroupCollector, props: 
       'The scheduled sweeper has nothing to replay: a failed run leaves the due deadlines in the index and the next minute sweeps them; SweeperErrors alarms on failures.',
   });
   acknowledge(construct.table.node.defaultChild as CfnResource, {
+    // The registry's DYNAMODB_IN_BACKUP_PLAN rules are placeholders without a check: nothing to suppress.
     nag: ['NIST.800.53.R5-DynamoDBInBackupPlan'],
-    guard: ['DYNAMODB_IN_BACKUP_PLAN', 'DYNAMODB_RESOURCES_PROTECTED_BY_BACKUP_PLAN'],
     reason:
       'The table has point-in-time recovery (35 days) and is retained on delete; an AWS Backup plan is the account owner’s choice (add collector.table to yours with BackupResource.fromDynamoDbTable).',
   });
