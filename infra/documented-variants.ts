@@ -34,15 +34,26 @@ const MSK_IAM = {
   ...NETWORK,
   ...ENVIRONMENT,
 };
+/** A deployment without an alarm topic or a consumer group id of its own is warned of both. */
+const NEW_DEFAULTS = ['group-collector:alarms-notify-no-one', 'group-collector:consumer-group-id-derived'];
 const SELF_SECRET = `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:eventbus/collector-kafka-AbCdEf`;
 
 export const DOCUMENTED_VARIANTS: Readonly<Record<string, DocumentedVariant>> = {
-  'example-msk': { documentedIn: 'docs/deploy.md (no context: the MSK example)', context: {} },
+  'example-msk': {
+    documentedIn: 'docs/deploy.md (no context: the MSK example)',
+    context: {},
+    expectedWarnings: NEW_DEFAULTS,
+  },
   'example-self-managed': {
     documentedIn: 'docs/deploy.md (kafka=self-managed only: the self-managed example)',
     context: { kafka: 'self-managed' },
+    expectedWarnings: NEW_DEFAULTS,
   },
-  'msk-iam': { documentedIn: 'docs/deploy.md "Amazon MSK" step 3', context: MSK_IAM },
+  'msk-iam': {
+    documentedIn: 'docs/deploy.md "Amazon MSK" step 3',
+    context: MSK_IAM,
+    expectedWarnings: NEW_DEFAULTS,
+  },
   'msk-scram': {
     documentedIn: 'docs/deploy.md "Amazon MSK" step 4',
     context: {
@@ -52,6 +63,7 @@ export const DOCUMENTED_VARIANTS: Readonly<Record<string, DocumentedVariant>> = 
       kafkaSecretArn: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:AmazonMSK_collector-AbCdEf`,
       kafkaSecretKmsKeyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`,
     },
+    expectedWarnings: NEW_DEFAULTS,
   },
   'self-managed-scram-public': {
     documentedIn: 'docs/deploy.md "Self-managed Kafka" step 2',
@@ -61,6 +73,7 @@ export const DOCUMENTED_VARIANTS: Readonly<Record<string, DocumentedVariant>> = 
       bootstrapServers: EXAMPLES.selfManaged.bootstrapServers.join(','),
       kafkaSecretArn: SELF_SECRET,
     },
+    expectedWarnings: NEW_DEFAULTS,
   },
   'self-managed-private': {
     documentedIn: 'docs/deploy.md "Self-managed Kafka" step 3',
@@ -72,6 +85,7 @@ export const DOCUMENTED_VARIANTS: Readonly<Record<string, DocumentedVariant>> = 
       ...NETWORK,
       ...ENVIRONMENT,
     },
+    expectedWarnings: NEW_DEFAULTS,
   },
   'self-managed-mtls-root-ca': {
     documentedIn: 'docs/deploy.md "Self-managed Kafka" step 1 (mutual TLS, private CA, customer managed key)',
@@ -84,6 +98,7 @@ export const DOCUMENTED_VARIANTS: Readonly<Record<string, DocumentedVariant>> = 
       kafkaSecretKmsKeyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`,
       ...ENVIRONMENT,
     },
+    expectedWarnings: NEW_DEFAULTS,
   },
   'self-managed-unauthenticated-private': {
     documentedIn: 'docs/deploy.md "Self-managed Kafka" step 3 (kafkaAuth=none, kafkaTls=true)',
@@ -95,19 +110,22 @@ export const DOCUMENTED_VARIANTS: Readonly<Record<string, DocumentedVariant>> = 
       ...NETWORK,
       ...ENVIRONMENT,
     },
-    expectedWarnings: ['group-collector:kafka-unauthenticated'],
+    expectedWarnings: [...NEW_DEFAULTS, 'group-collector:kafka-unauthenticated'],
   },
   'pollers-off': {
     documentedIn: 'docs/deploy.md "Context parameters" (provisionedPollers=off)',
     context: { ...MSK_IAM, provisionedPollers: 'off' },
+    expectedWarnings: NEW_DEFAULTS,
   },
   'removal-destroy': {
     documentedIn: 'docs/deploy.md "Removal" (removalPolicy=destroy)',
     context: { ...MSK_IAM, removalPolicy: 'destroy' },
+    expectedWarnings: NEW_DEFAULTS,
   },
   'legacy-consumer-group': {
     documentedIn: 'docs/deploy.md "Consumer group id" (legacyConsumerGroupId=true)',
     context: { ...MSK_IAM, legacyConsumerGroupId: 'true' },
+    expectedWarnings: ['group-collector:alarms-notify-no-one'],
   },
   'every-option': {
     documentedIn: 'docs/deploy.md "Context parameters" (every other key set)',
@@ -133,5 +151,20 @@ export const DOCUMENTED_VARIANTS: Readonly<Record<string, DocumentedVariant>> = 
       deployment: 'staging',
       sourceMaps: 'true',
     },
+  },
+};
+
+/**
+ * The example CDK apps (examples/, each using the construct as a package user does), by variant
+ * name: synthesized, checked and linted like the context variants. Each module exports its `app`.
+ */
+export const EXAMPLE_APPS: Readonly<
+  Record<string, { readonly path: string; readonly documentedIn: string }>
+> = {
+  'app-msk-iam': { path: 'examples/msk-iam.ts', documentedIn: 'README "The construct", docs/deploy.md' },
+  'app-msk-scram': { path: 'examples/msk-scram.ts', documentedIn: 'docs/deploy.md "Using the construct"' },
+  'app-self-managed': {
+    path: 'examples/self-managed.ts',
+    documentedIn: 'docs/deploy.md "Using the construct"',
   },
 };

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Lints every documented deployment's template with cfn-lint 1.58 and the serverless rules
 # (cfn-lint-serverless), installed from PyPI into a virtual environment under .cache/.
-# Fails on: a variant that does not synthesize cleanly (scripts/synth-variants.ts: errors, CDK's
-# CloudFormation validation, cdk-nag, unexpected synth warnings), any cfn-lint error, and any
-# cfn-lint warning whose rule id docs/deploy.md does not explain ("Synth and lint warnings").
+# Fails on: a variant or example app that does not synthesize cleanly (scripts/synth-variants.ts:
+# errors, CDK's CloudFormation validation, cdk-nag's AWS Solutions and NIST 800-53 rev 5 packs,
+# unexpected synth warnings), any cfn-lint error, any cfn-lint warning whose rule id docs/deploy.md
+# does not explain ("Synth and lint warnings"), and any failure of the AWS CloudFormation Guard rules
+# registry (scripts/cfn-guard.sh, run on the same templates).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -47,6 +49,10 @@ done <"$ROOT/cdk.out/variants/templates.tsv"
 
 if [ "$failed" -ne 0 ]; then
   echo "cfn-lint: FAILED"
-  exit 1
+else
+  echo "cfn-lint: no errors; every warning is explained in docs/deploy.md"
 fi
-echo "cfn-lint: no errors; every warning is explained in docs/deploy.md"
+
+# The same templates against the AWS CloudFormation Guard rules registry.
+"$ROOT/scripts/cfn-guard.sh" || failed=1
+[ "$failed" -eq 0 ] || exit 1

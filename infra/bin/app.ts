@@ -4,7 +4,7 @@
  * offline and without credentials.
  */
 import { App, Validations } from 'aws-cdk-lib';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
 import { CollectorStack } from '../lib/collector-stack.ts';
 import { stackPropsFromContext } from '../lib/context.ts';
 
@@ -16,4 +16,4 @@ if (usedExamples) {
   );
 }
 new CollectorStack(app, stackName, props);
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new NIST80053R5Checks(app));

@@ -1,9 +1,9 @@
 /**
  * The deployable stack: turns plain settings (from CDK context or a test) into
- * the imported AWS resources the GroupCollector construct needs, and exports
- * the names an operator looks for.
+ * the imported AWS resources the GroupCollector construct needs (which also
+ * exports the names an operator looks for).
  */
-import { Annotations, CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -78,41 +78,14 @@ export class CollectorStack extends Stack {
       alarmTopic: props.alarmTopicArn
         ? sns.Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn)
         : undefined,
-      retentionSeconds: props.retentionSeconds,
-      earlyReportWaitSeconds: props.earlyReportWaitSeconds,
-      sweeperReservedConcurrency: props.sweeperReservedConcurrency,
+      retention: seconds(props.retentionSeconds),
+      earlyReportWait: seconds(props.earlyReportWaitSeconds),
+      reservedConcurrency: { sweeper: props.sweeperReservedConcurrency },
       metricsNamespace: props.metricsNamespace,
       deployment: props.deployment,
       sourceMaps: props.sourceMaps,
     });
-
-    const { table, functions, topics, streamFailureQueue, dashboard, kafkaMapping } = this.collector;
-    const outputs: Record<string, [string, string]> = {
-      TableName: [table.tableName, 'DynamoDB table of groups'],
-      InputTopic: [topics.input, 'topic the collector consumes'],
-      OutcomeTopic: [topics.outcomes, 'topic outcomes are published to (unless a group names replyTo)'],
-      DeadLetterTopic: [topics.deadLetter, 'topic of inputs the collector could not accept'],
-      EsmFailureTopic: [
-        topics.esmFailure,
-        'topic the Kafka event source mapping sends records it gave up on',
-      ],
-      CollectorFunctionName: [functions.collector.functionName, 'collector function (Kafka mapping)'],
-      TimeoutsFunctionName: [functions.timeouts.functionName, 'timeouts function (TTL stream)'],
-      SweeperFunctionName: [functions.sweeper.functionName, 'punctual-deadline sweeper'],
-      KafkaConsumerGroupId: [
-        this.collector.consumerGroupId,
-        'consumer group of the Kafka event source mapping',
-      ],
-      KafkaEventSourceMappingId: [
-        kafkaMapping.eventSourceMappingId,
-        'UUID of the Kafka event source mapping',
-      ],
-      StreamFailureQueueUrl: [streamFailureQueue.queueUrl, 'on-failure destination of the stream mapping'],
-      DashboardName: [dashboard.dashboardName, 'CloudWatch dashboard'],
-    };
-    for (const [name, [value, description]] of Object.entries(outputs)) {
-      new CfnOutput(this, name, { value, description });
-    }
+    // The outputs (TableName, topics, functions, …) are the construct's own.
   }
 
   private kafkaCluster(props: CollectorStackProps): KafkaCluster {
@@ -189,4 +162,8 @@ export class CollectorStack extends Stack {
       ),
     };
   }
+}
+
+function seconds(value: number | undefined): Duration | undefined {
+  return value === undefined ? undefined : Duration.seconds(value);
 }

@@ -44,9 +44,13 @@ export function commonEnvironment(
     [ENV.kafkaTls]: String(producerTls(kafka)),
     [ENV.outcomeTopic]: construct.topics.outcomes,
     [ENV.deadLetterTopic]: construct.topics.deadLetter,
-    [ENV.retentionSeconds]: String(props.retentionSeconds ?? DEFAULTS.retentionSeconds),
-    [ENV.earlyReportWaitSeconds]: String(props.earlyReportWaitSeconds ?? DEFAULTS.earlyReportWaitSeconds),
-    [ENV.maxTtlSeconds]: String(props.maxTtlSeconds ?? LIMITS.maxTtlSeconds),
+    [ENV.retentionSeconds]: String(
+      seconds(props.retention, props.retentionSeconds, DEFAULTS.retentionSeconds),
+    ),
+    [ENV.earlyReportWaitSeconds]: String(
+      seconds(props.earlyReportWait, props.earlyReportWaitSeconds, DEFAULTS.earlyReportWaitSeconds),
+    ),
+    [ENV.maxTtlSeconds]: String(seconds(props.maxTtl, props.maxTtlSeconds, LIMITS.maxTtlSeconds)),
     [ENV.metricsNamespace]: construct.metricsNamespace,
     [ENV.deployment]: construct.deployment,
     // Stack traces through the source maps, only when they are uploaded: loading them slows cold starts.
@@ -57,6 +61,11 @@ export function commonEnvironment(
     env[ENV.kafkaRootCaSecretArn] = kafka.rootCaSecret.secretArn;
   }
   return env;
+}
+
+/** The Duration prop, else its deprecated number of seconds, else the default (validated before). */
+function seconds(duration: Duration | undefined, deprecated: number | undefined, fallback: number): number {
+  return duration?.toSeconds() ?? deprecated ?? fallback;
 }
 
 export function createFunction(
@@ -70,6 +79,7 @@ export function createFunction(
 ): lambda.Function {
   const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
     retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+    encryptionKey: props.encryptionKey,
     removalPolicy,
   });
   // Our own role: no AWS managed policies, logs only to this function's group. Network permissions

@@ -8,12 +8,14 @@
  * This module is the construct itself: its props are in collector-props.ts (checked in
  * validation.ts), and it assembles the table (table.ts), the functions and their stream and
  * schedule triggers (functions.ts), the Kafka mapping and produce grants (kafka-mapping.ts), the
- * alarms and dashboard (operations.ts) and the acknowledged check findings (acknowledgements.ts).
+ * alarms, dashboard and outputs (operations.ts) and the acknowledged check findings
+ * (acknowledgements.ts).
  */
-import { Annotations, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Annotations, Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -21,7 +23,11 @@ import { LOCAL_TOPIC_PARTITIONS } from '#local/settings.ts';
 import { FUNCTIONS, KAFKA_ESM, STREAM_ESM } from '#shared/aws.ts';
 import { DEFAULTS, ENV, TOPICS } from '#shared/config.ts';
 import { METRIC_NAMES, METRICS } from '#shared/metrics.ts';
-import { acknowledgeLintFindings, acknowledgeNagFindings } from './acknowledgements.ts';
+import {
+  acknowledgeComplianceFindings,
+  acknowledgeLintFindings,
+  acknowledgeNagFindings,
+} from './acknowledgements.ts';
 import {
   type CollectorFunctions,
   type CollectorTopics,
@@ -32,12 +38,15 @@ import { commonEnvironment, createFunction, createStreamMapping, scheduleSweeper
 import { type GrantClientOptions, grantClient, grantProduce } from './grants.ts';
 import { type KafkaCluster, type MskClusterArn, parseMskClusterArn } from './kafka-access.ts';
 import { createKafkaMapping, grantKafkaProduce } from './kafka-mapping.ts';
-import { createAlarms, createDashboard } from './operations.ts';
+import { createAlarms, createDashboard, createOutputs } from './operations.ts';
 import { createTable, grantTable } from './table.ts';
 import { consumerGroupIdOf, validate, warnInsecureKafka } from './validation.ts';
 
 export {
+  type AlarmSettings,
+  type CollectorAlarms,
   type CollectorFunctions,
+  type CollectorReservedConcurrency,
   type CollectorTopics,
   type GroupCollectorProps,
   LEGACY_CONSUMER_GROUP_ID,
@@ -47,6 +56,19 @@ export {
 export { VPC_ACTIONS } from './functions.ts';
 export type { GrantClientOptions } from './grants.ts';
 export type { CollectorNetwork, KafkaCluster, MskKafka, SelfManagedKafka } from './kafka-access.ts';
+export { GroupCollectorValidationError } from './validation.ts';
+
+/** The ids of the synth warnings the construct raises (acknowledge one with `Annotations.of(scope).acknowledgeWarning`). */
+export const WARNINGS = {
+  /** Alarms are created but no `alarmTopic` is set. */
+  alarmsNotifyNoOne: 'group-collector:alarms-notify-no-one',
+  /** The consumer group id is derived (neither `consumerGroupId` nor `legacyConsumerGroupId` is set). */
+  consumerGroupIdDerived: 'group-collector:consumer-group-id-derived',
+  /** `kafka.auth` is `none`. */
+  kafkaUnauthenticated: 'group-collector:kafka-unauthenticated',
+  /** `kafka.tls` is off. */
+  kafkaPlaintext: 'group-collector:kafka-plaintext',
+} as const;
 
 export class GroupCollector extends Construct {
   readonly table: dynamodb.Table;
@@ -55,8 +77,12 @@ export class GroupCollector extends Construct {
   /** On-failure destination of the stream mapping. */
   readonly streamFailureQueue: sqs.Queue;
   readonly topics: Required<CollectorTopics>;
+  /** The alarms created (none with `alarms: false`). */
   readonly alarms: cloudwatch.Alarm[] = [];
-  readonly dashboard: cloudwatch.Dashboard;
+  /** The dashboard; undefined with `dashboard: false`. */
+  readonly dashboard: cloudwatch.Dashboard | undefined;
+  /** The customer managed key of the table, the queue and the log groups, when one is given. */
+  readonly encryptionKey: kms.IKey | undefined;
   /** Whether the Kafka mapping returns partial batch responses (and the collector reports item failures). */
   readonly kafkaReportsBatchItemFailures: boolean;
   /** The Kafka mapping's consumer group id. */
@@ -81,12 +107,29 @@ export class GroupCollector extends Construct {
     validate(this, props, this.topics);
     warnInsecureKafka(this, props.kafka);
     this.removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    this.encryptionKey = props.encryptionKey;
+    // CloudWatch Logs encrypts the log groups with the key on its own behalf: a key made in this app
+    // gets the statement it needs (an imported key's policy is its owner's; docs state what it needs).
+    props.encryptionKey?.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal(`logs.${Aws.REGION}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:*`,
+          },
+        },
+      }),
+    );
     this.consumerGroupId = consumerGroupIdOf(this, props);
     if (props.consumerGroupId === undefined && !props.legacyConsumerGroupId) {
-      Annotations.of(this).addInfo(
-        `Kafka consumer group id derived for this deployment (${this.consumerGroupId}). A stack deployed before 0.2.0 ` +
-          `consumed as "${LEGACY_CONSUMER_GROUP_ID}": set legacyConsumerGroupId (context legacyConsumerGroupId=true) ` +
-          'to keep it, or the mapping is replaced and replays the topic (docs/deploy.md, "Consumer group id").',
+      Annotations.of(this).addWarningV2(
+        WARNINGS.consumerGroupIdDerived,
+        `The Kafka consumer group id is derived for this deployment (${this.consumerGroupId}). A stack deployed ` +
+          `before 0.2.0 consumed as "${LEGACY_CONSUMER_GROUP_ID}": set legacyConsumerGroupId: true to keep it, or ` +
+          'the mapping is replaced and replays the topic from its oldest record. For a new deployment, set ' +
+          'consumerGroupId or acknowledge this warning.',
       );
     }
     this.metricsNamespace = props.metricsNamespace ?? DEFAULTS.metricsNamespace;
@@ -100,22 +143,35 @@ export class GroupCollector extends Construct {
 
     this.table = createTable(this, props, this.removalPolicy);
     this.streamFailureQueue = new sqs.Queue(this, 'StreamFailures', {
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      ...(props.encryptionKey
+        ? { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: props.encryptionKey }
+        : { encryption: sqs.QueueEncryption.SQS_MANAGED }),
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
       removalPolicy: this.removalPolicy,
     });
 
     const common = commonEnvironment(this, props);
+    const reserved = props.reservedConcurrency ?? {};
     this.functions = {
-      collector: createFunction(this, 'Collector', FUNCTIONS.collector, props, this.removalPolicy, {
-        ...common,
-        [ENV.reportBatchItemFailures]: String(this.kafkaReportsBatchItemFailures),
-      }),
-      timeouts: createFunction(this, 'Timeouts', FUNCTIONS.timeouts, props, this.removalPolicy, {
-        ...common,
-        [ENV.reportBatchItemFailures]: String(STREAM_ESM.reportBatchItemFailures),
-      }),
+      collector: createFunction(
+        this,
+        'Collector',
+        FUNCTIONS.collector,
+        props,
+        this.removalPolicy,
+        { ...common, [ENV.reportBatchItemFailures]: String(this.kafkaReportsBatchItemFailures) },
+        reserved.collector,
+      ),
+      timeouts: createFunction(
+        this,
+        'Timeouts',
+        FUNCTIONS.timeouts,
+        props,
+        this.removalPolicy,
+        { ...common, [ENV.reportBatchItemFailures]: String(STREAM_ESM.reportBatchItemFailures) },
+        reserved.timeouts,
+      ),
       sweeper: createFunction(
         this,
         'Sweeper',
@@ -123,7 +179,7 @@ export class GroupCollector extends Construct {
         props,
         this.removalPolicy,
         common,
-        props.sweeperReservedConcurrency,
+        reserved.sweeper ?? props.sweeperReservedConcurrency,
       ),
     };
     for (const fn of Object.values(this.functions)) grantTable(this.table, fn);
@@ -133,9 +189,18 @@ export class GroupCollector extends Construct {
     createStreamMapping(this);
     scheduleSweeper(this);
     createAlarms(this, props);
-    this.dashboard = createDashboard(this);
+    if (this.alarms.length > 0 && !props.alarmTopic) {
+      Annotations.of(this).addWarningV2(
+        WARNINGS.alarmsNotifyNoOne,
+        `No alarmTopic: the ${this.alarms.length} alarms change state and show on the dashboard, but nobody is ` +
+          'told. Set alarmTopic (an SNS topic), add actions to the alarms yourself, or set alarms: false.',
+      );
+    }
+    this.dashboard = props.dashboard === false ? undefined : createDashboard(this);
+    if (props.outputs !== false) createOutputs(this, props.outputPrefix ?? '');
     acknowledgeNagFindings(this, props, this.msk);
     acknowledgeLintFindings(this, provisioned !== undefined);
+    acknowledgeComplianceFindings(this, props);
   }
 
   // ---- grants: what producers and client applications need on MSK with IAM access control (grants.ts) ----
@@ -166,7 +231,8 @@ export class GroupCollector extends Construct {
 
   // ---- operations: the metrics the alarms and the dashboard read (operations.ts) ------------------
 
-  deadLettersMetric(): cloudwatch.Metric {
+  /** Inputs the functions dead-lettered (the functions' own metric, Sum over 5 minutes). */
+  metricDeadLetters(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: this.metricsNamespace,
       metricName: METRIC_NAMES.deadLetters,
@@ -176,31 +242,66 @@ export class GroupCollector extends Construct {
       },
       statistic: 'Sum',
       period: Duration.minutes(5),
+      ...props,
     });
   }
 
-  offsetLagMetric(): cloudwatch.Metric {
+  /** How far the collector is behind its topic, in records (Lambda's OffsetLag, Maximum over 1 minute). */
+  metricOffsetLag(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.functions.collector.metric('OffsetLag', {
       statistic: 'Maximum',
       period: Duration.minutes(1),
+      ...props,
     });
   }
 
-  iteratorAgeMetric(): cloudwatch.Metric {
+  /** How late TTL deletions reach the timeouts function, in milliseconds (IteratorAge, Maximum over 1 minute). */
+  metricIteratorAge(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.functions.timeouts.metric('IteratorAge', {
       statistic: 'Maximum',
       period: Duration.minutes(1),
+      ...props,
     });
   }
 
-  /** Records the Kafka mapping gave up on and sent to its on-failure destination (mapping EventCount metrics). */
-  kafkaOnFailureMetric(): cloudwatch.Metric {
+  /** Records the Kafka mapping gave up on and sent to its on-failure destination (Sum over 5 minutes). */
+  metricKafkaOnFailure(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return new cloudwatch.Metric({
       namespace: 'AWS/Lambda',
       metricName: 'OnFailureDestinationDeliveredEventCount',
       dimensionsMap: { EventSourceMappingUUID: this.kafkaMapping.eventSourceMappingId },
       statistic: 'Sum',
       period: Duration.minutes(5),
+      ...props,
     });
+  }
+
+  /** TTL deletions the stream mapping gave up on, waiting on its on-failure queue (Maximum over 5 minutes). */
+  metricStreamFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.streamFailureQueue.metricApproximateNumberOfMessagesVisible({
+      statistic: 'Maximum',
+      period: Duration.minutes(5),
+      ...props,
+    });
+  }
+
+  /** @deprecated Use `metricDeadLetters()`. */
+  deadLettersMetric(): cloudwatch.Metric {
+    return this.metricDeadLetters();
+  }
+
+  /** @deprecated Use `metricOffsetLag()`. */
+  offsetLagMetric(): cloudwatch.Metric {
+    return this.metricOffsetLag();
+  }
+
+  /** @deprecated Use `metricIteratorAge()`. */
+  iteratorAgeMetric(): cloudwatch.Metric {
+    return this.metricIteratorAge();
+  }
+
+  /** @deprecated Use `metricKafkaOnFailure()`. */
+  kafkaOnFailureMetric(): cloudwatch.Metric {
+    return this.metricKafkaOnFailure();
   }
 }

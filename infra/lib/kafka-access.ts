@@ -127,7 +127,7 @@ export function kafkaProblems(kafka: KafkaCluster, network: CollectorNetwork | u
     }
     if (kafka.auth === 'scram-sha-512' && !kafka.secretKey) {
       problems.push(
-        'MSK with SASL/SCRAM needs kafka.secretKey (context kafkaSecretKmsKeyArn): MSK secrets must be encrypted with a customer managed key, and without it neither the mapping nor the functions may decrypt the secret',
+        'MSK with SASL/SCRAM needs kafka.secretKey: MSK secrets must be encrypted with a customer managed key, and without it neither the mapping nor the functions may decrypt the secret',
       );
     }
     if (kafka.auth === 'iam' && kafka.secret) {

@@ -2,7 +2,7 @@
  * The collector's DynamoDB table (keys, TTL, the stream the timeouts function reads, the deadlines
  * index the sweeper queries) and the item-level access every function gets to it.
  */
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -34,7 +34,9 @@ export function createTable(
     timeToLiveAttribute: TABLE.ttlAttribute,
     stream: dynamodb.StreamViewType[TABLE.streamViewType],
     pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-    encryption: dynamodb.TableEncryption.AWS_MANAGED,
+    ...(props.encryptionKey
+      ? { encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED, encryptionKey: props.encryptionKey }
+      : { encryption: dynamodb.TableEncryption.AWS_MANAGED }),
     removalPolicy: removalPolicy,
     deletionProtection: removalPolicy !== RemovalPolicy.DESTROY,
   });
@@ -47,6 +49,7 @@ export function createTable(
   return table;
 }
 
+/** The item-level actions on the table and its deadlines index, and the table's customer managed key if any. */
 export function grantTable(table: dynamodb.Table, fn: lambda.IFunction): void {
   fn.addToRolePolicy(
     new iam.PolicyStatement({
@@ -60,4 +63,15 @@ export function grantTable(table: dynamodb.Table, fn: lambda.IFunction): void {
       resources: [`${table.tableArn}/index/${TABLE.deadlineIndex.name}`],
     }),
   );
+  // Reading and writing items of a table under a customer managed key uses the key on the caller's
+  // behalf, through DynamoDB only.
+  if (table.encryptionKey) {
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
+        resources: [table.encryptionKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${Aws.REGION}.amazonaws.com` } },
+      }),
+    );
+  }
 }

@@ -3,7 +3,7 @@
  * change), the warnings for an insecure Kafka connection, and the consumer group id the Kafka
  * mapping uses.
  */
-import { Annotations, Aws, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, Aws, type Duration, Stack, Token } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import {
   type CollectorTopics,
@@ -12,6 +12,7 @@ import {
   LOG_RETENTION_DAYS,
   REMOVAL_POLICIES,
 } from './collector-props.ts';
+
 import {
   isValidConsumerGroupId,
   isValidTopic,
@@ -21,6 +22,21 @@ import {
   parseMskClusterArn,
   producerTls,
 } from './kafka-access.ts';
+
+/**
+ * What the GroupCollector throws when its props cannot make a working deployment: every problem
+ * at once, each a sentence saying which prop to change.
+ */
+export class GroupCollectorValidationError extends Error {
+  override readonly name = 'GroupCollectorValidationError';
+  /** Each problem found, one sentence each. */
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(`GroupCollector: invalid props:\n - ${problems.join('\n - ')}`);
+    this.problems = [...problems];
+  }
+}
 
 /** Allowed for a private test cluster, but never silently: `cdk synth` prints these warnings. */
 export function warnInsecureKafka(scope: Construct, kafka: KafkaCluster): void {
@@ -104,10 +120,20 @@ export function validate(
       `logRetention ${props.logRetention} days is not a value CloudFormation accepts: use one of ${LOG_RETENTION_DAYS.join(', ')}`,
     );
   }
-  const reserved = props.sweeperReservedConcurrency;
-  if (reserved !== undefined && (!Number.isInteger(reserved) || reserved < 1)) {
-    problems.push(`sweeperReservedConcurrency must be a positive whole number; got ${reserved}`);
+  for (const [name, value] of [
+    ['reservedConcurrency.collector', props.reservedConcurrency?.collector],
+    ['reservedConcurrency.timeouts', props.reservedConcurrency?.timeouts],
+    ['reservedConcurrency.sweeper', props.reservedConcurrency?.sweeper],
+    ['sweeperReservedConcurrency', props.sweeperReservedConcurrency],
+  ] as const) {
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
+      problems.push(`${name} must be a positive whole number; got ${value}`);
+    }
   }
+  if (props.sweeperReservedConcurrency !== undefined && props.reservedConcurrency?.sweeper !== undefined) {
+    problems.push('give reservedConcurrency.sweeper or sweeperReservedConcurrency (deprecated), not both');
+  }
+  problems.push(...durationProblems(props), ...alarmProblems(props));
   for (const [name, value] of [
     ['metricsNamespace', props.metricsNamespace],
     ['deployment', props.deployment],
@@ -115,6 +141,11 @@ export function validate(
     if (value !== undefined && !Token.isUnresolved(value) && (value.length === 0 || value.length > 255)) {
       problems.push(`${name} must be 1-255 characters; got "${value}"`);
     }
+  }
+  if (props.outputPrefix !== undefined && !/^[A-Za-z0-9]{0,200}$/.test(props.outputPrefix)) {
+    problems.push(
+      `outputPrefix "${props.outputPrefix}" must be letters and digits only (it starts each output's name)`,
+    );
   }
   const pollers = props.provisionedPollers;
   if (pollers) {
@@ -129,16 +160,76 @@ export function validate(
       'kafkaOnFailure needs provisioned mode (AWS requires it for the Kafka error controls): drop provisionedPollers: false',
     );
   }
-  for (const [name, value] of [
-    ['retentionSeconds', props.retentionSeconds],
-    ['earlyReportWaitSeconds', props.earlyReportWaitSeconds],
-    ['maxTtlSeconds', props.maxTtlSeconds],
+  if (problems.length > 0) throw new GroupCollectorValidationError(problems);
+}
+
+/** The durations the functions read as whole seconds, each given once (the Duration or its deprecated number). */
+function durationProblems(props: GroupCollectorProps): string[] {
+  const problems: string[] = [];
+  for (const [name, duration, oldName, seconds] of [
+    ['retention', props.retention, 'retentionSeconds', props.retentionSeconds],
+    ['earlyReportWait', props.earlyReportWait, 'earlyReportWaitSeconds', props.earlyReportWaitSeconds],
+    ['maxTtl', props.maxTtl, 'maxTtlSeconds', props.maxTtlSeconds],
   ] as const) {
-    if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
-      problems.push(`${name} must be a positive whole number of seconds; got ${value}`);
+    if (duration !== undefined && seconds !== undefined) {
+      problems.push(`give ${name} or ${oldName} (deprecated), not both`);
+    }
+    if (seconds !== undefined && (!Number.isInteger(seconds) || seconds <= 0)) {
+      problems.push(`${oldName} must be a positive whole number of seconds; got ${seconds}`);
+    }
+    if (duration !== undefined && !Token.isUnresolved(duration) && wholeSeconds(duration) === undefined) {
+      problems.push(`${name} must be a positive whole number of seconds; got ${duration.toHumanString()}`);
     }
   }
-  if (problems.length > 0) {
-    throw new Error(`GroupCollector: invalid props:\n - ${problems.join('\n - ')}`);
+  return problems;
+}
+
+/** The alarms' settings: positive whole periods, thresholds that are numbers, one way of giving each. */
+function alarmProblems(props: GroupCollectorProps): string[] {
+  const problems: string[] = [];
+  const { alarms } = props;
+  if (alarms === false) return problems;
+  for (const [name, settings] of Object.entries(alarms ?? {})) {
+    if (settings === false || settings === undefined) continue;
+    const { evaluationPeriods, datapointsToAlarm, threshold } = settings;
+    if (evaluationPeriods !== undefined && (!Number.isInteger(evaluationPeriods) || evaluationPeriods < 1)) {
+      problems.push(
+        `alarms.${name}.evaluationPeriods must be a positive whole number; got ${evaluationPeriods}`,
+      );
+    }
+    if (datapointsToAlarm !== undefined && (!Number.isInteger(datapointsToAlarm) || datapointsToAlarm < 1)) {
+      problems.push(
+        `alarms.${name}.datapointsToAlarm must be a positive whole number; got ${datapointsToAlarm}`,
+      );
+    }
+    if (
+      evaluationPeriods !== undefined &&
+      datapointsToAlarm !== undefined &&
+      datapointsToAlarm > evaluationPeriods
+    ) {
+      problems.push(
+        `alarms.${name}.datapointsToAlarm ${datapointsToAlarm} exceeds evaluationPeriods ${evaluationPeriods}`,
+      );
+    }
+    if (typeof threshold === 'number' && (!Number.isFinite(threshold) || threshold < 0)) {
+      problems.push(`alarms.${name}.threshold must be a number of at least 0; got ${threshold}`);
+    }
+  }
+  if (props.offsetLagThreshold !== undefined && alarms?.offsetLag !== undefined) {
+    problems.push('give alarms.offsetLag or offsetLagThreshold (deprecated), not both');
+  }
+  if (props.iteratorAgeThreshold !== undefined && alarms?.iteratorAge !== undefined) {
+    problems.push('give alarms.iteratorAge or iteratorAgeThreshold (deprecated), not both');
+  }
+  return problems;
+}
+
+/** A Duration as whole seconds, or undefined when it is not a positive whole number of them. */
+export function wholeSeconds(duration: Duration): number | undefined {
+  try {
+    const seconds = duration.toSeconds();
+    return seconds > 0 ? seconds : undefined;
+  } catch {
+    return undefined;
   }
 }

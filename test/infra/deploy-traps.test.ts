@@ -129,7 +129,7 @@ describe('sweeper concurrency', () => {
       ),
     ).toHaveLength(1);
     expect(() => synth({ sweeperReservedConcurrency: 0 })).toThrow(
-      /sweeperReservedConcurrency must be a positive/,
+      /reservedConcurrency.sweeper must be a positive/,
     );
   });
 });
@@ -140,7 +140,7 @@ describe('MSK SASL/SCRAM', () => {
     const scram = VARIANTS['msk-scram'];
     // Act / Assess
     expect(() => synth({ ...scram, kafkaSecretKmsKeyArn: undefined })).toThrow(
-      /MSK with SASL\/SCRAM needs kafka.secretKey \(context kafkaSecretKmsKeyArn\)/,
+      /MSK with SASL\/SCRAM needs kafka.secretKey: MSK secrets must be encrypted/,
     );
     expect(() => synth(scram)).not.toThrow();
   });
@@ -179,10 +179,10 @@ describe('consumer group id', () => {
     });
     expect(fromContext.props.legacyConsumerGroupId).toBe(true);
     expect(
-      Annotations.fromStack(derived).findInfo('*', Match.stringLikeRegexp('legacyConsumerGroupId')),
+      Annotations.fromStack(derived).findWarning('*', Match.stringLikeRegexp('legacyConsumerGroupId: true')),
     ).toHaveLength(1);
     expect(
-      Annotations.fromStack(legacy).findInfo('*', Match.stringLikeRegexp('legacyConsumerGroupId')),
+      Annotations.fromStack(legacy).findWarning('*', Match.stringLikeRegexp('legacyConsumerGroupId')),
     ).toEqual([]);
     expect(() => synth({ legacyConsumerGroupId: true, consumerGroupId: 'mine' })).toThrow(/not both/);
   });

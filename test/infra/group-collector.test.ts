@@ -1,7 +1,7 @@
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, NIST80053R5Checks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { FUNCTIONS, KAFKA_ESM, STREAM_ESM, SWEEPER } from '#shared/aws.ts';
 import { ENV, TOPICS } from '#shared/config.ts';
@@ -311,18 +311,43 @@ describe.each(variants)('GroupCollector (%s)', (variant) => {
     template.hasOutput('InputTopic', { Value: TOPICS.input });
   });
 
-  it('passes the AWS Solutions checks (cdk-nag) with every finding either fixed or acknowledged with a reason', () => {
+  it('passes the AWS Solutions and NIST 800-53 rev 5 checks (cdk-nag) with every finding either fixed or acknowledged with a reason', () => {
     const { stack } = build(variant);
-    const report = new AwsSolutionsChecks().validateScope(stack);
-    expect(
-      report.violations.map((v) => `${v.ruleName} ${v.violatingResources.map((r) => r.locations)}`),
-    ).toEqual([]);
-    expect(report.success).toBe(true);
+    for (const pack of [new AwsSolutionsChecks(), new NIST80053R5Checks()]) {
+      const report = pack.validateScope(stack);
+      expect(
+        report.violations.map((v) => `${v.ruleName} ${v.violatingResources.map((r) => r.constructPath)}`),
+      ).toEqual([]);
+      expect(report.success).toBe(true);
+    }
     expect(Annotations.fromStack(stack).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'))).toEqual(
       [],
     );
   });
 });
+
+describe('Guard rules registry suppressions', () => {
+  it('carry a reason for every rule they suppress', () => {
+    // Prepare
+    const { template } = build('msk-iam');
+    // Act
+    const suppressions = Object.entries(template.toJSON().Resources as Record<string, Resource>).flatMap(
+      ([id, resource]) =>
+        (resource.Metadata?.guard?.SuppressedRules ?? []).map((rule) => ({
+          id,
+          rule,
+          reason: resource.Metadata?.guard?.Reasons?.[rule],
+        })),
+    );
+    // Assess
+    expect(suppressions.length).toBeGreaterThan(0);
+    expect(suppressions.filter((s) => !s.reason || s.reason.length < 20)).toEqual([]);
+  });
+});
+
+interface Resource {
+  Metadata?: { guard?: { SuppressedRules?: string[]; Reasons?: Record<string, string> } };
+}
 
 describe('Kafka authentication', () => {
   it('MSK IAM: the collector reads its topic and group, every function writes outcomes and dead letters', () => {
