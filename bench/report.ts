@@ -210,7 +210,7 @@ export function resultsMarkdown(r: RunResults, jsonName: string, chartDir: strin
   if (r.copies) {
     head.push(
       `- **Copies per group** without faults: ${r.copies.groups} groups of 3 whose last two reports, each sent twice, reach two invocations at once: ` +
-        `${r.copies.outcomes} outcomes = **${r.copies.copiesPerGroup}** per group (target 1.000; 119 for 60 groups before issue 21).`,
+        `${r.copies.outcomes} outcomes = **${r.copies.copiesPerGroup}** per group (target 1.000; 119 for 60 groups before outcomes were published under a lease).`,
     );
   }
   if (lat) {
@@ -382,7 +382,7 @@ export function resultsMarkdown(r: RunResults, jsonName: string, chartDir: strin
         .join(
           ', ',
         )}; ${lat.storeMeanCallMs ?? 'n/a'} ms per call on average (the member-bucket Queries run in parallel: a group of ${lat.groupSize} reads at most ${Math.min(lat.groupSize, 8)} buckets). ` +
-        "On AWS add the mapping's batching window (`KAFKA_ESM.maximumBatchingWindowSeconds` is 1 s in config.ts; AWS default 500 ms), " +
+        "On AWS add the mapping's batching window (the collector's mapping sets 1 s; AWS default 500 ms), " +
         'Lambda invoke overhead and the network between Lambda, DynamoDB and the brokers.',
       '',
       `![latency](${chartDir}latency.svg)`,
