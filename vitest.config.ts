@@ -4,6 +4,16 @@ import { defineConfig } from 'vitest/config';
 /** The README walkthrough against `npm start` (its own services): `npm run test:readme`, run by CI. */
 const README = ['test/integration/readme-walkthrough.test.ts'];
 
+/**
+ * Every documented variant and example app synthesized, and the handler bundles inspected: run by CI
+ * after `npm test` (`npm run test:templates`), which keeps the construct's own assertions.
+ */
+const TEMPLATES = [
+  'test/infra/documented-variants.test.ts',
+  'test/infra/examples.test.ts',
+  'test/infra/bundling.test.ts',
+];
+
 const LONG = [
   'test/integration/faults.test.ts',
   'test/integration/soak.test.ts',
@@ -30,6 +40,7 @@ export default defineConfig({
         test: {
           name: 'infra',
           include: ['test/infra/**/*.test.ts'],
+          exclude: TEMPLATES,
           // aws-cdk-lib is loaded once for all files (each file builds its own App).
           isolate: false,
           // The construct loads the pre-bundled handlers (dist/handlers): built once, fresh, before the tests.
@@ -47,6 +58,15 @@ export default defineConfig({
           // Generous: DynamoDB Local's TTL sweep is slow under load; no test asserts speed.
           testTimeout: 240_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          name: 'templates',
+          include: TEMPLATES,
+          globalSetup: ['test/infra/global-setup.ts'],
+          isolate: false,
+          testTimeout: 120_000,
         },
       },
       {

@@ -333,7 +333,7 @@ describe('guarantees 1–5 under random schedules and crashes (property, real se
           }
         });
       }),
-      { numRuns: 25 },
+      { numRuns: 15 },
     );
 
     // Assess: the runs covered crashes, both outcome kinds, undecided groups and early reports
