@@ -9,7 +9,7 @@ import { definitionHash, type Group, type RawRecord } from '#core/model.ts';
 import { extendedDeadline } from '#core/rules.ts';
 
 import { EarlyAdoption } from './early-events.ts';
-import { late, ownerOf, type RecordResult } from './records.ts';
+import { ownerOf, type RecordResult } from './records.ts';
 
 export type { CollectorSettings, RecordResult } from './records.ts';
 
@@ -175,7 +175,9 @@ export class Collector extends EarlyAdoption {
     const group = await this.store.getGroup(cancel.group);
     if (group) {
       // A Cancel kept before the Create came first: it decides, with its own message, before this one.
-      if (state?.hadEarly) await this.earlierCancelFirst(group, raw, nowMs, owner);
+      // (The group created since the read above: its mark is read again.)
+      const marked = state ?? (await this.store.getState(cancel.group));
+      if (marked?.hadEarly) await this.earlierCancelFirst(group, raw, nowMs, owner);
       return this.cancelCreated(group, cancel, nowMs, owner);
     }
     // Before its group's Create: kept like an early report (the first Cancel wins).
@@ -205,8 +207,11 @@ export class Collector extends EarlyAdoption {
   ): Promise<void> {
     const early = await this.store.getEarlyCancel(group.definition.id);
     if (!early || ownerOf(early.raw) === ownerOf(raw)) return;
-    const applied = await this.applyEarlyCancel(group, early, nowMs, owner);
-    if (applied === late && (await this.store.getEarlyCancel(group.definition.id))) {
+    // In recording order, after the reports recorded before it and before those after it.
+    if (
+      !(await this.adoptEarlyEvents(group, nowMs, owner)) ||
+      (await this.store.getEarlyCancel(group.definition.id))
+    ) {
       throw new EarlyAdoptionPendingError(group.definition.id);
     }
   }

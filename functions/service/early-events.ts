@@ -46,7 +46,9 @@ export abstract class EarlyAdoption extends Reports {
       try {
         if (this.store.isSingle(group.definition))
           await this.dropEarlyAfter(group, earlyCancel, nowMs, owner);
-        await this.applyEarlyCancel(group, earlyCancel, nowMs, owner);
+        const applied = await this.applyEarlyCancel(group, earlyCancel, nowMs, owner);
+        // Held by another live actor: it applies the Cancel, then adopts what was recorded after it.
+        if (applied === late && (await this.store.getEarlyCancel(groupId))) return false;
       } finally {
         this.adopting.delete(groupId);
       }
