@@ -40,6 +40,12 @@ export abstract class EarlyAdoption extends Reports {
     const earlyCancel = await this.store.getEarlyCancel(groupId);
     if (earlyCancel) {
       if (!(await this.adoptEarlyReports(group, nowMs, owner, earlyCancel))) return false;
+      // Claimed first: held by another live actor, or by its expiry, that one applies it and what
+      // follows (nothing recorded after it may be dropped unless this actor applies it).
+      const claim = await this.store.claimEarlyCancel(groupId, 'adopt', owner, nowMs);
+      if (claim !== 'claimed' && claim !== 'gone') return false;
+    }
+    if (earlyCancel && (await this.store.getEarlyCancel(groupId))) {
       // Only the reports recorded before it count: the Cancel must not adopt the later ones first,
       // nor (a small group reads early copies with its reports) read them.
       this.adopting.add(groupId);
@@ -267,7 +273,14 @@ export abstract class EarlyAdoption extends Reports {
     const expiring = removedByTtl && early.claim === 'expire';
     const group = expiring ? undefined : await this.store.getGroup(groupId);
     if (group) {
-      if (!removedByTtl) return this.applyEarlyCancel(group, early, nowMs, owner, 'expire');
+      if (!removedByTtl) {
+        // Handed to adoption, then applied in recording order with the group's early reports.
+        if ((await this.store.claimEarlyCancel(groupId, 'adopt', owner, nowMs, 'expire')) !== 'claimed') {
+          return late;
+        }
+        const done = await this.adoptEarlyEvents(group, nowMs, owner);
+        return done ? { status: 'accepted', action: 'cancelled' } : late;
+      }
       return this.cancelCreated(group, early.cancel, nowMs, owner);
     }
     const error = new DeadLetterError(
