@@ -477,22 +477,14 @@ export function invocationShape(
   };
 }
 
-/** RESULTS.md with its scale-model section replaced (or appended). */
+/** `text` with its scale-model section replaced by `section` (appended when it has none). */
 export function withScaleSection(text: string, section: string): string {
-  const begin = text.indexOf('<!-- scale-model:begin');
-  const endMark = '<!-- scale-model:end -->';
-  const end = text.indexOf(endMark);
-  if (begin >= 0 && end > begin)
-    return `${text.slice(0, begin)}${section}${text.slice(end + endMark.length)}`;
-  return `${text.trimEnd()}\n\n${section}\n`;
+  return withSection(text, 'scale-model', section);
 }
 
 /** The scale-model section of a RESULTS.md, if any (`npm run bench` keeps it when it rewrites the file). */
 export function scaleSectionOf(text: string): string | undefined {
-  const begin = text.indexOf('<!-- scale-model:begin');
-  const endMark = '<!-- scale-model:end -->';
-  const end = text.indexOf(endMark);
-  return begin >= 0 && end > begin ? text.slice(begin, end + endMark.length) : undefined;
+  return sectionOf(text, 'scale-model');
 }
 
 /** A named section of RESULTS.md written by a bench of its own (`<!-- NAME:begin … -->` … `<!-- NAME:end -->`). */

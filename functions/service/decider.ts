@@ -58,10 +58,7 @@ export abstract class Decider {
       // Every member counted, one with an error whose own decision has not happened yet (its delivery
       // failed or is running): the group fails at its first error.
       // The first error in recording order (a larger group's reports come in it).
-      const errors = members.filter((r) => r.error !== undefined);
-      const first = read.ordered
-        ? errors[0]
-        : errors.sort((a, b) => a.atMs - b.atMs || a.member.localeCompare(b.member))[0];
+      const first = firstError(members, read.ordered === true);
       if (!first) {
         throw new InconsistentStateError(
           `group ${group.definition.id} counted complete but a member report is missing`,
@@ -78,7 +75,7 @@ export abstract class Decider {
         read,
       );
     }
-    const { outcome, bytes } = this.outcomeOf(
+    const { outcome, bytes } = outcomeOf(this.settings, {
       group,
       kind,
       nowMs,
@@ -86,8 +83,8 @@ export abstract class Decider {
       unloadedBytes,
       failure,
       deadlineMs,
-      read.ordered,
-    );
+      ordered: read.ordered === true,
+    });
     const decision = await this.store.decideOutcome({
       group,
       status: statusOf(outcome.kind),
@@ -138,29 +135,6 @@ export abstract class Decider {
       return this.decide(group, kind, nowMs, owner, failure, undefined, current.deadlineMs);
     }
     return false;
-  }
-
-  /** The outcome's exact bytes from the stored reports (at the deadline they decide the kind). */
-  protected outcomeOf(
-    group: Group,
-    kind: GroupOutcomeKind,
-    nowMs: number,
-    members: StoredReport[],
-    unloadedBytes: number,
-    failure?: { entity?: string; error?: string; message?: string },
-    deadlineMs: number = group.deadlineMs,
-    ordered = false,
-  ) {
-    return outcomeOf(this.settings, {
-      group,
-      kind,
-      nowMs,
-      members,
-      unloadedBytes,
-      failure,
-      deadlineMs,
-      ordered,
-    });
   }
 
   /**
@@ -235,9 +209,7 @@ function settledBy(
 ): { kind: 'success' | 'member-failure'; failure?: { entity: string; error?: string } } | undefined {
   const failed = members.filter((r) => r.error !== undefined);
   if (isPlain(definition)) {
-    const first = ordered
-      ? failed[0]
-      : [...failed].sort((a, b) => a.atMs - b.atMs || a.member.localeCompare(b.member))[0];
+    const first = firstError(members, ordered);
     if (first) return { kind: 'member-failure', failure: { entity: first.member, error: first.error } };
     return allReported(definition, members) ? { kind: 'success' } : undefined;
   }
@@ -247,4 +219,10 @@ function settledBy(
   });
   if (verdict === 'open') return undefined;
   return { kind: verdict === 'too-many-errors' ? 'member-failure' : 'success' };
+}
+
+/** A plain group's first error in recording order (a larger group's reports come in it; a small group's by stored time). */
+export function firstError(members: StoredReport[], ordered: boolean): StoredReport | undefined {
+  const failed = members.filter((r) => r.error !== undefined);
+  return ordered ? failed[0] : failed.sort((a, b) => a.atMs - b.atMs || a.member.localeCompare(b.member))[0];
 }

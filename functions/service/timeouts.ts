@@ -5,6 +5,7 @@ import { statusOf } from '#core/rules.ts';
 import { settleAll } from '#shared/batch.ts';
 
 import { Decider } from './decider.ts';
+import { outcomeOf } from './outcomes.ts';
 import { ownerOf } from './records.ts';
 
 export abstract class Timeouts extends Decider {
@@ -104,15 +105,15 @@ export abstract class Timeouts extends Decider {
         return;
       }
       const deadlineMs = state && single ? state.deadlineMs : group.deadlineMs;
-      const { outcome, bytes } = this.outcomeOf(
+      const { outcome, bytes } = outcomeOf(this.settings, {
         group,
-        'timeout',
+        kind: 'timeout',
         nowMs,
         members,
-        read.unloadedBytes,
-        undefined,
+        unloadedBytes: read.unloadedBytes,
         deadlineMs,
-      );
+        ordered: false,
+      });
       const decision = await this.store.decideOutcome({
         group,
         status: statusOf(outcome.kind),
