@@ -141,11 +141,13 @@ export interface RawRecord {
 }
 
 /**
- * Who handles an early report: the group's Create adopting it (count, then keep it as a report),
- * or its expiry (dead letter, then delete). The first to claim it wins; the other leaves it alone,
- * so a report is never both dead-lettered and counted.
+ * Who handles an early event. `adopt`: an actor with the group (its Create, a report, a decision, an
+ * expiry that found the group) applies it; the claim names its holder and lapses, so a redelivery of
+ * the same holder takes it back and another actor takes it over once it lapsed. `dead`: its expiry
+ * found the group absent and condemned it in the same transaction as that check, so no Create can
+ * come between: it is dead-lettered (again, by whoever finds it so) and never counts.
  */
-export type EarlyClaim = 'adopt' | 'expire';
+export type EarlyClaim = 'adopt' | 'dead';
 
 /** A report whose group did not exist when it arrived: kept with its raw record for a possible dead letter. */
 export interface EarlyReport {

@@ -216,12 +216,17 @@ export class Collector extends EarlyAdoption {
     }
   }
 
-  /** A Cancel of a group that exists (see `cancel`). */
+  /**
+   * A Cancel of a group that exists (see `cancel`), judged at `atMs`: its own time, or for a Cancel
+   * kept before the Create, the group's creation (it was recorded first, so it is in force from the
+   * start, whenever its adoption runs).
+   */
   protected async cancelCreated(
     group: Group,
     cancel: CancelRequest,
     nowMs: number,
     owner: string,
+    atMs: number = nowMs,
     retries = 3,
   ): Promise<RecordResult> {
     const state = await this.store.getState(cancel.group);
@@ -230,10 +235,10 @@ export class Collector extends EarlyAdoption {
       // TTL removed the expired group: its timeout is being published; the timeout stands.
       return this.lateEvent(await this.store.getState(cancel.group), nowMs, owner);
     }
-    if (nowMs >= state.deadlineMs) {
+    if (atMs >= state.deadlineMs) {
       // Not due after all (an Extend moved the deadline after the read): the Cancel is judged again.
       if ((await this.timeoutGroup(cancel.group, nowMs, undefined, owner)) === 'open' && retries > 0) {
-        return this.cancelCreated(group, cancel, nowMs, owner, retries - 1);
+        return this.cancelCreated(group, cancel, nowMs, owner, atMs, retries - 1);
       }
       return this.lateEvent(undefined, nowMs, owner);
     }
@@ -246,6 +251,8 @@ export class Collector extends EarlyAdoption {
       { message: cancel.message },
       undefined,
       state.deadlineMs,
+      undefined,
+      atMs,
     );
     if (!won) return this.lateEvent(undefined, nowMs, owner);
     return { status: 'accepted', action: 'cancelled' };

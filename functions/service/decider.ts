@@ -38,6 +38,8 @@ export abstract class Decider {
     deadlineMs: number = removedState?.deadlineMs ?? group.deadlineMs,
     /** The reports, already read (a small group's state after the write that stored the last one). */
     known?: { reports: StoredReport[]; unloadedBytes: number; count?: number; ordered?: true },
+    /** When the deciding event happened, if before now (an early Cancel: the group's creation). */
+    atMs?: number,
   ): Promise<boolean> {
     // At most the outcome limit of results is held in memory; past it the outcome is too large anyway.
     const read =
@@ -90,6 +92,7 @@ export abstract class Decider {
       status: statusOf(outcome.kind),
       mode: removedState ? 'recreate' : kind === 'timeout' ? 'after-deadline' : 'before-deadline',
       nowMs,
+      atMs,
       outcome: bytes,
       owner,
       deadlineMs,

@@ -4,6 +4,12 @@ import type { EarlyCancel, EarlyExtend, EarlyReport, Group, GroupState } from '#
 import { expiryOwner, late, notExpected, type RecordResult, recordedBefore } from './records.ts';
 import { Reports } from './reports.ts';
 
+const neverCreated = (groupId: string, waitSeconds: number): DeadLetterError =>
+  new DeadLetterError(
+    DLQ_REASONS.groupNeverCreated,
+    `group "${groupId}" was never created within ${waitSeconds} seconds`,
+  );
+
 export abstract class EarlyAdoption extends Reports {
   /** An Extend of a group that exists (collector.ts). */
   protected abstract extendCreated(
@@ -21,7 +27,7 @@ export abstract class EarlyAdoption extends Reports {
     cancel: CancelRequest,
     nowMs: number,
     owner: string,
-    retries?: number,
+    atMs?: number,
   ): Promise<RecordResult>;
 
   /**
@@ -37,15 +43,15 @@ export abstract class EarlyAdoption extends Reports {
     for (const early of await this.store.earlyExtends(groupId)) {
       await this.applyEarlyExtend(group, early, nowMs, owner);
     }
-    const earlyCancel = await this.store.getEarlyCancel(groupId);
+    const earlyCancel = await this.liveEarlyCancel(groupId);
     if (earlyCancel) {
       if (!(await this.adoptEarlyReports(group, nowMs, owner, earlyCancel))) return false;
-      // Claimed first: held by another live actor, or by its expiry, that one applies it and what
-      // follows (nothing recorded after it may be dropped unless this actor applies it).
-      const claim = await this.store.claimEarlyCancel(groupId, 'adopt', owner, nowMs);
-      if (claim !== 'claimed' && claim !== 'gone') return false;
+      // Claimed first: held by another live actor, that one applies it and what follows (nothing
+      // recorded after it may be dropped unless this actor applies it). Condemned: it never counts.
+      const claim = await this.store.claimEarlyCancel(groupId, owner, nowMs);
+      if (claim === 'adopt') return false;
     }
-    if (earlyCancel && (await this.store.getEarlyCancel(groupId))) {
+    if (earlyCancel && (await this.liveEarlyCancel(groupId))) {
       // Only the reports recorded before it count: the Cancel must not adopt the later ones first,
       // nor (a small group reads early copies with its reports) read them.
       this.adopting.add(groupId);
@@ -54,12 +60,18 @@ export abstract class EarlyAdoption extends Reports {
           await this.dropEarlyAfter(group, earlyCancel, nowMs, owner);
         const applied = await this.applyEarlyCancel(group, earlyCancel, nowMs, owner);
         // Held by another live actor: it applies the Cancel, then adopts what was recorded after it.
-        if (applied === late && (await this.store.getEarlyCancel(groupId))) return false;
+        if (applied === late && (await this.liveEarlyCancel(groupId))) return false;
       } finally {
         this.adopting.delete(groupId);
       }
     }
     return this.adoptEarlyReports(group, nowMs, owner);
+  }
+
+  /** The group's early Cancel unless its expiry condemned it (dead-lettered, it never counts). */
+  private async liveEarlyCancel(groupId: string): Promise<EarlyCancel | undefined> {
+    const early = await this.store.getEarlyCancel(groupId);
+    return early?.claim === 'dead' ? undefined : early;
   }
 
   /**
@@ -76,8 +88,7 @@ export abstract class EarlyAdoption extends Reports {
     const groupId = group.definition.id;
     for (const early of await this.store.earlyReports(group)) {
       if (recordedBefore(early, cancel)) continue;
-      if ((await this.store.claimEarly(groupId, early.report.member, 'adopt', owner, nowMs)) !== 'claimed')
-        continue;
+      if ((await this.store.claimEarly(groupId, early.report.member, owner, nowMs)) !== 'claimed') continue;
       this.observer.count('LateReports');
       await this.store.discardEarly(groupId, early.report.member, true);
     }
@@ -107,12 +118,15 @@ export abstract class EarlyAdoption extends Reports {
     for (const early of all.filter((e) => before === undefined || recordedBefore(e, before))) {
       const { member } = early.report;
       if (!expected.has(member)) {
-        if ((await this.store.claimEarly(groupId, member, 'expire', owner, nowMs)) !== 'claimed') continue;
+        // Claimed as for an adoption: a stranger's report is dead-lettered, then deleted.
+        if ((await this.store.claimEarly(groupId, member, owner, nowMs)) !== 'claimed') continue;
         await this.deadLetter(early.raw, notExpected(member, groupId));
-        await this.store.discardEarly(groupId, member);
+        await this.store.discardEarly(groupId, member, true);
         continue;
       }
-      const claim = await this.store.claimEarly(groupId, member, 'adopt', owner, nowMs);
+      const claim = await this.store.claimEarly(groupId, member, owner, nowMs);
+      // Held by another live adopter: the group waits for it (the claim lapses if it died). Condemned
+      // by its expiry before the Create: dead-lettered, it never counts.
       if (claim === 'adopt') held = true;
       if (claim !== 'claimed') continue;
       if (single) {
@@ -147,7 +161,8 @@ export abstract class EarlyAdoption extends Reports {
   }
 
   /**
-   * A larger group's reports kept before its Create count once committed to its pages: a decision
+   * Events kept before the group's Create count once adopted (a larger group's reports once committed to
+   * its pages; a small group's early Cancel once applied): a decision
    * (a Cancel, a timeout) that finds them not yet adopted (the Create is adopting them, or died doing
    * so) adopts them first; held by a live adopter, the decision is retried (transient).
    */
@@ -158,7 +173,8 @@ export abstract class EarlyAdoption extends Reports {
     owner: string,
   ): Promise<void> {
     const groupId = group.definition.id;
-    if (this.store.isSingle(group.definition) || !state.hadEarly || state.adopted) return;
+    // A small group is never marked adopted: one that kept events before its Create looks each time.
+    if (!state.hadEarly || state.adopted) return;
     if (this.adopting.has(groupId)) return;
     this.adopting.add(groupId);
     try {
@@ -177,14 +193,9 @@ export abstract class EarlyAdoption extends Reports {
     early: EarlyExtend,
     nowMs: number,
     owner: string,
-    from?: 'expire',
   ): Promise<RecordResult> {
     const groupId = group.definition.id;
-    if (
-      (await this.store.claimEarlyExtend(groupId, early.origin, 'adopt', owner, nowMs, from)) !== 'claimed'
-    ) {
-      return late;
-    }
+    if ((await this.store.claimEarlyExtend(groupId, early.origin, owner, nowMs)) !== 'claimed') return late;
     const result = await this.extendCreated(group, early.extend, early.origin, early.atMs, nowMs, owner);
     // Applied: its origin and time now live in STATE.
     await this.store.discardEarlyExtend(groupId, early.origin, true);
@@ -200,93 +211,87 @@ export abstract class EarlyAdoption extends Reports {
     early: EarlyCancel,
     nowMs: number,
     owner: string,
-    from?: 'expire',
   ): Promise<RecordResult> {
     const groupId = group.definition.id;
-    if ((await this.store.claimEarlyCancel(groupId, 'adopt', owner, nowMs, from)) !== 'claimed') return late;
-    const result = await this.cancelCreated(group, early.cancel, nowMs, owner);
+    if ((await this.store.claimEarlyCancel(groupId, owner, nowMs)) !== 'claimed') return late;
+    const result = await this.cancelCreated(group, early.cancel, nowMs, owner, group.createdMs);
     await this.store.discardEarlyCancel(groupId, true);
     return result;
   }
 
   /**
-   * An early report waited `earlyReportWaitSeconds` for its group. If the group exists now, the
-   * report is applied; otherwise it is dead-lettered as `group never created`. From the sweeper the
-   * report is still stored and is claimed first (an adoption that claimed it first finishes it
-   * instead); from the TTL stream handler (`removedByTtl`) it is already gone from the table.
+   * An early report waited `earlyReportWaitSeconds` for its group. From the sweeper the report is still
+   * stored: it is condemned in one transaction with a check that the group does not exist, then
+   * dead-lettered as `group never created` and deleted; if the group exists after all, it is claimed
+   * and applied like an adoption. From the TTL stream handler (`removedByTtl`) it is already gone
+   * from the table, so no adoption can find it any more: applied if the group exists and it was not
+   * condemned, otherwise dead-lettered (again, if its expiry got that far).
    */
   async expireEarly(early: EarlyReport, nowMs: number, removedByTtl: boolean): Promise<RecordResult> {
     const { group: groupId, member } = early.report;
     const owner = expiryOwner(early.raw, removedByTtl);
-    if (!removedByTtl) {
-      const claim = await this.store.claimEarly(groupId, member, 'expire', owner, nowMs);
-      if (claim === 'gone') return late; // adopted or deleted meanwhile
-      // Claimed by an adoption (running, or one that did not finish): the adopter or its redelivery
-      // finishes it. This expiry's own earlier run may be that adopter (it handed its claim over on
-      // finding the group, then failed): it takes its claim back and finishes.
-      if (
-        claim === 'adopt' &&
-        (await this.store.claimEarly(groupId, member, 'adopt', owner, nowMs)) !== 'claimed'
-      ) {
-        return late;
-      }
-    }
-    // Removed by TTL while its expiry had claimed it: that expiry may have dead-lettered it already.
-    const expiring = removedByTtl && early.claim === 'expire';
-    if (!expiring && (await this.store.getGroup(groupId))) {
-      if (
-        !removedByTtl &&
-        (await this.store.claimEarly(groupId, member, 'adopt', owner, nowMs, 'expire')) !== 'claimed'
-      ) {
-        return late;
-      }
-      return this.applyExpired(early, nowMs, removedByTtl, owner);
-    }
-    const error = new DeadLetterError(
-      DLQ_REASONS.groupNeverCreated,
-      `group "${groupId}" was never created within ${this.settings.earlyReportWaitSeconds} seconds`,
+    const fate = await this.fateOfExpired(
+      early.claim,
+      removedByTtl,
+      () => this.store.condemnEarly(groupId, member, owner),
+      () => this.store.claimEarly(groupId, member, owner, nowMs),
+      groupId,
     );
+    if (fate === 'none') return late;
+    if (fate === 'apply') return this.applyExpired(early, nowMs, removedByTtl, owner);
+    const error = neverCreated(groupId, this.settings.earlyReportWaitSeconds);
     await this.deadLetter(early.raw, error);
     if (!removedByTtl) await this.store.discardEarly(groupId, member);
     return { status: 'dead', reason: error.reason, message: error.message };
   }
 
   /**
-   * An early Cancel waited `earlyReportWaitSeconds` for its group: applied if the group exists now,
-   * otherwise dead-lettered `group-never-created`. Claimed as `expireEarly` claims a report.
+   * What an expiry does with an early event: `dead` (dead-letter it: condemned, now or before),
+   * `apply` (its group exists and this expiry holds it for adoption) or `none` (another actor has it,
+   * or it is gone).
+   */
+  private async fateOfExpired(
+    claim: EarlyReport['claim'],
+    removedByTtl: boolean,
+    condemn: () => Promise<'dead' | 'created' | 'adopt' | 'gone'>,
+    adopt: () => Promise<'claimed' | 'adopt' | 'dead' | 'gone'>,
+    groupId: string,
+  ): Promise<'dead' | 'apply' | 'none'> {
+    // Condemned once, dead for good: whoever finds it so (a retried expiry) finishes its dead letter.
+    if (claim === 'dead') return 'dead';
+    if (removedByTtl) return (await this.store.getGroup(groupId)) ? 'apply' : 'dead';
+    const condemned = await condemn();
+    if (condemned === 'dead') return 'dead';
+    if (condemned === 'gone') return 'none';
+    // The group exists (or an adopter claimed it, so it does): applied by this expiry, unless another
+    // live adopter holds it (it applies it; if it died, its claim lapses and a later sweep takes over).
+    return (await adopt()) === 'claimed' ? 'apply' : 'none';
+  }
+
+  /**
+   * An early Cancel waited `earlyReportWaitSeconds` for its group: applied if the group exists now
+   * (through the group's adoption, in recording order with its early reports), otherwise
+   * dead-lettered `group-never-created`. Condemned as `expireEarly` condemns a report.
    */
   async expireEarlyCancel(early: EarlyCancel, nowMs: number, removedByTtl: boolean): Promise<RecordResult> {
     const groupId = early.cancel.group;
     const owner = expiryOwner(early.raw, removedByTtl);
-    if (!removedByTtl) {
-      const claim = await this.store.claimEarlyCancel(groupId, 'expire', owner, nowMs);
-      if (claim === 'gone') return late;
-      // Claimed by the group's Create (running, or one that did not finish): it or its redelivery
-      // applies it; or by this expiry's own earlier run, which handed it over and failed: taken back.
-      if (
-        claim === 'adopt' &&
-        (await this.store.claimEarlyCancel(groupId, 'adopt', owner, nowMs)) !== 'claimed'
-      ) {
-        return late;
-      }
-    }
-    const expiring = removedByTtl && early.claim === 'expire';
-    const group = expiring ? undefined : await this.store.getGroup(groupId);
-    if (group) {
-      if (!removedByTtl) {
-        // Handed to adoption, then applied in recording order with the group's early reports.
-        if ((await this.store.claimEarlyCancel(groupId, 'adopt', owner, nowMs, 'expire')) !== 'claimed') {
-          return late;
-        }
-        const done = await this.adoptEarlyEvents(group, nowMs, owner);
-        return done ? { status: 'accepted', action: 'cancelled' } : late;
-      }
-      return this.cancelCreated(group, early.cancel, nowMs, owner);
-    }
-    const error = new DeadLetterError(
-      DLQ_REASONS.groupNeverCreated,
-      `group "${groupId}" was never created within ${this.settings.earlyReportWaitSeconds} seconds`,
+    const fate = await this.fateOfExpired(
+      early.claim,
+      removedByTtl,
+      () => this.store.condemnEarlyCancel(groupId, owner),
+      () => this.store.claimEarlyCancel(groupId, owner, nowMs),
+      groupId,
     );
+    if (fate === 'none') return late;
+    if (fate === 'apply') {
+      const group = await this.store.getGroup(groupId);
+      if (!group) return late;
+      if (removedByTtl) return this.cancelCreated(group, early.cancel, nowMs, owner, group.createdMs);
+      const done = await this.adoptEarlyEvents(group, nowMs, owner);
+      return done ? { status: 'accepted', action: 'cancelled' } : late;
+    }
+    const error = neverCreated(groupId, this.settings.earlyReportWaitSeconds);
     await this.deadLetter(early.raw, error);
     if (!removedByTtl) await this.store.discardEarlyCancel(groupId);
     return { status: 'dead', reason: error.reason, message: error.message };
@@ -294,33 +299,28 @@ export abstract class EarlyAdoption extends Reports {
 
   /**
    * An early Extend waited `earlyReportWaitSeconds` for its group: applied if the group exists now
-   * (late if its deadline passed), otherwise dead-lettered `group-never-created`. Claimed as
-   * `expireEarlyCancel` claims a Cancel.
+   * (late if its deadline passed at its first stored time), otherwise dead-lettered
+   * `group-never-created`. Condemned as `expireEarly` condemns a report.
    */
   async expireEarlyExtend(early: EarlyExtend, nowMs: number, removedByTtl: boolean): Promise<RecordResult> {
     const groupId = early.extend.group;
     const owner = expiryOwner(early.raw, removedByTtl);
-    if (!removedByTtl) {
-      const claim = await this.store.claimEarlyExtend(groupId, early.origin, 'expire', owner, nowMs);
-      if (claim === 'gone') return late;
-      // As for a Cancel: the Create's, or this expiry's own earlier run's, taken back.
-      if (
-        claim === 'adopt' &&
-        (await this.store.claimEarlyExtend(groupId, early.origin, 'adopt', owner, nowMs)) !== 'claimed'
-      ) {
-        return late;
-      }
-    }
-    const expiring = removedByTtl && early.claim === 'expire';
-    const group = expiring ? undefined : await this.store.getGroup(groupId);
-    if (group) {
-      if (!removedByTtl) return this.applyEarlyExtend(group, early, nowMs, owner, 'expire');
-      return this.extendCreated(group, early.extend, early.origin, early.atMs, nowMs, owner);
-    }
-    const error = new DeadLetterError(
-      DLQ_REASONS.groupNeverCreated,
-      `group "${groupId}" was never created within ${this.settings.earlyReportWaitSeconds} seconds`,
+    const fate = await this.fateOfExpired(
+      early.claim,
+      removedByTtl,
+      () => this.store.condemnEarlyExtend(groupId, early.origin, owner),
+      () => this.store.claimEarlyExtend(groupId, early.origin, owner, nowMs),
+      groupId,
     );
+    if (fate === 'none') return late;
+    if (fate === 'apply') {
+      const group = await this.store.getGroup(groupId);
+      if (!group) return late;
+      const result = await this.extendCreated(group, early.extend, early.origin, early.atMs, nowMs, owner);
+      if (!removedByTtl) await this.store.discardEarlyExtend(groupId, early.origin, true);
+      return result;
+    }
+    const error = neverCreated(groupId, this.settings.earlyReportWaitSeconds);
     await this.deadLetter(early.raw, error);
     if (!removedByTtl) await this.store.discardEarlyExtend(groupId, early.origin);
     return { status: 'dead', reason: error.reason, message: error.message };

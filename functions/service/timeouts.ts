@@ -92,6 +92,11 @@ export abstract class Timeouts extends Decider {
       const single = state?.single;
       if (state && single && state.status !== 'open') return this.ensurePublished(state, nowMs, { owner });
       if (state && single && nowMs < state.deadlineMs) return;
+      // Events kept before its Create (an early Cancel may decide it instead): adopted first, alone.
+      if (state?.hadEarly && single) {
+        await this.timeoutGroup(groupId, nowMs, undefined, owner);
+        return;
+      }
       const group = single?.group ?? groups.get(groupId);
       const batchedRead = singleReads.get(groupId);
       // A group whose reports could not be read with the others (a referenced member item missing) fails alone.

@@ -136,7 +136,7 @@ export class Decisions extends StorePart {
             // The outcome was built for one deadline (an Extend moves it): decided only under it.
             ConditionExpression: `${
               args.mode === 'before-deadline'
-                ? '#st = :open AND deadlineMs > :now'
+                ? '#st = :open AND deadlineMs > :at'
                 : '#st = :open AND deadlineMs <= :now'
             }${args.deadlineMs === undefined ? '' : ' AND deadlineMs = :dl'}${
               args.reportCount === undefined ? '' : single ? ' AND size(r) = :n' : ' AND pages = :n'
@@ -145,6 +145,7 @@ export class Decisions extends StorePart {
             ExpressionAttributeValues: {
               ':status': args.status,
               ':now': nowMs,
+              ...(args.mode === 'before-deadline' ? { ':at': Math.min(args.atMs ?? nowMs, nowMs) } : {}),
               ':chunks': chunks.length,
               ':key': decision,
               ':topic': group.outcomeTopic,
@@ -281,6 +282,11 @@ export interface DecisionArgs {
   status: Exclude<GroupStatus, 'open'>;
   mode: DecisionMode;
   nowMs: number;
+  /**
+   * When the deciding event happened (a Cancel kept before its Create: the group's creation); a
+   * `before-deadline` decision holds only while the deadline is after it. Default `nowMs`.
+   */
+  atMs?: number;
   outcome: Uint8Array;
   /** Who takes the publish lease with the decision (PublishClaim.by); '' when nobody can take it back. */
   owner?: string;

@@ -139,20 +139,25 @@ export class EarlyEvents extends StorePart {
   }
 
   /**
-   * Claims an early report for its adoption or its expiry: the first claim wins, the same claim
-   * again is granted (a retried step). `from`: take it over from that claim (an expiry that finds
-   * the group after all hands the report to adoption). Returns `claimed`, the other party's claim,
-   * or `gone` when the report is no longer early (adopted or deleted).
+   * Claims an early report for adoption (`claimEarlyAt`). Returns `claimed`, `adopt` (another live
+   * holder), `dead` (its expiry condemned it), or `gone` when it is no longer early.
    */
   async claimEarly(
     groupId: string,
     member: string,
-    claim: EarlyClaim,
     by: string,
     nowMs: number,
-    from?: EarlyClaim,
   ): Promise<'claimed' | EarlyClaim | 'gone'> {
-    return this.claimEarlyAt(keys.member(groupId, member), claim, by, nowMs, from);
+    return this.claimEarlyAt(keys.member(groupId, member), by, nowMs);
+  }
+
+  /** Condemns an early report whose wait ran out (`condemnEarlyAt`). */
+  async condemnEarly(
+    groupId: string,
+    member: string,
+    by: string,
+  ): Promise<'dead' | 'created' | 'adopt' | 'gone'> {
+    return this.condemnEarlyAt(groupId, keys.member(groupId, member), by);
   }
 
   /**
@@ -202,12 +207,15 @@ export class EarlyEvents extends StorePart {
   /** `claimEarly` for the group's early Cancel. */
   async claimEarlyCancel(
     groupId: string,
-    claim: EarlyClaim,
     by: string,
     nowMs: number,
-    from?: EarlyClaim,
   ): Promise<'claimed' | EarlyClaim | 'gone'> {
-    return this.claimEarlyAt(keys.cancel(groupId), claim, by, nowMs, from);
+    return this.claimEarlyAt(keys.cancel(groupId), by, nowMs);
+  }
+
+  /** `condemnEarly` for the group's early Cancel. */
+  async condemnEarlyCancel(groupId: string, by: string): Promise<'dead' | 'created' | 'adopt' | 'gone'> {
+    return this.condemnEarlyAt(groupId, keys.cancel(groupId), by);
   }
 
   /**
@@ -280,21 +288,28 @@ export class EarlyEvents extends StorePart {
   async claimEarlyExtend(
     groupId: string,
     origin: string,
-    claim: EarlyClaim,
     by: string,
     nowMs: number,
-    from?: EarlyClaim,
   ): Promise<'claimed' | EarlyClaim | 'gone'> {
-    return this.claimEarlyAt(keys.extend(groupId, origin), claim, by, nowMs, from);
+    return this.claimEarlyAt(keys.extend(groupId, origin), by, nowMs);
   }
 
-  /** Deletes an early Extend once dead-lettered by the expiry that claimed it (see `discardEarlyCancel`). */
+  /** `condemnEarly` for an early Extend. */
+  async condemnEarlyExtend(
+    groupId: string,
+    origin: string,
+    by: string,
+  ): Promise<'dead' | 'created' | 'adopt' | 'gone'> {
+    return this.condemnEarlyAt(groupId, keys.extend(groupId, origin), by);
+  }
+
+  /** Deletes an early Extend once dead-lettered by the expiry that condemned it (see `discardEarlyCancel`). */
   async discardEarlyExtend(groupId: string, origin: string, applied = false): Promise<void> {
     await this.discardEarlyAt(keys.extend(groupId, origin), applied);
   }
 
   /**
-   * Deletes the group's early Cancel: once dead-lettered by the expiry that claimed it, or with
+   * Deletes the group's early Cancel: once dead-lettered by the expiry that condemned it, or with
    * `applied`, whatever its claim, once it has been acted on (the group is decided).
    */
   async discardEarlyCancel(groupId: string, applied = false): Promise<void> {
@@ -302,31 +317,23 @@ export class EarlyEvents extends StorePart {
   }
 
   /**
-   * Claims an early item for `claim` on behalf of `by` (the actor: the record being handled, or the
-   * expiry of one). The claim names its holder and lasts `publishClaimMs`: the first claim wins, the
-   * same holder is granted it again (a retried or redelivered step), and another actor of the same
-   * kind only once it lapsed (its holder died), so two concurrent actors never share one and an
-   * adoption never takes over an expiry's claim (nor the reverse).
-   * `from`: the holder takes its own claim over from that kind (an expiry that finds the group after
-   * all hands the item to adoption). Returns `claimed`, or the kind of the claim another holds, or `gone`.
+   * Claims an early event for adoption: granted when unclaimed, when this holder claimed it before (a
+   * retried step, a redelivery), or when another holder's claim lapsed (it died). Never once condemned.
    */
   private async claimEarlyAt(
     key: { pk: string; sk: string },
-    claim: EarlyClaim,
     by: string,
     nowMs: number,
-    from?: EarlyClaim,
   ): Promise<'claimed' | EarlyClaim | 'gone'> {
     try {
       await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: key,
-          UpdateExpression: 'SET #claim = :c, #by = :by, #until = :until',
-          ConditionExpression: from
-            ? '#early = :t AND (#claim = :c OR #claim = :from) AND #by = :by'
-            : '#early = :t AND (attribute_not_exists(#claim) OR ' +
-              '(#claim = :c AND (#by = :by OR attribute_not_exists(#until) OR #until <= :now)))',
+          UpdateExpression: 'SET #claim = :adopt, #by = :by, #until = :until',
+          ConditionExpression:
+            '#early = :t AND (attribute_not_exists(#claim) OR ' +
+            '(#claim = :adopt AND (#by = :by OR attribute_not_exists(#until) OR #until <= :now)))',
           ExpressionAttributeNames: {
             '#early': 'early',
             '#claim': 'claim',
@@ -335,11 +342,10 @@ export class EarlyEvents extends StorePart {
           },
           ExpressionAttributeValues: {
             ':t': true,
-            ':c': claim,
+            ':adopt': 'adopt',
             ':by': by,
             ':until': nowMs + this.publishClaimMs,
-            ...(from ? {} : { ':now': nowMs }),
-            ...(from ? { ':from': from } : {}),
+            ':now': nowMs,
           },
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
@@ -349,6 +355,63 @@ export class EarlyEvents extends StorePart {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const old = error.Item ? (unmarshall(error.Item) as MemberItem | CancelItem | ExtendItem) : undefined;
       return old?.early && old.claim ? old.claim : 'gone';
+    }
+  }
+
+  /**
+   * Condemns an early event whose wait ran out, in one transaction with a check that its group does
+   * not exist (no status on the STATE key): a Create is ordered before it (`created`: the caller
+   * adopts it instead) or after it (the Create's adoption finds it `dead` and leaves it). Unclaimed or
+   * already condemned (a retried expiry) only; `adopt`: an adopter holds it, `gone`: no longer early.
+   */
+  private async condemnEarlyAt(
+    groupId: string,
+    key: { pk: string; sk: string },
+    by: string,
+  ): Promise<'dead' | 'created' | 'adopt' | 'gone'> {
+    try {
+      const out = await this.doc.send(
+        new TransactWriteCommand({
+          ReturnConsumedCapacity: 'TOTAL',
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: key,
+                UpdateExpression: 'SET #claim = :dead, #by = :by REMOVE #until',
+                ConditionExpression: '#early = :t AND (attribute_not_exists(#claim) OR #claim = :dead)',
+                ExpressionAttributeNames: {
+                  '#early': 'early',
+                  '#claim': 'claim',
+                  '#by': 'claimBy',
+                  '#until': 'claimUntil',
+                },
+                ExpressionAttributeValues: { ':t': true, ':dead': 'dead', ':by': by },
+                ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+              },
+            },
+            {
+              ConditionCheck: {
+                TableName: this.tableName,
+                Key: keys.state(groupId),
+                ConditionExpression: 'attribute_not_exists(#st)',
+                ExpressionAttributeNames: { '#st': 'status' },
+              },
+            },
+          ],
+        }),
+      );
+      this.meter.add(out.ConsumedCapacity, 'write');
+      return 'dead';
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const [itemReason, stateReason] = error.CancellationReasons ?? [];
+      if (itemReason?.Code === 'ConditionalCheckFailed') {
+        const old = itemReason.Item ? (unmarshall(itemReason.Item) as MemberItem) : undefined;
+        return old?.early && old.claim === 'adopt' ? 'adopt' : 'gone';
+      }
+      if (stateReason?.Code === 'ConditionalCheckFailed') return 'created';
+      throw error;
     }
   }
 
@@ -371,7 +434,7 @@ export class EarlyEvents extends StorePart {
 
   /**
    * Deletes an early report (only while it is still early): once dead-lettered (by the expiry that
-   * claimed it), or, with `late`, whatever its claim, because its group is already decided.
+   * condemned it), or, with `late`, whatever its claim, because its group is already decided.
    */
   async discardEarly(groupId: string, member: string, late = false): Promise<void> {
     await this.discardEarlyAt(keys.member(groupId, member), late);
@@ -383,9 +446,9 @@ export class EarlyEvents extends StorePart {
         new DeleteCommand({
           TableName: this.tableName,
           Key: key,
-          ConditionExpression: late ? '#early = :t' : '#early = :t AND #claim = :expire',
+          ConditionExpression: late ? '#early = :t' : '#early = :t AND #claim = :dead',
           ExpressionAttributeNames: late ? { '#early': 'early' } : { '#early': 'early', '#claim': 'claim' },
-          ExpressionAttributeValues: late ? { ':t': true } : { ':t': true, ':expire': 'expire' },
+          ExpressionAttributeValues: late ? { ':t': true } : { ':t': true, ':dead': 'dead' },
         }),
       ),
     );

@@ -386,4 +386,4 @@ function extendsOf(item: StateItem): { extendedAt?: Record<string, number> } {
  * Whether a member item is a report that counts: not an early copy its expiry claimed (that one is
  * being, or was, dead-lettered `group-never-created`; a report is counted or dead-lettered, never both).
  */
-export const counts = (item: MemberItem): boolean => !(item.early === true && item.claim === 'expire');
+export const counts = (item: MemberItem): boolean => !(item.early === true && item.claim === 'dead');

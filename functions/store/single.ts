@@ -64,9 +64,9 @@ export class SingleReports extends StorePart {
       const found = await this.members.putMember(memberItem(report, atMs, this.dataExpiresAt(group)));
       if (found?.early) {
         // Kept early: adopted (after the write below, so that a retry still finds it early) unless its
-        // expiry claimed it (then it is being dead-lettered and must not count).
-        const claim = await this.early.claimEarly(gid, report.member, 'adopt', by, nowMs);
-        if (claim === 'expire') return { status: 'expiring' };
+        // expiry condemned it (then it is dead-lettered and must not count).
+        const claim = await this.early.claimEarly(gid, report.member, by, nowMs);
+        if (claim === 'dead') return { status: 'expiring' };
         adopt = claim === 'claimed';
       }
       memberStatus = found ? 'duplicate' : 'new';

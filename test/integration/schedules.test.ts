@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   cancelAfterQuorumSchedule,
   type Explorer,
+  earlyCancelAdoptedLateSchedule,
   earlyCancelThenReportSchedule,
   explorer,
   exploreSeeds,
@@ -138,6 +139,19 @@ describe.each([
     // Found by this explorer (seeds 239, 387 single, 213 multi; see cancelAfterQuorumSchedule): a Cancel
     // decided from stored reports that had already reached a quorum (or more errors than tolerated),
     // instead of finding the group decided by them. Now those reports decide and the Cancel is late.
+    it('an early Cancel whose adoption comes after the deadline (the Create died first) cancels the group', async () => {
+      // Prepare
+      const schedule = earlyCancelAdoptedLateSchedule(ex.tag(), layout);
+
+      // Act
+      const result = await ex.run(schedule);
+
+      // Assess
+      expect(result.notes).toEqual([]);
+      expect(result.violations).toEqual([]);
+      expect(result.kinds).toEqual({ cancelled: 1 });
+    });
+
     it('a Cancel after the report that reached the quorum is late: the quorum succeeds', async () => {
       // Prepare
       const schedule = cancelAfterQuorumSchedule(ex.tag(), layout);
