@@ -3,6 +3,7 @@ import {
   DLQ_REASONS,
   EarlyAdoptionPendingError,
   InconsistentStateError,
+  StaleDefinitionError,
 } from '#core/errors.ts';
 import type { MemberReport } from '#core/events.ts';
 import type { Group, GroupState, RawRecord, SingleItemGroup } from '#core/model.ts';
@@ -150,7 +151,16 @@ export abstract class Reports extends Timeouts {
   ): Promise<RecordResult> {
     if (!this.store.memberIndex(group).has(report.member)) throw notExpected(report.member, report.group);
     const atMs = Math.min(storedAtMs ?? nowMs, nowMs);
-    const recorded = await this.store.recordSingle(group, report, atMs, owner, nowMs, viaMemberItem);
+    let recorded: Awaited<ReturnType<typeof this.store.recordSingle>>;
+    try {
+      recorded = await this.store.recordSingle(group, report, atMs, owner, nowMs, viaMemberItem);
+    } catch (error) {
+      // This environment's cached definition belonged to an earlier group of the id: read it again.
+      const fresh =
+        error instanceof StaleDefinitionError ? await this.store.getGroup(report.group) : undefined;
+      if (!fresh || retries <= 0) throw error;
+      return this.reportSingle(fresh, report, nowMs, owner, storedAtMs, viaMemberItem, retries - 1);
+    }
     if (recorded.status === 'expiring') {
       // An early copy of this report that its expiry claimed is being dead-lettered: it must not count.
       this.observer.count('DuplicateReports');

@@ -27,7 +27,10 @@ export abstract class Timeouts extends Decider {
     removedState?: GroupState,
     owner: string = removedState ? 'ttl' : ownerOf(undefined),
   ): Promise<'decided' | 'open' | 'absent'> {
-    const state = await this.store.getState(groupId);
+    const found = await this.store.getState(groupId);
+    // A small group's Create redelivered after TTL removed its open state started it again: that
+    // group is the removed one's duplicate; the removed one is decided (its decision replaces it).
+    const state = found && removedState && restartedBy(found, removedState) ? undefined : found;
     if (state) {
       if (state.status !== 'open') {
         await this.ensurePublished(state, nowMs, { owner });
@@ -166,4 +169,15 @@ export abstract class Timeouts extends Decider {
     });
     return results;
   }
+}
+
+/** An open small-group state that a redelivered Create wrote after TTL removed `removed` (same definition). */
+function restartedBy(state: GroupState, removed: GroupState): boolean {
+  return (
+    state.status === 'open' &&
+    state.single !== undefined &&
+    removed.single !== undefined &&
+    state.createdMs >= removed.deadlineMs &&
+    state.single.group.defHash === removed.single.group.defHash
+  );
 }

@@ -103,6 +103,8 @@ export class Decisions extends StorePart {
       ...(inline ? { outcome: args.outcome } : {}),
       ...(rebuilt ? { oin: args.input } : {}),
     };
+    // A small group's TTL-removed state, whose redelivered Create may have started it again.
+    const redone = args.mode === 'recreate' && single && args.removed !== undefined;
     const stateWrite =
       args.mode === 'recreate'
         ? new PutCommand({
@@ -123,9 +125,23 @@ export class Decisions extends StorePart {
               ...decided,
               dlAt: claimUntil,
             },
-            // A stub (events kept after TTL removed the group) is replaced; a group's state is not.
-            ConditionExpression: 'attribute_not_exists(#st)',
-            ExpressionAttributeNames: { '#st': 'status' },
+            // A stub (events kept after TTL removed the group) is replaced; a group's state is not,
+            // except (a small group) the one its own Create started again when redelivered after the
+            // removal: same definition, created after the removed one's deadline. That Create was a
+            // duplicate: the first group's outcome stands and the accidental group goes with it.
+            ConditionExpression: redone
+              ? 'attribute_not_exists(#st) OR (#st = :open AND createdMs >= :removedDl AND #def.defHash = :h)'
+              : 'attribute_not_exists(#st)',
+            ExpressionAttributeNames: redone ? { '#st': 'status', '#def': 'def' } : { '#st': 'status' },
+            ...(redone
+              ? {
+                  ExpressionAttributeValues: {
+                    ':open': OPEN,
+                    ':removedDl': args.removed?.deadlineMs,
+                    ':h': group.defHash,
+                  },
+                }
+              : {}),
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             ReturnConsumedCapacity: 'TOTAL',
           })

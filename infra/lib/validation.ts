@@ -5,6 +5,7 @@
  */
 import { Annotations, Aws, type Duration, Stack, Token } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { KAFKA_ESM } from '#shared/aws.ts';
 import {
   type CollectorTopics,
   type GroupCollectorProps,
@@ -180,6 +181,16 @@ function durationProblems(props: GroupCollectorProps): string[] {
     if (duration !== undefined && !Token.isUnresolved(duration) && wholeSeconds(duration) === undefined) {
       problems.push(`${name} must be a positive whole number of seconds; got ${duration.toHumanString()}`);
     }
+  }
+  // A decided group is remembered at least as long as the Kafka mapping may redeliver its Create: a
+  // Create retried later would start the group again.
+  const retention =
+    props.retentionSeconds ??
+    (props.retention && !Token.isUnresolved(props.retention) ? wholeSeconds(props.retention) : undefined);
+  if (retention !== undefined && retention < KAFKA_ESM.maximumRecordAgeSeconds) {
+    problems.push(
+      `retention must be at least ${KAFKA_ESM.maximumRecordAgeSeconds} seconds (the Kafka mapping's maximum record age: a Create redelivered after its group is forgotten would start it again); got ${retention}`,
+    );
   }
   return problems;
 }

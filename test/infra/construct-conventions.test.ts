@@ -298,6 +298,9 @@ describe('reserved concurrency and durations', () => {
       ReservedConcurrentExecutions: 1,
     });
     expect(both).toThrow(/give retention or retentionSeconds \(deprecated\), not both/);
+    expect(() => userStack({ retention: Duration.minutes(30) })).toThrow(
+      /retention must be at least 3600 seconds \(the Kafka mapping's maximum record age/,
+    );
     expect(fraction).toThrow(
       /earlyReportWait must be a positive whole number of seconds; got 1 second 500 millis/,
     );

@@ -1,7 +1,11 @@
+import { DeleteItemCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENT_TYPES } from '#shared/config.ts';
+import { keys } from '#store/layout.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
-import { drainTopic, kafkaEvent, newGroupId, testRuntime } from '../helpers/collector.ts';
+import { processStreamEvent } from '../../functions/timeouts/handler.ts';
+import { drainTopic, kafkaEvent, newGroupId, testRuntime, ttlRemoval } from '../helpers/collector.ts';
+import { dynamoClient, services } from '../helpers/services.ts';
 
 /**
  * Issue 21: a group of at most 8 members lives in one item (LAYOUT.single). Its Create is one Put;
@@ -138,5 +142,40 @@ describe('small groups in one item', () => {
     expect(again.batchItemFailures).toEqual([]);
     expect(outcomes).toHaveLength(1);
     expect(JSON.parse(outcomes[0]?.value ?? '{}').results).toEqual({ a: { id: 'a' }, b: { id: 'b' } });
+  });
+
+  it('a Create redelivered after TTL removed its open group, before the stream handler ran: the first group times out with its reports, once', async () => {
+    // Prepare: a group of two with a 1 s ttl; a reports; the deadline passes; TTL removes the open STATE
+    const group = newGroupId();
+    const createRecord = {
+      value: JSON.stringify({ id: group, type: EVENT_TYPES.create, expected: ['a', 'b'], ttl: 1 }),
+      offset: 7,
+    };
+    await processKafkaEvent(kafkaEvent([createRecord]), runtime);
+    await processKafkaEvent(kafkaEvent([done(group, 'a')]), runtime);
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const key = { pk: { S: keys.state(group).pk }, sk: { S: keys.state(group).sk } };
+    const removed = await dynamoClient().send(
+      new GetItemCommand({ TableName: services().tableName, Key: key, ConsistentRead: true }),
+    );
+    await dynamoClient().send(new DeleteItemCommand({ TableName: services().tableName, Key: key }));
+
+    // Act: the Create's record is delivered again (a mapping retry) before the stream handler sees the removal
+    await processKafkaEvent(kafkaEvent([createRecord]), runtime);
+    const failures = await processStreamEvent(ttlRemoval(removed.Item ?? {}), runtime);
+    const late = await processKafkaEvent(kafkaEvent([done(group, 'b')]), runtime);
+    const outcomes = await outcomesOf(group);
+
+    // Assess: the first group's timeout, with a's report; the group the redelivery started is gone with it
+    expect(failures.batchItemFailures).toEqual([]);
+    expect(late.batchItemFailures).toEqual([]);
+    expect(outcomes).toHaveLength(1);
+    expect(JSON.parse(outcomes[0]?.value ?? '{}')).toMatchObject({
+      type: EVENT_TYPES.failure,
+      reason: 'timeout',
+      results: { a: { id: 'a' } },
+      missing: ['b'],
+    });
+    expect((await runtime.store.getState(group))?.status).not.toBe('open');
   });
 });
