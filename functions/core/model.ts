@@ -88,6 +88,11 @@ export interface GroupState {
   failedCount?: number;
   /** Committed page numbers that hold nothing. */
   voids?: number[];
+  /**
+   * Reports committed into STATE itself, after the committed pages (a lone small report costs one
+   * write); the next page commit moves them into its page. Each: member index, stored time, result, error.
+   */
+  tail?: readonly { i: number; at: number; res: string; err?: string }[];
   /** Events kept before the Create were adopted: reports of the group may be committed. */
   adopted?: boolean;
 }

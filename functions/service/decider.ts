@@ -124,7 +124,7 @@ export abstract class Decider {
       return false;
     }
     const moved = current.deadlineMs !== deadlineMs;
-    const countNow = current.single ? current.single.count : current.pages;
+    const countNow = current.single ? current.single.count : current.reported;
     if (!moved && reportCount !== undefined && countNow !== reportCount) {
       // A report was stored since the outcome was built: build it again from what is stored now.
       return this.decide(group, kind, nowMs, owner, failure, undefined, deadlineMs);

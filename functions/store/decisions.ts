@@ -119,6 +119,7 @@ export class Decisions extends StorePart {
                     pages: args.removed.pages,
                     reported: args.removed.reported ?? 0,
                     failedCount: args.removed.failedCount ?? 0,
+                    ...(args.removed.tail?.length ? { tail: args.removed.tail } : {}),
                     ...(args.removed.voids?.length ? { voids: new Set(args.removed.voids) } : {}),
                   }
                 : {}),
@@ -155,7 +156,7 @@ export class Decisions extends StorePart {
                 ? '#st = :open AND deadlineMs > :at'
                 : '#st = :open AND deadlineMs <= :now'
             }${args.deadlineMs === undefined ? '' : ' AND deadlineMs = :dl'}${
-              args.reportCount === undefined ? '' : single ? ' AND size(r) = :n' : ' AND pages = :n'
+              args.reportCount === undefined ? '' : single ? ' AND size(r) = :n' : ' AND reported = :n'
             }`,
             ExpressionAttributeNames: { '#st': 'status' },
             ExpressionAttributeValues: {

@@ -180,11 +180,12 @@ export class GroupStore {
    */
   async pagedReports(
     group: Group,
-    state: Pick<GroupState, 'pages' | 'voids'>,
+    state: Pick<GroupState, 'pages' | 'voids' | 'tail' | 'reported'>,
     budgetBytes: number = Number.POSITIVE_INFINITY,
   ): Promise<{ reports: StoredReport[]; unloadedBytes: number; count: number; ordered: true }> {
     const read = await this.pages.read(group, state);
-    return { ...bounded(read.reports, budgetBytes), count: read.pages, ordered: true };
+    // Every commit (a page, a tail entry) adds to `reported`: a decision conditioned on it sees them all.
+    return { ...bounded(read.reports, budgetBytes), count: state.reported ?? 0, ordered: true };
   }
 
   /**

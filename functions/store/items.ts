@@ -75,6 +75,8 @@ export interface StateItem {
   failedCount?: number;
   /** Page numbers that hold nothing (never committable). */
   voids?: Set<number>;
+  /** GroupState.tail, each entry with the token of the write that appended it. */
+  tail?: { i: number; at: number; res: string; err?: string; by?: string }[];
   /** A single-item group's definition (LAYOUT.single): present only on such a group's STATE. */
   def?: SingleDefinition;
   /** A single-item group's reports by the member's position in `expected`: the first write of each wins (`if_not_exists`). */
@@ -289,6 +291,13 @@ export function stateOf(item: StateItem): GroupState {
           reported: item.reported ?? 0,
           failedCount: item.failedCount ?? 0,
           ...(item.voids ? { voids: [...item.voids] } : {}),
+          ...(item.tail?.length
+            ? {
+                tail: item.tail.map(({ i, at, res, err }) =>
+                  err === undefined ? { i, at, res } : { i, at, res, err },
+                ),
+              }
+            : {}),
           ...(item.adopted ? { adopted: true } : {}),
         }
       : {}),

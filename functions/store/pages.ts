@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { InconsistentStateError } from '#core/errors.ts';
 import type { Group, GroupState, StoredReport } from '#core/model.ts';
@@ -40,12 +40,31 @@ export interface PageItem {
   by: string;
   /** Written by the adoption of early reports: committed while the adoption is pending. */
   adoption?: boolean;
+  /** Its first `tk` entries are STATE's tail, which its commit moves here (the tail had that many). */
+  tk?: number;
   e: PageEntry[];
   expiresAt: number;
 }
 
 /** A page holds at most this many bytes of entries (DynamoDB items are at most 400 KB). */
 const PAGE_BYTES = 300 * 1024;
+
+/**
+ * A report alone in its commit whose result and error hold at most this many bytes goes into
+ * STATE's tail: one write instead of a page and a commit.
+ */
+export const TAIL_ENTRY_BYTES = 128;
+/** The tail holds at most this many entries, so that STATE stays near one write unit (1 KB) with them. */
+export const TAIL_MAX = 4;
+
+/** A tail entry as STATE stores it: with the token of the write that appended it (a retry finds its own). */
+type TailEntry = PageEntry & { by?: string };
+
+const fitsTail = (e: PageEntry): boolean =>
+  Buffer.byteLength(e.res) + Buffer.byteLength(e.err ?? '') <= TAIL_ENTRY_BYTES;
+
+const bare = ({ i, at, res, err }: TailEntry): PageEntry =>
+  err === undefined ? { i, at, res } : { i, at, res, err };
 
 export type CommitResult =
   | { status: 'committed'; state: GroupState; page: number }
@@ -78,8 +97,8 @@ export class ReportPages {
     private readonly readStateOf: (groupId: string) => Promise<GroupState | undefined>,
   ) {}
 
-  /** The latest number of committed pages seen per group: where the next page goes. */
-  private readonly committed = new Map<string, number>();
+  /** The latest committed pages and tail seen per group: where the next page goes, what it takes along. */
+  private readonly committed = new Map<string, { pages: number; tail: readonly PageEntry[] }>();
   private readonly queues = new Map<string, { busy: boolean; waiting: Waiting[] }>();
 
   /**
@@ -94,7 +113,7 @@ export class ReportPages {
     entry: PageEntry,
   ): Promise<CommitResult & { lead: boolean }> {
     const gid = group.definition.id;
-    if (known?.pages !== undefined) this.seen(gid, known.pages);
+    if (known?.pages !== undefined) this.seen(gid, known);
     return new Promise((resolve, reject) => {
       const queue = this.queues.get(gid) ?? { busy: false, waiting: [] };
       this.queues.set(gid, queue);
@@ -106,11 +125,20 @@ export class ReportPages {
     });
   }
 
-  private seen(gid: string, pages: number): void {
-    if (pages <= (this.committed.get(gid) ?? 0)) return;
+  private seen(gid: string, state: Pick<GroupState, 'pages' | 'tail'>): void {
+    const pages = state.pages ?? 0;
+    if (pages < (this.committed.get(gid)?.pages ?? 0)) return;
     // A hint only (a wrong one costs a retry): bounded, so a long-lived environment does not grow with every group.
     if (this.committed.size >= 10_000 && !this.committed.has(gid)) this.committed.clear();
-    this.committed.set(gid, pages);
+    this.committed.set(gid, { pages, tail: (state.tail ?? []).map(bare) });
+  }
+
+  /** Where the next page goes and the tail it takes along: as last seen, or read. */
+  private async latest(gid: string): Promise<{ pages: number; tail: readonly PageEntry[] }> {
+    const cached = this.committed.get(gid);
+    if (cached) return cached;
+    const state = await this.readState(gid);
+    return { pages: state?.pages ?? 0, tail: (state?.tail ?? []).map(bare) };
   }
 
   private async flush(group: Group): Promise<void> {
@@ -120,11 +148,10 @@ export class ReportPages {
     while (queue.waiting.length > 0) {
       const sharing = queue.waiting.splice(0);
       try {
-        const result = await this.commitEntries(
-          group,
-          sharing.map((w) => w.entry),
-          false,
-        );
+        const entries = sharing.map((w) => w.entry);
+        const lone = entries.length === 1 && entries[0] !== undefined && fitsTail(entries[0]);
+        const appended = lone && entries[0] ? await this.appendTail(group, entries[0]) : 'full';
+        const result = appended === 'full' ? await this.commitEntries(group, entries, false) : appended;
         sharing.forEach((w, i) => {
           w.resolve({ ...result, lead: i === 0 });
         });
@@ -154,18 +181,20 @@ export class ReportPages {
   private async commitPage(group: Group, entries: PageEntry[], adoption: boolean): Promise<CommitResult> {
     const gid = group.definition.id;
     const token = randomUUID();
-    const at = Math.max(...entries.map((e) => e.at));
     for (let attempt = 0; attempt < 64; attempt++) {
-      const n = this.committed.get(gid) ?? (await this.readState(gid))?.pages ?? 0;
+      // The tail committed into STATE so far comes first: this page's commit moves it here.
+      const { pages: n, tail } = await this.latest(gid);
+      const all = [...tail, ...entries];
       const mine: PageItem = {
         ...pageKey(gid, group.createdMs, n, pagePartitions(group.definition.expected.length)),
         kind: ITEM_KINDS.page,
         gid,
         n,
-        at,
+        at: Math.max(...all.map((e) => e.at)),
         by: token,
         ...(adoption ? { adoption: true } : {}),
-        e: entries,
+        ...(tail.length > 0 ? { tk: tail.length } : {}),
+        e: all,
         expiresAt: this.expiresAtOf(group),
       };
       const other = await this.putPage(mine);
@@ -176,11 +205,87 @@ export class ReportPages {
         if (helped.status === 'moved') continue;
         return helped.result;
       }
+      // This writer's page from an attempt whose commit found another tail: written again with this one.
+      if (other && (other.tk ?? 0) !== tail.length) await this.replacePage(mine);
       const result = await this.commit(mine, adoption);
-      if (result.status === 'moved') continue; // page n was voided by an adoption: write again
+      if (result.status === 'moved' || result.status === 'tail') continue; // voided, or another tail: again
       return result.result;
     }
     throw new InconsistentStateError(`group ${gid}: no page number could be taken after 64 attempts`);
+  }
+
+  /**
+   * Commits one small report into STATE's tail: one conditional write, only while open, before the
+   * deadline at its time, early events adopted, and the tail as long as last seen (so a retried write
+   * that applied finds its own entry and is not counted twice). `full`: the tail holds TAIL_MAX
+   * entries; the report goes into a page (which takes the tail along).
+   */
+  private async appendTail(group: Group, entry: PageEntry): Promise<CommitResult | 'full'> {
+    const gid = group.definition.id;
+    const token = randomUUID().slice(0, 8);
+    let k = (await this.latest(gid)).tail.length;
+    for (let attempt = 0; attempt < 16 && k < TAIL_MAX; attempt++) {
+      try {
+        const out = await this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: keys.state(gid),
+            UpdateExpression:
+              'SET tail = list_append(if_not_exists(tail, :none), :e) ADD reported :one, failedCount :f',
+            ConditionExpression: `#st = :open AND deadlineMs > :at AND (attribute_not_exists(hadEarly) OR adopted = :t) AND ${
+              k === 0 ? '(attribute_not_exists(tail) OR size(tail) = :k)' : 'size(tail) = :k'
+            }`,
+            ExpressionAttributeNames: { '#st': 'status' },
+            ExpressionAttributeValues: {
+              ':none': [],
+              ':e': [{ ...entry, by: token }],
+              ':one': 1,
+              ':f': entry.err === undefined ? 0 : 1,
+              ':open': OPEN,
+              ':at': entry.at,
+              ':t': true,
+              ':k': k,
+            },
+            ReturnValues: 'ALL_NEW',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            ReturnConsumedCapacity: 'TOTAL',
+          }),
+        );
+        this.meter.add(out.ConsumedCapacity, 'write');
+        const state = stateOf(out.Attributes as StateItem);
+        this.seen(gid, state);
+        return { status: 'committed', state, page: state.pages ?? 0 };
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        const item = error.Item ? (unmarshall(error.Item) as StateItem) : undefined;
+        const state = item && item.status !== undefined ? stateOf(item) : undefined;
+        if (!item || !state) return { status: 'closed', state: undefined };
+        // This write applied already (the SDK retried it after a lost reply): its entry is there.
+        if (item.tail?.some((e) => e.by === token))
+          return { status: 'committed', state, page: state.pages ?? 0 };
+        this.seen(gid, state);
+        if (state.status !== OPEN) return { status: 'closed', state };
+        if (state.deadlineMs <= entry.at) return { status: 'past-deadline', state };
+        if (state.hadEarly && !state.adopted) return { status: 'adopting', state };
+        k = item.tail?.length ?? 0;
+      }
+    }
+    return 'full';
+  }
+
+  /** Writes this writer's own page at its number again (another tail to take along). */
+  private async replacePage(page: PageItem): Promise<void> {
+    const out = await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: page,
+        ConditionExpression: '#by = :by',
+        ExpressionAttributeNames: { '#by': 'by' },
+        ExpressionAttributeValues: { ':by': page.by },
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    );
+    this.meter.add(out.ConsumedCapacity, 'write');
   }
 
   /** Commits a page found at its number on behalf of its writer, or voids it if it never can be. */
@@ -193,6 +298,9 @@ export class ReportPages {
       return (await this.voidPage(page)) ? { status: 'moved' } : this.settle(page, adoption);
     }
     const result = await this.commit(page, page.adoption === true);
+    // It took along a tail that has changed since: it can never be committed.
+    if (result.status === 'tail')
+      return (await this.voidPage(page)) ? { status: 'moved' } : this.settle(page, adoption);
     if (result.status === 'moved') return result;
     const r = result.result;
     if (r.status === 'committed') return { status: 'moved' };
@@ -211,26 +319,29 @@ export class ReportPages {
   private async commit(
     page: PageItem,
     adoption: boolean,
-  ): Promise<{ status: 'moved' } | { status: 'final'; result: CommitResult }> {
+  ): Promise<{ status: 'moved' } | { status: 'tail' } | { status: 'final'; result: CommitResult }> {
     const gid = page.gid;
-    const failed = page.e.filter((e) => e.err !== undefined).length;
+    const tk = page.tk ?? 0;
+    const added = page.e.slice(tk);
+    const failed = added.filter((e) => e.err !== undefined).length;
     try {
       const out = await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.state(gid),
-          UpdateExpression: 'SET pages = :next ADD reported :k, failedCount :f',
+          UpdateExpression: `SET pages = :next ADD reported :k, failedCount :f${tk > 0 ? ' REMOVE tail' : ''}`,
           ConditionExpression: `#st = :open AND pages = :n AND deadlineMs > :at${
             adoption ? '' : ' AND (attribute_not_exists(hadEarly) OR adopted = :t)'
-          }`,
+          } AND ${tk > 0 ? 'size(tail) = :tk' : '(attribute_not_exists(tail) OR size(tail) = :tk)'}`,
           ExpressionAttributeNames: { '#st': 'status' },
           ExpressionAttributeValues: {
             ':open': OPEN,
             ':n': page.n,
             ':next': page.n + 1,
             ':at': page.at,
-            ':k': page.e.length,
+            ':k': added.length,
             ':f': failed,
+            ':tk': tk,
             ...(adoption ? {} : { ':t': true }),
           },
           ReturnValues: 'ALL_NEW',
@@ -240,7 +351,7 @@ export class ReportPages {
       );
       this.meter.add(out.ConsumedCapacity, 'write');
       const state = stateOf(out.Attributes as StateItem);
-      this.seen(gid, state.pages ?? 0);
+      this.seen(gid, state);
       return { status: 'final', result: { status: 'committed', state, page: page.n } };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
@@ -248,8 +359,8 @@ export class ReportPages {
       const state = item && item.status !== undefined ? stateOf(item) : undefined;
       if (!state) return { status: 'final', result: { status: 'closed', state: undefined } };
       const pages = state.pages ?? 0;
-      this.seen(gid, pages);
       if (pages > page.n) {
+        this.seen(gid, state);
         if (state.voids?.includes(page.n)) return { status: 'moved' };
         // Committed already: by this writer (the SDK retried a write whose reply was lost) or a helper.
         return { status: 'final', result: { status: 'committed', state, page: page.n } };
@@ -262,7 +373,12 @@ export class ReportPages {
         return { status: 'moved' };
       }
       if (state.deadlineMs <= page.at) return { status: 'final', result: { status: 'past-deadline', state } };
-      return { status: 'final', result: { status: 'adopting', state } };
+      if (!adoption && state.hadEarly && !state.adopted) {
+        return { status: 'final', result: { status: 'adopting', state } };
+      }
+      // The tail changed since the page was written: written again with the tail as it is now.
+      this.seen(gid, state);
+      return { status: 'tail' };
     }
   }
 
@@ -280,7 +396,7 @@ export class ReportPages {
         }),
       );
       this.meter.add(out.ConsumedCapacity, 'write');
-      this.seen(page.gid, page.n + 1);
+      this.committed.delete(page.gid);
       return true;
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
@@ -302,7 +418,7 @@ export class ReportPages {
    * The group's reports from its committed pages (`state.pages`, less `state.voids`), folded in
    * commit order: a member's first entry is its report, later ones are duplicates.
    */
-  async read(group: Group, state: Pick<GroupState, 'pages' | 'voids'>): Promise<PagedReports> {
+  async read(group: Group, state: Pick<GroupState, 'pages' | 'voids' | 'tail'>): Promise<PagedReports> {
     const gid = group.definition.id;
     const pages = state.pages ?? 0;
     const voids = new Set(state.voids ?? []);
@@ -337,8 +453,9 @@ export class ReportPages {
     const seen = new Set<number>();
     const reports: StoredReport[] = [];
     let duplicates = 0;
-    for (const page of found) {
-      for (const e of page.e) {
+    // The tail comes after the committed pages: it was committed after them.
+    for (const page of [...found.map((f) => f.e), [...(state.tail ?? [])]]) {
+      for (const e of page) {
         const member = expected[e.i];
         if (member === undefined || seen.has(e.i)) {
           duplicates++;

@@ -44,7 +44,9 @@ describe('Extend on the real services (issue 20)', () => {
       // Nine members: a group too large for one item (LAYOUT.single) keeps its DEF and report pages apart.
       kafkaEvent([
         { value: create(group, ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i']) },
+        // Two reports handled at once share a page (a lone small one would go into STATE's tail).
         { value: done(group, 'a') },
+        { value: done(group, 'b') },
       ]),
       longLived,
       () => t0,
@@ -61,7 +63,7 @@ describe('Extend on the real services (issue 20)', () => {
           ConsistentRead: true,
         }),
       );
-    // a's report is in the group's first page (a larger group's reports live in pages).
+    // a's and b's reports are in the group's first page.
     const [def, member] = await Promise.all([
       read(keys.definition(group)),
       read(pageKey(group, t0, 0, pagePartitions(9))),

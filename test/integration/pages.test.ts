@@ -22,8 +22,10 @@ const create = (group: string, expected = MEMBERS) =>
 const done = (group: string, id: string, extra: Record<string, unknown> = { result: { by: id } }) =>
   JSON.stringify({ id, type: EVENT_TYPES.done, group, ...extra });
 
+/** A commit of STATE: a page's, or a lone small report's into STATE's tail. */
 const isCommit = (command: string, input: Record<string, unknown>) =>
-  command === 'UpdateItemCommand' && String(input.UpdateExpression).startsWith('SET pages = :next');
+  command === 'UpdateItemCommand' &&
+  /^SET (pages = :next|tail = list_append)/.test(String(input.UpdateExpression));
 const isPagePut = (command: string, input: Record<string, unknown>) =>
   command === 'PutItemCommand' && String((input.Item as { sk?: string } | undefined)?.sk).startsWith('P#');
 
@@ -73,26 +75,34 @@ describe('report pages on the real services', () => {
     expect(Object.keys(JSON.parse(outcomes[0]?.value ?? '{}').results).sort()).toEqual(MEMBERS);
   });
 
-  it('a writer that dies between its page and its commit: the next writer commits that page for it, in its place', async () => {
+  it('a writer that dies between its page and its commit: the page is not a report until committed; its redelivery counts it once, after what was committed meanwhile', async () => {
     // Prepare: a's page is written, its commit fails (the invocation dies)
     const group = newGroupId();
     await deliver([record(create(group))]);
     hold.fail(isCommit);
-    const died = await deliver([record(done(group, 'a', { error: 'a failed first' }), 1)]);
+    // An error too long for STATE's tail: a's report goes into a page of its own.
+    const aRecord = record(done(group, 'a', { error: `a failed first ${'!'.repeat(200)}` }), 1);
+    const died = await deliver([aRecord]);
     const orphaned = await runtime.store.getState(group);
 
-    // Act: b reports (without a's record being redelivered)
+    // Act: b reports (committed into the tail), then a's record is redelivered
     await deliver([record(done(group, 'b'), 2)]);
+    const beforeRedelivery = await outcomesOf(group);
+    const again = await deliver([aRecord]);
     const outcomes = await outcomesOf(group);
+    const state = await runtime.store.getState(group);
 
-    // Assess: a's page was committed first, by b's writer: the group failed with a's error
+    // Assess: nothing counted a's orphaned page; its redelivery did, once (2 entries: b, a); a's error decided
     expect(died.failed).toBe(true);
     expect(orphaned?.pages).toBe(0);
+    expect(beforeRedelivery).toEqual([]);
+    expect(again.failed).toBe(false);
+    expect(state?.reported).toBe(2);
     expect(outcomes).toHaveLength(1);
     expect(JSON.parse(outcomes[0]?.value ?? '{}')).toMatchObject({
       reason: 'member-error',
       entity: 'a',
-      error: 'a failed first',
+      error: `a failed first ${'!'.repeat(200)}`,
     });
   });
 
