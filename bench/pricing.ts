@@ -5,7 +5,7 @@
  */
 import { FUNCTIONS, KAFKA_ESM } from '#shared/aws.ts';
 import type { ThroughputRow } from './throughput.ts';
-import type { WriteCostRow } from './write-cost.ts';
+import type { DesignCost, WriteCostRow } from './write-cost.ts';
 
 export const PRICES = {
   source:
@@ -235,4 +235,24 @@ export function pricing(
       { item: 'sweeper: 16 deadline-index queries per second (DESIGN.md)', usd: 2.59 },
     ],
   };
+}
+
+/**
+ * The three designs when every record comes alone (one record per invocation: trickle), from a
+ * trickle write-cost run: the collector's measured units, and for every design Lambda requests at
+ * one record per invocation. `secondsPerRecord`: the handler's wall time per record in that run.
+ */
+export function tricklePricing(
+  n: number,
+  cost: DesignCost,
+  resultBytes: number,
+  secondsPerRecord: number,
+  openSeconds = 10,
+): CostModel[] {
+  const row: WriteCostRow = { groupSize: n, resultBytes, collector: cost, naive: cost };
+  return [
+    collectorModel(n, row, secondsPerRecord, 1),
+    standardModel(n, resultBytes, secondsPerRecord, 1),
+    expressModel(n, resultBytes, openSeconds, secondsPerRecord, 1),
+  ];
 }

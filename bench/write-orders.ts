@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { startServices } from '#local/services/index.ts';
 import { KAFKA_ESM } from '#shared/aws.ts';
 import { benchRuntime, freshTopic, log, round } from './lib.ts';
+import { tricklePricing } from './pricing.ts';
 import { withSection } from './scale-trace.ts';
 import { type ArrivalOrder, collectorCost } from './write-cost.ts';
 
@@ -25,6 +26,8 @@ const services = await startServices();
 const outcomeTopic = await freshTopic(services, 'orders-out', 3, { 'max.message.bytes': '4000000' });
 const runtime = await benchRuntime(services, 'orders', { maxOutcomeBytes: 3_500_000, outcomeTopic });
 const rows: string[] = [];
+/** Cost per million groups when every record comes alone (plain groups of 3, 100 and 1,000). */
+const trickleCosts: string[] = [];
 try {
   for (const size of sizes) {
     // At 10,000 members also a tolerate and a quorum group (a running count, no read of other keys).
@@ -57,6 +60,14 @@ try {
         seconds: round((Date.now() - started) / 1000, 1),
       };
       log(JSON.stringify(line));
+      if (order === 'trickle' && kind === 'plain' && bytes === 100 && size <= 1000) {
+        // Handler wall time per record of this run (Create and reports, one per invocation).
+        const secondsPerRecord = (Date.now() - started) / 1000 / (size + 1);
+        const [collector, standard, express] = tricklePricing(size, cost, bytes, secondsPerRecord);
+        trickleCosts.push(
+          `| ${size} | **$${collector?.total}** | $${standard?.total} | $${express?.total} | ${(secondsPerRecord * 1000).toFixed(2)} ms |`,
+        );
+      }
       rows.push(
         `| ${size} | ${kind} | ${order} | ${bytes} B | ${line.wcuPerReportWholeGroup} | ${line.wcuPerGroup} | ${cost.callsPerReport} | ${cost.completed ? 'yes' : 'NO'} |`,
       );
@@ -82,6 +93,12 @@ if (!process.env.ORDERS_SIZES) {
     `Run ${new Date(startedAt).toISOString()}: \`npm run bench:orders\` (${Math.round((Date.now() - startedAt) / 1000)} s). One group at a time through \`processKafkaEvent\` on a fresh DynamoDB Local and Kafka: members report shuffled in batches of ${KAFKA_ESM.batchSize} (the mapping's size), in member order, or one report per invocation (trickle); 100 B results unless said. AWS-billed units for the whole group (Create, reports, decision, marks, index entries; DynamoDB Local's transaction units halved). "DynamoDB calls per report": every call of the reports but the last, divided by them.`,
     '',
     ...table,
+    '',
+    'Cost per million groups when every record comes alone (one record per invocation, so Lambda requests are one per record for every design; prices and models of the cost section, `bench/pricing.ts`; collector units from the trickle rows above, handler time per record measured in them):',
+    '',
+    '| members | collector | Step Functions Standard | Step Functions Express (10 s open) | handler time per record |',
+    '| --- | --- | --- | --- | --- |',
+    ...trickleCosts,
     '<!-- orders:end -->',
   ].join('\n');
   writeFileSync(mdPath, withSection(readFileSync(mdPath, 'utf8'), 'orders', section));
