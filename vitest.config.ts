@@ -34,6 +34,9 @@ export default defineConfig({
           include: ['test/unit/**/*.test.ts'],
           // Pure modules: loaded once for all files (no per-file module graph to build again).
           isolate: false,
+          // Property tests run thousands of cases: on a loaded 2-core machine one takes seconds. A hang
+          // guard only; no test asserts speed.
+          testTimeout: 60_000,
         },
       },
       {

@@ -146,7 +146,7 @@ export interface GroupCollectorProps {
   readonly encryptionKey?: kms.IKey;
   /**
    * How long a decided group is remembered, so that late reports and redelivered Creates are
-   * recognised. Whole seconds, at least one hour (the Kafka mapping's maximum record age). Default 7 days.
+   * recognised. Whole seconds, at least one hour (the Kafka mapping’s maximum record age). Default 7 days.
    */
   readonly retention?: Duration;
   /** How long a report whose group is unknown waits before it is dead-lettered. Whole seconds. Default 10 minutes. */

@@ -411,7 +411,7 @@ describe('doc comments', () => {
     expect(comments).toContain(`maximumPollers: ${LOCAL_TOPIC_PARTITIONS} }`);
     expect(comments).toContain(`Default \`"${DEFAULTS.metricsNamespace}"\``);
     expect(DEFAULTS.retentionSeconds).toBe(7 * day);
-    expect(comments).toContain('recognised. Whole seconds. Default 7 days.');
+    expect(comments).toContain('(the Kafka mapping’s maximum record age). Default 7 days.');
     expect(DEFAULTS.earlyReportWaitSeconds).toBe(600);
     expect(comments).toContain('dead-lettered. Whole seconds. Default 10 minutes.');
     expect(LIMITS.maxTtlSeconds).toBe(7 * day);
