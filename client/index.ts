@@ -10,9 +10,10 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, type KafkaConfig, logLevel, type Producer } from 'kafkajs';
 import { COMMAND_TYPES } from '../functions/core/events.ts';
+import { parseOutcomeKeys } from '../functions/core/signing.ts';
 import { EVENT_TYPES, LIMITS, TOPICS } from '../functions/shared/config.ts';
 import { ClientClosedError, OutcomeTimeoutError, WaitAbortedError } from './errors.ts';
-import { OutcomeListener, type Waiter } from './listener.ts';
+import { OutcomeListener, type RefusedOutcomes, type Waiter } from './listener.ts';
 import type { Outcome } from './outcome.ts';
 import { encodeChecked } from './validation.ts';
 
@@ -23,6 +24,7 @@ export {
   ValidationError,
   WaitAbortedError,
 } from './errors.ts';
+export type { RefusedOutcomes } from './listener.ts';
 export {
   type FailureCause,
   type FailureOutcome,
@@ -77,6 +79,14 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Prefix of the client's consumer group id; the group id is `${prefix}-${uuid}`, one per client instance. */
   groupIdPrefix?: string;
+  /**
+   * The collector's outcome public keys, as its stack output `OutcomePublicKeys` and `npm start`
+   * print them: `kid:x` (several, or one string with commas, while a rotation is under way). Given
+   * them, the client accepts only outcomes signed by the collector (docs/SECURITY.md): any other
+   * record on the outcome topic is ignored and counted in `refusedOutcomes`. Without them, every
+   * outcome-shaped record is taken for an outcome, whoever wrote it.
+   */
+  outcomeKeys?: readonly string[];
 }
 
 export interface NewGroup {
@@ -153,7 +163,17 @@ export class GroupCollectorClient {
       maxBufferedBytes: options.maxBufferedBytes ?? CLIENT_DEFAULTS.maxBufferedBytes,
       maxTrackedGroups: options.maxTrackedGroups ?? CLIENT_DEFAULTS.maxTrackedGroups,
       maxWaitTimeInMs: CLIENT_DEFAULTS.maxWaitTimeInMs,
+      outcomeKeys: options.outcomeKeys === undefined ? undefined : parseOutcomeKeys(options.outcomeKeys),
     });
+  }
+
+  /**
+   * Outcome records read and ignored: `unsigned` and `invalid` (only with `outcomeKeys`), and
+   * `stale`: an outcome of a group this client created whose `created` is before the client sent
+   * the Create (less the clock tolerance), an earlier group's that had the same id.
+   */
+  get refusedOutcomes(): RefusedOutcomes {
+    return this.listener.refused;
   }
 
   /** Outcomes read but not awaited, currently kept (both buffers; see `maxBufferedOutcomes`). */
@@ -270,6 +290,8 @@ export class GroupCollectorClient {
     const ownGroup = created !== undefined && !created.delivered && opts.since === undefined;
     const topic = opts.topic ?? created?.topic ?? this.outcomeTopic;
     const since = opts.since === undefined ? created?.since : toEpochMs(opts.since) - this.clockToleranceMs;
+    // `since` before this client's Create: the caller expects an outcome of an earlier Create of the id.
+    if (created && opts.since !== undefined && since !== undefined) this.listener.acceptSince(groupId, since);
     const known = this.listener.lookup(groupId);
     if (known) return Promise.resolve(known);
     const { signal } = opts;
