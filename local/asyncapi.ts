@@ -14,6 +14,7 @@ import {
   FailureOutcomeSchema,
   SuccessOutcomeSchema,
 } from '#core/events.ts';
+import { SIGNATURE_HEADERS } from '#core/signing.ts';
 import { DLQ_HEADERS, EVENT_TYPES, TOPICS } from '#shared/config.ts';
 import { projectRoot } from './services/process.ts';
 
@@ -33,6 +34,24 @@ const message = (name: string, summary: string, payload: z.ZodType, key: string)
   payload: schema(payload),
   bindings: { kafka: { key: { type: 'string', description: key } } },
 });
+
+/** Headers of a signed outcome (docs/SECURITY.md): present when the collector has a signing key (always on AWS). */
+const outcomeHeaders = {
+  type: 'object',
+  description:
+    'The collector\u2019s signature, its only headers. A verifier takes the last header of each name. Signed: length-prefixed "eventbus-group-collector/outcome/v1", topic, key, value (docs/SECURITY.md).',
+  properties: {
+    [SIGNATURE_HEADERS.keyId]: {
+      type: 'string',
+      description: 'id of the Ed25519 key that signed the outcome',
+    },
+    [SIGNATURE_HEADERS.signature]: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_-]{86}$',
+      description: 'Ed25519 signature (RFC 8032), base64url',
+    },
+  },
+};
 
 export function asyncApiDocument(version: string): Record<string, unknown> {
   const ref = (m: string) => ({ $ref: `#/components/messages/${m}` });
@@ -118,21 +137,28 @@ export function asyncApiDocument(version: string): Record<string, unknown> {
           ExtendEventSchema,
           'the group id (recommended)',
         ),
-        [EVENT_TYPES.success]: message(
-          EVENT_TYPES.success,
-          'Every expected member reported, at most `tolerate` of them with an error; or `quorum` members succeeded.',
-          SuccessOutcomeSchema,
-          'the group id',
-        ),
-        [EVENT_TYPES.failure]: message(
-          EVENT_TYPES.failure,
-          'More members failed than tolerated, the group timed out, was cancelled, or its outcome was too large; `reason` says which.',
-          FailureOutcomeSchema,
-          'the group id',
-        ),
+        [EVENT_TYPES.success]: {
+          ...message(
+            EVENT_TYPES.success,
+            'Every expected member reported, at most `tolerate` of them with an error; or `quorum` members succeeded.',
+            SuccessOutcomeSchema,
+            'the group id',
+          ),
+          headers: outcomeHeaders,
+        },
+        [EVENT_TYPES.failure]: {
+          ...message(
+            EVENT_TYPES.failure,
+            'More members failed than tolerated, the group timed out, was cancelled, or its outcome was too large; `reason` says which.',
+            FailureOutcomeSchema,
+            'the group id',
+          ),
+          headers: outcomeHeaders,
+        },
         DeadLetter: {
           name: 'DeadLetter',
-          summary: 'The original record, unchanged, with headers saying why it was refused.',
+          summary:
+            'The original record, unchanged, with headers saying why it was refused: the original headers first, the collector\u2019s last (take the last of each name). Not signed.',
           payload: {},
           headers: {
             type: 'object',
