@@ -4,7 +4,14 @@
  * key ever passes through CloudFormation or the synthesized template), read only by the three
  * functions. The custom resource returns the public keys: the stack output `OutcomePublicKeys`.
  */
-import { type CfnResource, CustomResource, Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import {
+  type CfnResource,
+  CustomResource,
+  Duration,
+  type RemovalPolicy,
+  Stack,
+  Validations,
+} from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
