@@ -205,6 +205,55 @@ describe('signed outcomes on the single topic', () => {
     }
   });
 
+  it('a protected group through the client: members report with their credentials; a stranger’s report and Cancel change nothing', async () => {
+    // Prepare: the owner creates a protected group and hands each member its credentials
+    const owner = client(true);
+    const member = client(false);
+    try {
+      const group = await owner.createGroup({ expected: ['a', 'b'], ttl: 60, protected: true });
+      const wait = owner.awaitOutcome(group, { timeoutMs: WAIT_MS });
+      const forA = owner.memberCredentials(group, 'a');
+      const forB = owner.memberCredentials(group, 'b');
+
+      // Act: a stranger reports for a and cancels (no credentials); then the members report
+      await forger.send({
+        topic,
+        messages: [
+          {
+            key: group,
+            value: JSON.stringify({
+              id: 'a',
+              type: 'EventGroupCollectorEntityDone',
+              group,
+              result: 'forged',
+            }),
+          },
+          { key: group, value: JSON.stringify({ type: 'EventGroupCollectorCancel', group }) },
+        ],
+      });
+      const refused = await findRecord(
+        deadLetters,
+        (r) => r.key?.toString() === group && r.value.includes('forged'),
+      );
+      await member.reportDone(group, 'a', 'genuine-a', { credentials: forA });
+      await member.reportDone(group, 'b', 'genuine-b', { credentials: forB });
+      const outcome = await wait;
+
+      // Assess
+      expect(lastHeader(refused.headers, DLQ_HEADERS.reason)).toBe('unauthenticated');
+      // The stranger's Cancel came before the members' reports: the success shows it changed nothing.
+      expect(outcome.type === 'EventGroupCollectorSuccess' && outcome.results).toEqual({
+        a: 'genuine-a',
+        b: 'genuine-b',
+      });
+      await expect(member.reportDone(group, 'b', 'again')).rejects.toMatchObject({
+        reason: 'unauthenticated',
+      });
+    } finally {
+      await Promise.all([owner.close(), member.close()]);
+    }
+  });
+
   it('an old genuine outcome of a reused id, replayed after a new Create, is refused as stale', async () => {
     // Prepare: a group decided, its signed outcome kept by the attacker
     const first = client(true);
