@@ -4,19 +4,13 @@
  * key ever passes through CloudFormation or the synthesized template), read only by the three
  * functions. The custom resource returns the public keys: the stack output `OutcomePublicKeys`.
  */
-import {
-  type CfnResource,
-  CustomResource,
-  Duration,
-  type RemovalPolicy,
-  Stack,
-  Validations,
-} from 'aws-cdk-lib';
+import { type CfnResource, CustomResource, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { acknowledge } from './acknowledgements.ts';
 import type { GroupCollectorProps } from './collector-props.ts';
 import { KEY_GENERATOR_SOURCE } from './outcome-key-generator.ts';
 
@@ -116,52 +110,50 @@ export function createOutcomeSigning(
   return { secret, publicKeys: resource.getAttString('PublicKeys'), resource };
 }
 
-/** The generator's and the secret's deliberate check findings, each with its reason. */
+/** The generator's and the secret's deliberate check findings (cdk-nag, Guard rules registry), each with its reason. */
 function acknowledgeGenerator(
   generator: lambda.Function,
   secret: secretsmanager.Secret,
   role: iam.Role,
   props: GroupCollectorProps,
 ): void {
-  const fn = generator.node.defaultChild as CfnResource;
-  const findings: [CfnResource | iam.Role | secretsmanager.Secret, string[], string][] = [
-    [
-      generator as unknown as CfnResource,
-      ['AwsSolutions-L1'],
+  acknowledge(generator, {
+    nag: ['AwsSolutions-L1'],
+    reason:
       'Node.js 22 is the runtime the functions are tested on; the key generator uses only node:crypto and the runtime AWS SDK.',
-    ],
-    [
-      fn,
-      ['NIST.800.53.R5-LambdaConcurrency', 'NIST.800.53.R5-LambdaDLQ', 'NIST.800.53.R5-LambdaInsideVPC'],
+  });
+  acknowledge(generator.node.defaultChild as CfnResource, {
+    nag: ['NIST.800.53.R5-LambdaConcurrency', 'NIST.800.53.R5-LambdaDLQ', 'NIST.800.53.R5-LambdaInsideVPC'],
+    guard: ['LAMBDA_CONCURRENCY_CHECK', 'LAMBDA_DLQ_CHECK', 'LAMBDA_INSIDE_VPC'],
+    reason:
       'Invoked by CloudFormation only, once per deployment that creates or rotates the key; it reaches Secrets Manager through its public endpoint and reports failures to CloudFormation, which fails the deployment.',
-    ],
-    [
-      role,
-      ['NIST.800.53.R5-IAMNoInlinePolicy'],
-      'A role of its own whose policies name only its log group and the signing key secret.',
-    ],
-    [
-      secret,
-      ['AwsSolutions-SMG4', 'NIST.800.53.R5-SecretsManagerRotationEnabled'],
-      'Rotation of an Ed25519 signing key must keep the previous key and give clients the new public key first: it is the outcomeKeyGeneration prop (docs/SECURITY.md, "Rotation"), not a Secrets Manager rotation function.',
-    ],
-  ];
+  });
+  acknowledge(role, {
+    nag: ['NIST.800.53.R5-IAMNoInlinePolicy'],
+    guard: ['IAM_NO_INLINE_POLICY_CHECK'],
+    reason: 'A role of its own whose policies name only its log group and the signing key secret.',
+  });
+  acknowledge(secret, {
+    nag: ['AwsSolutions-SMG4', 'NIST.800.53.R5-SecretsManagerRotationEnabled'],
+    guard: ['SECRETSMANAGER_ROTATION_ENABLED_CHECK'],
+    reason:
+      'Rotating an Ed25519 signing key must keep the previous key and give clients the new public key first: it is the outcomeKeyGeneration prop (docs/SECURITY.md, "Rotation"), not a Secrets Manager rotation function.',
+  });
   if (!props.encryptionKey) {
-    findings.push([
-      secret,
-      ['NIST.800.53.R5-SecretsManagerUsingKMSKey'],
-      'No encryptionKey given: the secret is encrypted with the AWS managed key (aws/secretsmanager); set encryptionKey for a customer managed key.',
-    ]);
+    acknowledge(secret, {
+      nag: ['NIST.800.53.R5-SecretsManagerUsingKMSKey'],
+      guard: ['SECRETSMANAGER_USING_CMK'],
+      reason:
+        'No encryptionKey given: the secret is encrypted with the AWS managed key (aws/secretsmanager); set encryptionKey for a customer managed key.',
+    });
     const logGroup = generator.logGroup.node.defaultChild as CfnResource | undefined;
     if (logGroup) {
-      findings.push([
-        logGroup,
-        ['NIST.800.53.R5-CloudWatchLogGroupEncrypted'],
-        'No encryptionKey given: the logs are encrypted by CloudWatch Logs; set encryptionKey for a customer managed key.',
-      ]);
+      acknowledge(logGroup, {
+        nag: ['NIST.800.53.R5-CloudWatchLogGroupEncrypted'],
+        guard: ['CLOUDWATCH_LOG_GROUP_ENCRYPTED'],
+        reason:
+          'No encryptionKey given: the logs are encrypted by CloudWatch Logs; set encryptionKey for a customer managed key.',
+      });
     }
-  }
-  for (const [scope, ids, reason] of findings) {
-    for (const id of ids) Validations.of(scope).acknowledge({ id, reason });
   }
 }
