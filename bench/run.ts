@@ -184,8 +184,11 @@ async function main() {
   const markdown = resultsMarkdown(results, jsonRef, partial ? '' : 'results/');
   // Likewise the arrival-order section (`npm run bench:orders`).
   const orders = sectionOf(previous, 'orders');
-  const written = kept ? withScaleSection(markdown, kept) : markdown;
-  writeFileSync(mdPath, orders ? withSection(written, 'orders', orders) : written);
+  // And the outcome signatures' section (`npm run bench:signing`).
+  const signing = sectionOf(previous, 'signing');
+  const scaled = kept ? withScaleSection(markdown, kept) : markdown;
+  const written = orders ? withSection(scaled, 'orders', orders) : scaled;
+  writeFileSync(mdPath, signing ? withSection(written, 'signing', signing) : written);
   log(`wrote ${jsonPath}, ${mdPath} and ${charts.length} charts in ${results.durationSeconds} s`);
   clearTimeout(watchdog);
   if (results.errors.length > 0) process.exitCode = 1;

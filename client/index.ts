@@ -9,13 +9,26 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Kafka, type KafkaConfig, logLevel, type Producer } from 'kafkajs';
+import {
+  type GroupCredentials,
+  isProtected,
+  type MemberCredentials,
+  memberCredentials,
+  newProtectedGroup,
+  proveByGroup,
+  proveReport,
+} from '../functions/core/capabilities.ts';
+import { DLQ_REASONS } from '../functions/core/errors.ts';
 import { COMMAND_TYPES } from '../functions/core/events.ts';
+import { parseOutcomeKeys } from '../functions/core/signing.ts';
 import { EVENT_TYPES, LIMITS, TOPICS } from '../functions/shared/config.ts';
-import { ClientClosedError, OutcomeTimeoutError, WaitAbortedError } from './errors.ts';
-import { OutcomeListener, type Waiter } from './listener.ts';
+import { ClientClosedError, OutcomeTimeoutError, ValidationError, WaitAbortedError } from './errors.ts';
+import { OutcomeListener, type RefusedOutcomes, type Waiter } from './listener.ts';
+import { BoundedLru } from './lru.ts';
 import type { Outcome } from './outcome.ts';
 import { encodeChecked } from './validation.ts';
 
+export type { GroupCredentials, MemberCredentials } from '../functions/core/capabilities.ts';
 export {
   ClientClosedError,
   GroupCollectorClientError,
@@ -23,6 +36,7 @@ export {
   ValidationError,
   WaitAbortedError,
 } from './errors.ts';
+export type { RefusedOutcomes } from './listener.ts';
 export {
   type FailureCause,
   type FailureOutcome,
@@ -77,6 +91,14 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Prefix of the client's consumer group id; the group id is `${prefix}-${uuid}`, one per client instance. */
   groupIdPrefix?: string;
+  /**
+   * The collector's outcome public keys, as its stack output `OutcomePublicKeys` and `npm start`
+   * print them: `kid:x` (several, or one string with commas, while a rotation is under way). Given
+   * them, the client accepts only outcomes signed by the collector (docs/SECURITY.md): any other
+   * record on the outcome topic is ignored and counted in `refusedOutcomes`. Without them, every
+   * outcome-shaped record is taken for an outcome, whoever wrote it.
+   */
+  outcomeKeys?: readonly string[];
 }
 
 export interface NewGroup {
@@ -100,6 +122,14 @@ export interface NewGroup {
    * with `errors` and `missing`; it fails as soon as a quorum can no longer be reached.
    */
   quorum?: number;
+  /**
+   * A protected group (docs/SECURITY.md, "Member capabilities"): its id is made from a key the
+   * client generates (`id` must then be omitted), and the collector accepts its reports, Cancels and
+   * Extends only with proofs made from that key. Give each member its `memberCredentials(id, member)`
+   * with its job; the client keeps the group's own credentials (`groupCredentials(id)`) for Cancel
+   * and Extend. Default false: an unprotected group, which any producer on the topic may report for.
+   */
+  protected?: boolean;
 }
 
 export interface AwaitOptions {
@@ -136,6 +166,8 @@ export class GroupCollectorClient {
   private readonly listener: OutcomeListener;
   private producer: Promise<Producer> | undefined;
   private closing: Promise<void> | undefined;
+  /** The credentials of protected groups this client created (as many as it tracks). */
+  private readonly groupKeys: BoundedLru<string, GroupCredentials>;
 
   constructor(options: ClientOptions) {
     const config = Array.isArray(options.kafka) ? { brokers: options.kafka } : options.kafka;
@@ -146,6 +178,7 @@ export class GroupCollectorClient {
     this.clockToleranceMs = options.clockToleranceMs ?? CLIENT_DEFAULTS.clockToleranceMs;
     this.timeoutMs = options.timeoutMs ?? CLIENT_DEFAULTS.timeoutMs;
     this.consumerGroupId = `${options.groupIdPrefix ?? CLIENT_DEFAULTS.groupIdPrefix}-${randomUUID()}`;
+    this.groupKeys = new BoundedLru(options.maxTrackedGroups ?? CLIENT_DEFAULTS.maxTrackedGroups);
     this.listener = new OutcomeListener({
       kafka: this.kafka,
       groupId: this.consumerGroupId,
@@ -153,7 +186,17 @@ export class GroupCollectorClient {
       maxBufferedBytes: options.maxBufferedBytes ?? CLIENT_DEFAULTS.maxBufferedBytes,
       maxTrackedGroups: options.maxTrackedGroups ?? CLIENT_DEFAULTS.maxTrackedGroups,
       maxWaitTimeInMs: CLIENT_DEFAULTS.maxWaitTimeInMs,
+      outcomeKeys: options.outcomeKeys === undefined ? undefined : parseOutcomeKeys(options.outcomeKeys),
     });
+  }
+
+  /**
+   * Outcome records read and ignored: `unsigned` and `invalid` (only with `outcomeKeys`), and
+   * `stale`: an outcome of a group this client created whose `created` is before the client sent
+   * the Create (less the clock tolerance), an earlier group's that had the same id.
+   */
+  get refusedOutcomes(): RefusedOutcomes {
+    return this.listener.refused;
   }
 
   /** Outcomes read but not awaited, currently kept (both buffers; see `maxBufferedOutcomes`). */
@@ -167,7 +210,15 @@ export class GroupCollectorClient {
    */
   async createGroup(group: NewGroup): Promise<string> {
     this.assertOpen('createGroup');
-    const id = group.id ?? randomUUID();
+    if (group.protected && group.id !== undefined) {
+      throw new ValidationError(
+        'id',
+        DLQ_REASONS.invalidField,
+        'a protected group\u2019s id is made from its key: omit id',
+      );
+    }
+    const credentials = group.protected ? newProtectedGroup() : undefined;
+    const id = credentials?.groupId ?? group.id ?? randomUUID();
     const value = encodeChecked(
       {
         id,
@@ -183,34 +234,72 @@ export class GroupCollectorClient {
     );
     // Remembered before sending: the outcome cannot be published before this moment.
     this.listener.track(id, group.replyTo ?? this.outcomeTopic, Date.now() - this.clockToleranceMs);
-    await this.send(id, value);
+    if (credentials) this.groupKeys.set(id, credentials);
+    await this.send(id, value, credentials ? proveByGroup(credentials, 'create', value) : undefined);
     return id;
+  }
+
+  /**
+   * A protected group's own credentials (secret), for another process of the owner that cancels or
+   * extends it (`cancelGroup(id, message, { credentials })`); undefined for a group this client did
+   * not create protected (or no longer remembers: see `maxTrackedGroups`).
+   */
+  groupCredentials(groupId: string): GroupCredentials | undefined {
+    return this.groupKeys.peek(groupId);
+  }
+
+  /**
+   * What one member of a protected group needs to report for itself (secret: give it to that member
+   * only, with its job); the same every time. From the group's credentials (`group`), or those this
+   * client kept when it created the group.
+   * @throws ValidationError (reason `unauthenticated`) for a group whose credentials it does not hold.
+   */
+  memberCredentials(groupId: string, member: string, group?: GroupCredentials): MemberCredentials {
+    const credentials = group ?? this.groupKeys.peek(groupId);
+    if (!credentials || credentials.groupId !== groupId) {
+      throw new ValidationError(
+        'group',
+        DLQ_REASONS.unauthenticated,
+        `no credentials for protected group ${groupId}`,
+      );
+    }
+    return memberCredentials(credentials, member);
   }
 
   /**
    * Reports a member done with its result.
    * @throws ValidationError (nothing published) when the collector would refuse the report.
    */
-  async reportDone(group: string, member: string, result?: unknown): Promise<void> {
+  async reportDone(
+    group: string,
+    member: string,
+    result?: unknown,
+    options: { credentials?: MemberCredentials } = {},
+  ): Promise<void> {
     this.assertOpen('reportDone');
     const value = encodeChecked(
       { id: member, type: EVENT_TYPES.done, group, ...(result === undefined ? {} : { result }) },
       { maxTtlSeconds: this.maxTtlSeconds },
     );
-    await this.send(group, value);
+    await this.send(group, value, this.reportProof(group, member, value, options.credentials));
   }
 
   /**
    * Reports a member failed with a non-empty error message: the group fails at once.
    * @throws ValidationError (nothing published) when the collector would refuse the report.
    */
-  async reportFailed(group: string, member: string, error: string): Promise<void> {
+  async reportFailed(
+    group: string,
+    member: string,
+    error: string,
+    options: { credentials?: MemberCredentials } = {},
+  ): Promise<void> {
     this.assertOpen('reportFailed');
     const value = encodeChecked(
       { id: member, type: EVENT_TYPES.done, group, error },
       { maxTtlSeconds: this.maxTtlSeconds },
     );
-    await this.send(group, value);
+    await this.send(group, value, this.reportProof(group, member, value, options.credentials));
   }
 
   /**
@@ -219,13 +308,17 @@ export class GroupCollectorClient {
    * is late (the outcome already decided stands).
    * @throws ValidationError (nothing published) when the collector would refuse the Cancel.
    */
-  async cancelGroup(group: string, message?: string): Promise<void> {
+  async cancelGroup(
+    group: string,
+    message?: string,
+    options: { credentials?: GroupCredentials } = {},
+  ): Promise<void> {
     this.assertOpen('cancelGroup');
     const value = encodeChecked(
       { type: COMMAND_TYPES.cancel, group, ...(message === undefined ? {} : { message }) },
       { maxTtlSeconds: this.maxTtlSeconds },
     );
-    await this.send(group, value);
+    await this.send(group, value, this.groupProof(group, 'cancel', value, options.credentials));
   }
 
   /**
@@ -235,13 +328,50 @@ export class GroupCollectorClient {
    * (or dead-lettered `group-never-created` when no Create comes within the early-report wait).
    * @throws ValidationError (nothing published) when the collector would refuse the Extend.
    */
-  async extendGroup(group: string, ttl: number): Promise<void> {
+  async extendGroup(
+    group: string,
+    ttl: number,
+    options: { credentials?: GroupCredentials } = {},
+  ): Promise<void> {
     this.assertOpen('extendGroup');
+    // A protected Extend is one signed record (a nonce makes each one distinct): a copy is a duplicate.
     const value = encodeChecked(
-      { type: COMMAND_TYPES.extend, group, ttl },
+      { type: COMMAND_TYPES.extend, group, ttl, ...(isProtected(group) ? { nonce: randomUUID() } : {}) },
       { maxTtlSeconds: this.maxTtlSeconds },
     );
-    await this.send(group, value);
+    await this.send(group, value, this.groupProof(group, 'extend', value, options.credentials));
+  }
+
+  /** A protected group's report proof: from the member's credentials, or derived from the group's own. */
+  private reportProof(group: string, member: string, value: Buffer, credentials?: MemberCredentials) {
+    if (!isProtected(group)) return undefined;
+    const own = credentials ?? this.memberCredentials(group, member);
+    if (own.groupId !== group || own.member !== member) {
+      throw new ValidationError(
+        'id',
+        DLQ_REASONS.unauthenticated,
+        `credentials of ${own.member} cannot report ${member}`,
+      );
+    }
+    return proveReport(own, value);
+  }
+
+  private groupProof(
+    group: string,
+    kind: 'cancel' | 'extend',
+    value: Buffer,
+    credentials?: GroupCredentials,
+  ) {
+    if (!isProtected(group)) return undefined;
+    const own = credentials ?? this.groupKeys.peek(group);
+    if (!own || own.groupId !== group) {
+      throw new ValidationError(
+        'group',
+        DLQ_REASONS.unauthenticated,
+        `no credentials for protected group ${group}`,
+      );
+    }
+    return proveByGroup(own, kind, value);
   }
 
   /**
@@ -270,6 +400,8 @@ export class GroupCollectorClient {
     const ownGroup = created !== undefined && !created.delivered && opts.since === undefined;
     const topic = opts.topic ?? created?.topic ?? this.outcomeTopic;
     const since = opts.since === undefined ? created?.since : toEpochMs(opts.since) - this.clockToleranceMs;
+    // `since` before this client's Create: the caller expects an outcome of an earlier Create of the id.
+    if (created && opts.since !== undefined && since !== undefined) this.listener.acceptSince(groupId, since);
     const known = this.listener.lookup(groupId);
     if (known) return Promise.resolve(known);
     const { signal } = opts;
@@ -351,9 +483,12 @@ export class GroupCollectorClient {
     return this.producer;
   }
 
-  private async send(key: string, value: Buffer): Promise<void> {
+  private async send(key: string, value: Buffer, headers?: { name: string; value: string }[]): Promise<void> {
     const producer = await this.producerReady();
-    await producer.send({ topic: this.topic, acks: -1, messages: [{ key, value }] });
+    const message = headers
+      ? { key, value, headers: Object.fromEntries(headers.map((h) => [h.name, h.value])) }
+      : { key, value };
+    await producer.send({ topic: this.topic, acks: -1, messages: [message] });
   }
 }
 

@@ -6,7 +6,8 @@
  * to the waits or to a bounded buffer. All changes to the consumer (start,
  * a new topic, a rewind, close) run one after another.
  */
-import type { Admin, Consumer, Kafka } from 'kafkajs';
+import type { Admin, Consumer, IHeaders, Kafka } from 'kafkajs';
+import { type OutcomeVerifyingKeys, verifyOutcome } from '../functions/core/signing.ts';
 import { ClientClosedError } from './errors.ts';
 import { BoundedLru } from './lru.ts';
 import { type Outcome, parseOutcome } from './outcome.ts';
@@ -22,6 +23,18 @@ export interface ListenerOptions {
   maxTrackedGroups: number;
   /** Longest a fetch waits on the broker; close() waits for the fetch in flight. */
   maxWaitTimeInMs: number;
+  /** The collector's public keys: outcomes that do not verify against them are ignored and counted. */
+  outcomeKeys?: OutcomeVerifyingKeys;
+}
+
+/** Outcomes read and ignored, by why (see `ClientOptions.outcomeKeys`). */
+export interface RefusedOutcomes {
+  /** Without the collector's signature headers. */
+  unsigned: number;
+  /** With a signature that does not verify, or by a key not trusted. */
+  invalid: number;
+  /** Of a group this client created, but `created` before its Create (an earlier group with the same id). */
+  stale: number;
 }
 
 export interface Waiter {
@@ -70,6 +83,7 @@ export class OutcomeListener {
   private readonly created: BoundedLru<string, TrackedGroup>;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  private readonly refusedCounts: RefusedOutcomes = { unsigned: 0, invalid: 0, stale: 0 };
 
   constructor(private readonly options: ListenerOptions) {
     const buffer = (onEvict: (state: TopicState, timestamp: number) => void) =>
@@ -99,6 +113,16 @@ export class OutcomeListener {
     };
   }
 
+  get refused(): RefusedOutcomes {
+    return { ...this.refusedCounts };
+  }
+
+  /** Accepts outcomes of a group this client created from `since` on (an earlier Create of the same id). */
+  acceptSince(groupId: string, since: number): void {
+    const tracked = this.created.peek(groupId);
+    if (tracked) tracked.since = Math.min(tracked.since, since);
+  }
+
   /** Remembers a group this client is about to create. */
   track(groupId: string, topic: string, since: number): void {
     this.created.set(groupId, { topic, since, delivered: false });
@@ -122,7 +146,11 @@ export class OutcomeListener {
       this.markDelivered(groupId);
     }
     const entry = own ?? this.others.get(groupId);
-    return entry ? parseOutcome(entry.text) : undefined;
+    const outcome = entry ? parseOutcome(entry.text) : undefined;
+    // Read before this client created the group (with the same id): an earlier group's.
+    const tracked = this.created.peek(groupId);
+    if (outcome && tracked && Date.parse(outcome.created) < tracked.since) return undefined;
+    return outcome;
   }
 
   addWaiter(groupId: string, waiter: Waiter): void {
@@ -254,7 +282,7 @@ export class OutcomeListener {
       autoCommit: false,
       eachMessage: async ({ topic, partition, message }) => {
         this.topics.get(topic)?.positions.set(partition, String(Number(message.offset) + 1));
-        this.receive(topic, message.value, Number(message.timestamp));
+        this.receive(topic, message.key, message.value, message.headers, Number(message.timestamp));
       },
     });
     this.running = true;
@@ -272,11 +300,31 @@ export class OutcomeListener {
     }
   }
 
-  private receive(topic: string, value: Buffer | null, timestamp: number): void {
+  private receive(
+    topic: string,
+    key: Buffer | null,
+    value: Buffer | null,
+    headers: IHeaders | undefined,
+    timestamp: number,
+  ): void {
     if (!value || this.closed) return;
     const text = value.toString('utf8');
     const outcome = parseOutcome(text);
     if (!outcome) return;
+    const keys = this.options.outcomeKeys;
+    if (keys) {
+      const verdict = verifyOutcome(keys, { topic, key, value, headers });
+      if (verdict !== 'valid') {
+        this.refusedCounts[verdict]++;
+        return;
+      }
+    }
+    // An outcome of this client's group created before the client's Create is an earlier group's.
+    const own = this.created.peek(outcome.id);
+    if (own && Date.parse(outcome.created) < own.since) {
+      this.refusedCounts.stale++;
+      return;
+    }
     const waiting = this.waiters.get(outcome.id);
     if (waiting) {
       this.waiters.delete(outcome.id);

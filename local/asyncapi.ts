@@ -5,6 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { CAPABILITY_HEADERS } from '#core/capabilities.ts';
 import {
   CancelEventSchema,
   COMMAND_TYPES,
@@ -14,6 +15,7 @@ import {
   FailureOutcomeSchema,
   SuccessOutcomeSchema,
 } from '#core/events.ts';
+import { SIGNATURE_HEADERS } from '#core/signing.ts';
 import { DLQ_HEADERS, EVENT_TYPES, TOPICS } from '#shared/config.ts';
 import { projectRoot } from './services/process.ts';
 
@@ -33,6 +35,46 @@ const message = (name: string, summary: string, payload: z.ZodType, key: string)
   payload: schema(payload),
   bindings: { kafka: { key: { type: 'string', description: key } } },
 });
+
+/** Headers of a signed outcome (docs/SECURITY.md): present when the collector has a signing key (always on AWS). */
+const outcomeHeaders = {
+  type: 'object',
+  description:
+    'The collector\u2019s signature, its only headers. A verifier takes the last header of each name. Signed: length-prefixed "eventbus-group-collector/outcome/v1", topic, key, value (docs/SECURITY.md).',
+  properties: {
+    [SIGNATURE_HEADERS.keyId]: {
+      type: 'string',
+      description: 'id of the Ed25519 key that signed the outcome',
+    },
+    [SIGNATURE_HEADERS.signature]: {
+      type: 'string',
+      pattern: '^[A-Za-z0-9_-]{86}$',
+      description: 'Ed25519 signature (RFC 8032), base64url',
+    },
+  },
+};
+
+/** Proof headers of a protected group's records (docs/SECURITY.md, "Member capabilities"). */
+const proofHeaders = {
+  type: 'object',
+  description:
+    'Required on every record of a protected group (id beginning gk1.); without a valid proof it is dead-lettered `unauthenticated`. The last header of each name counts.',
+  properties: {
+    [CAPABILITY_HEADERS.groupKey]: {
+      type: 'string',
+      description: 'the group\u2019s Ed25519 public key, base64url',
+    },
+    [CAPABILITY_HEADERS.proof]: {
+      type: 'string',
+      description: 'Ed25519 signature (base64url) over purpose, group id, member id and the value',
+    },
+    [CAPABILITY_HEADERS.memberKey]: { type: 'string', description: 'reports: the member\u2019s public key' },
+    [CAPABILITY_HEADERS.memberCertificate]: {
+      type: 'string',
+      description: 'reports: the group key\u2019s signature over the member id and its key',
+    },
+  },
+};
 
 export function asyncApiDocument(version: string): Record<string, unknown> {
   const ref = (m: string) => ({ $ref: `#/components/messages/${m}` });
@@ -94,45 +136,64 @@ export function asyncApiDocument(version: string): Record<string, unknown> {
     },
     components: {
       messages: {
-        [EVENT_TYPES.create]: message(
-          EVENT_TYPES.create,
-          'Announces a group and its expected members; `tolerate` and `quorum` say how many errors it survives and how many successes decide it (acted on end to end).',
-          CreateEventSchema,
-          'the group id (recommended)',
-        ),
-        [EVENT_TYPES.done]: message(
-          EVENT_TYPES.done,
-          'A member is done, with a result or an error.',
-          EntityDoneEventSchema,
-          'the group id (recommended)',
-        ),
-        [COMMAND_TYPES.cancel]: message(
-          COMMAND_TYPES.cancel,
-          'Fails an open group at once (reason `cancelled`); kept when it comes before the Create (acted on end to end).',
-          CancelEventSchema,
-          'the group id (recommended)',
-        ),
-        [COMMAND_TYPES.extend]: message(
-          COMMAND_TYPES.extend,
-          'Moves an open group\u2019s deadline to the later of its current one and the time the collector stores it + ttl, within the maximum ttl from its creation. One sent before the Create is kept and applied by it; with no Create within the early-report wait it is dead-lettered `group-never-created` (CONTRACT.md).',
-          ExtendEventSchema,
-          'the group id (recommended)',
-        ),
-        [EVENT_TYPES.success]: message(
-          EVENT_TYPES.success,
-          'Every expected member reported, at most `tolerate` of them with an error; or `quorum` members succeeded.',
-          SuccessOutcomeSchema,
-          'the group id',
-        ),
-        [EVENT_TYPES.failure]: message(
-          EVENT_TYPES.failure,
-          'More members failed than tolerated, the group timed out, was cancelled, or its outcome was too large; `reason` says which.',
-          FailureOutcomeSchema,
-          'the group id',
-        ),
+        [EVENT_TYPES.create]: {
+          ...message(
+            EVENT_TYPES.create,
+            'Announces a group and its expected members; `tolerate` and `quorum` say how many errors it survives and how many successes decide it (acted on end to end).',
+            CreateEventSchema,
+            'the group id (recommended)',
+          ),
+          headers: proofHeaders,
+        },
+        [EVENT_TYPES.done]: {
+          ...message(
+            EVENT_TYPES.done,
+            'A member is done, with a result or an error.',
+            EntityDoneEventSchema,
+            'the group id (recommended)',
+          ),
+          headers: proofHeaders,
+        },
+        [COMMAND_TYPES.cancel]: {
+          ...message(
+            COMMAND_TYPES.cancel,
+            'Fails an open group at once (reason `cancelled`); kept when it comes before the Create (acted on end to end).',
+            CancelEventSchema,
+            'the group id (recommended)',
+          ),
+          headers: proofHeaders,
+        },
+        [COMMAND_TYPES.extend]: {
+          ...message(
+            COMMAND_TYPES.extend,
+            'Moves an open group\u2019s deadline to the later of its current one and the time the collector stores it + ttl, within the maximum ttl from its creation. One sent before the Create is kept and applied by it; with no Create within the early-report wait it is dead-lettered `group-never-created` (CONTRACT.md).',
+            ExtendEventSchema,
+            'the group id (recommended)',
+          ),
+          headers: proofHeaders,
+        },
+        [EVENT_TYPES.success]: {
+          ...message(
+            EVENT_TYPES.success,
+            'Every expected member reported, at most `tolerate` of them with an error; or `quorum` members succeeded.',
+            SuccessOutcomeSchema,
+            'the group id',
+          ),
+          headers: outcomeHeaders,
+        },
+        [EVENT_TYPES.failure]: {
+          ...message(
+            EVENT_TYPES.failure,
+            'More members failed than tolerated, the group timed out, was cancelled, or its outcome was too large; `reason` says which.',
+            FailureOutcomeSchema,
+            'the group id',
+          ),
+          headers: outcomeHeaders,
+        },
         DeadLetter: {
           name: 'DeadLetter',
-          summary: 'The original record, unchanged, with headers saying why it was refused.',
+          summary:
+            'The original record, unchanged, with headers saying why it was refused: the original headers first, the collector\u2019s last (take the last of each name). Not signed.',
           payload: {},
           headers: {
             type: 'object',

@@ -14,8 +14,9 @@
  * LOCAL_KAFKA_PORT and LOCAL_DYNAMODB_PORT choose other ports.
  */
 
+import { generateSigningJwk, parseSigningKeySet } from '#core/signing.ts';
 import { LOCAL, START_LINES } from '#local/settings.ts';
-import { TOPICS } from '#shared/config.ts';
+import { loadSettings, TOPICS } from '#shared/config.ts';
 import { type LocalCollector, startLocalCollector } from './collector.ts';
 import { localLogger } from './pretty-logger.ts';
 import { type Services, startServices } from './services/index.ts';
@@ -78,6 +79,11 @@ async function main() {
     },
   });
   if (stopping) return;
+  // Outcomes are signed as on AWS: with COLLECTOR_SIGNING_KEYS, else a key made for this run (its
+  // state lives in memory and goes with it); its public key is what a client's outcomeKeys take.
+  const signingKeys =
+    loadSettings().signingKeys ??
+    JSON.stringify({ keys: [generateSigningJwk(`local-${new Date().toISOString().slice(0, 10)}`, 0)] });
   collector = await startLocalCollector({
     brokers: services.brokers,
     dynamoEndpoint: services.dynamoEndpoint,
@@ -85,9 +91,15 @@ async function main() {
     streamArn: services.streamArn,
     logger: localLogger,
     log: (line) => say(`[esm] ${line}`),
+    settings: { signingKeys },
   });
   if (stopping) return;
   const { settings } = collector;
+  say(
+    `outcome keys: ${parseSigningKeySet(signingKeys)
+      .keys.map((k) => k.publicKey)
+      .join(',')}`,
+  );
   say(
     `${START_LINES.ready}Kafka ${services.brokers.join(',')} · DynamoDB ${services.dynamoEndpoint} · ` +
       `input ${TOPICS.input} · outcomes ${settings.outcomeTopic} · ` +

@@ -24,6 +24,8 @@ export const DLQ_REASONS = {
   quorumOutOfRange: 'quorum-out-of-range',
   /** A Cancel's `message` over the limit of a member's `error`. */
   messageTooLarge: 'message-too-large',
+  /** A protected group's record without a valid proof (docs/SECURITY.md): it changes nothing. */
+  unauthenticated: 'unauthenticated',
 } as const;
 export type DeadLetterReason = (typeof DLQ_REASONS)[keyof typeof DLQ_REASONS];
 

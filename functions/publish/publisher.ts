@@ -11,6 +11,11 @@ export interface OutgoingMessage {
   value: Uint8Array;
   /** In order; a name may repeat. */
   headers?: readonly { name: string; value: Uint8Array | string }[];
+  /**
+   * Present on an outcome: a signing publisher signs it (docs/SECURITY.md) with the key chosen by
+   * its decision's time, so every copy carries the same headers. Dead letters have none.
+   */
+  outcome?: { resolvedMs?: number };
 }
 
 export interface Publisher {

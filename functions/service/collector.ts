@@ -1,10 +1,17 @@
+import { isProtected, proofIdentity, verifyCapability } from '#core/capabilities.ts';
 import {
   DeadLetterError,
   DLQ_REASONS,
   EarlyAdoptionPendingError,
   InconsistentStateError,
 } from '#core/errors.ts';
-import { type CancelRequest, decodeValue, type ExtendRequest, type GroupDefinition } from '#core/events.ts';
+import {
+  type CancelRequest,
+  type Decoded,
+  decodeValue,
+  type ExtendRequest,
+  type GroupDefinition,
+} from '#core/events.ts';
 import { definitionHash, type Group, type RawRecord } from '#core/model.ts';
 import { extendedDeadline } from '#core/rules.ts';
 
@@ -12,6 +19,21 @@ import { EarlyAdoption } from './early-events.ts';
 import { ownerOf, type RecordResult } from './records.ts';
 
 export type { CollectorSettings, RecordResult } from './records.ts';
+
+/** Dead-letters `unauthenticated` a protected group's record whose proof does not hold (docs/SECURITY.md). */
+function authenticate(decoded: Exclude<Decoded, { kind: 'ignored' }>, raw: RawRecord): void {
+  const target =
+    decoded.kind === 'create'
+      ? { groupId: decoded.definition.id, kind: 'create' as const }
+      : decoded.kind === 'report'
+        ? { groupId: decoded.report.group, kind: 'report' as const, member: decoded.report.member }
+        : decoded.kind === 'cancel'
+          ? { groupId: decoded.cancel.group, kind: 'cancel' as const }
+          : { groupId: decoded.extend.group, kind: 'extend' as const };
+  if (!isProtected(target.groupId)) return;
+  const refused = verifyCapability({ ...target, value: raw.value ?? new Uint8Array(), headers: raw.headers });
+  if (refused) throw new DeadLetterError(DLQ_REASONS.unauthenticated, refused);
+}
 
 export class Collector extends EarlyAdoption {
   /** Decodes one record and applies it. Dead letters are published here; transient faults throw. */
@@ -22,6 +44,8 @@ export class Collector extends EarlyAdoption {
       }
       const decoded = decodeValue(raw.value, this.settings);
       if (decoded.kind === 'ignored') return { status: 'ignored', reason: 'outcome-type' };
+      // A protected group's record is checked against its id before anything is read or stored.
+      authenticate(decoded, raw);
       if (decoded.kind === 'create') return await this.create(decoded.definition, nowMs, ownerOf(raw));
       if (decoded.kind === 'cancel') return await this.cancel(decoded.cancel, nowMs, raw);
       if (decoded.kind === 'extend') return await this.extend(decoded.extend, nowMs, raw);
@@ -96,7 +120,13 @@ export class Collector extends EarlyAdoption {
     const state = await this.store.getState(extend.group);
     if (state && state.status !== 'open') return this.lateEvent(state, nowMs, owner);
     const o = raw.origin;
-    const origin = o ? `${o.topic}:${o.partition}:${o.offset}` : `local:${nowMs}`;
+    // A protected group's Extend is its proof (one per Extend the owner signed): a copy is a duplicate.
+    const proven = isProtected(extend.group) ? proofIdentity(raw.headers) : undefined;
+    const origin = proven
+      ? `proof:${proven}`
+      : o
+        ? `${o.topic}:${o.partition}:${o.offset}`
+        : `local:${nowMs}`;
     const group = await this.store.getGroup(extend.group);
     if (group) return this.extendCreated(group, extend, origin, nowMs, nowMs, owner);
     // Before its group's Create: kept like an early report (several per group, each by its record).

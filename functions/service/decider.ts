@@ -106,7 +106,7 @@ export abstract class Decider {
     });
     const groupId = group.definition.id;
     if (decision.won) {
-      await this.publishClaimed(groupId, owner, group.outcomeTopic, bytes);
+      await this.publishClaimed(groupId, owner, group.outcomeTopic, bytes, nowMs);
       this.observer.count(
         outcome.kind === 'success'
           ? 'GroupsSucceeded'
@@ -144,9 +144,15 @@ export abstract class Decider {
    * Publishes an outcome whose publish lease `owner` holds, then records it; a failed publish gives
    * the lease back, so that the retry (by anyone) publishes at once.
    */
-  protected async publishClaimed(groupId: string, owner: string, topic: string, bytes: Uint8Array) {
+  protected async publishClaimed(
+    groupId: string,
+    owner: string,
+    topic: string,
+    bytes: Uint8Array,
+    resolvedMs: number | undefined,
+  ) {
     try {
-      await this.publisher.publish([{ destination: topic, key: groupId, value: bytes }]);
+      await this.publisher.publish([outcomeMessage(topic, groupId, bytes, resolvedMs)]);
     } catch (error) {
       await this.store.releasePublish(groupId, owner).catch(() => {});
       throw error;
@@ -177,9 +183,11 @@ export abstract class Decider {
     }
     const bytes = await storedOutcome(this.store, state, this.settings);
     if (by.removed) {
-      await this.publisher.publish([{ destination: state.outcomeTopic, key: state.groupId, value: bytes }]);
+      await this.publisher.publish([
+        outcomeMessage(state.outcomeTopic, state.groupId, bytes, state.resolvedMs),
+      ]);
     } else {
-      await this.publishClaimed(state.groupId, owner, state.outcomeTopic, bytes);
+      await this.publishClaimed(state.groupId, owner, state.outcomeTopic, bytes, state.resolvedMs);
     }
     this.observer.count('OutcomesRepublished');
   }
@@ -199,6 +207,16 @@ export abstract class Decider {
     await this.publisher.publish([deadLetterMessage(raw, error, this.settings.deadLetterTopic)]);
     this.observer.count('DeadLetters', { reason: error.reason });
   }
+}
+
+/** An outcome to publish: marked so that a signing publisher signs it by its decision's time. */
+export function outcomeMessage(
+  topic: string,
+  groupId: string,
+  bytes: Uint8Array,
+  resolvedMs: number | undefined,
+) {
+  return { destination: topic, key: groupId, value: bytes, outcome: { resolvedMs } };
 }
 
 /**

@@ -4,7 +4,7 @@ import type { GroupOutcomeKind } from '#core/outcome.ts';
 import { statusOf } from '#core/rules.ts';
 import { settleAll } from '#shared/batch.ts';
 
-import { Decider } from './decider.ts';
+import { Decider, outcomeMessage } from './decider.ts';
 import { outcomeOf } from './outcomes.ts';
 import { ownerOf } from './records.ts';
 
@@ -88,8 +88,14 @@ export abstract class Timeouts extends Decider {
       dueSingles.map((st) => st.single),
       this.settings.maxOutcomeBytes,
     );
-    const won: { index: number; groupId: string; topic: string; bytes: Buffer; kind: GroupOutcomeKind }[] =
-      [];
+    const won: {
+      index: number;
+      groupId: string;
+      topic: string;
+      bytes: Buffer;
+      kind: GroupOutcomeKind;
+      resolvedMs: number;
+    }[] = [];
     const results = await settleAll(groupIds, concurrency, async (groupId, index) => {
       const state = states.get(groupId);
       const single = state?.single;
@@ -134,7 +140,7 @@ export abstract class Timeouts extends Decider {
         reports: members,
       });
       if (decision.won) {
-        won.push({ index, groupId, topic: group.outcomeTopic, bytes, kind: outcome.kind });
+        won.push({ index, groupId, topic: group.outcomeTopic, bytes, kind: outcome.kind, resolvedMs: nowMs });
         return;
       }
       const current = decision.current;
@@ -150,12 +156,15 @@ export abstract class Timeouts extends Decider {
       }
     });
     if (won.length === 0) return results;
-    const message = (w: (typeof won)[number]) => ({ destination: w.topic, key: w.groupId, value: w.bytes });
+    const message = (w: (typeof won)[number]) => outcomeMessage(w.topic, w.groupId, w.bytes, w.resolvedMs);
     const published = await this.publisher.publish(won.map(message)).then(
       () => settleAll(won, concurrency, (w) => this.store.markPublished(w.groupId)),
       // One destination refusing its outcome fails the whole produce: publish one by one, so that only
       // that group fails (and gives its lease back); the others go out now.
-      () => settleAll(won, concurrency, (w) => this.publishClaimed(w.groupId, owner, w.topic, w.bytes)),
+      () =>
+        settleAll(won, concurrency, (w) =>
+          this.publishClaimed(w.groupId, owner, w.topic, w.bytes, w.resolvedMs),
+        ),
     );
     won.forEach((w, i) => {
       const result = published[i];

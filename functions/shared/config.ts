@@ -91,6 +91,10 @@ export const ENV = {
   /** `true`: trace with X-Ray through Powertools' tracer (loaded only then; not in the default bundle). */
   tracing: 'COLLECTOR_TRACING',
   awsEndpoint: 'AWS_ENDPOINT_URL',
+  /** Secrets Manager secret holding the outcome signing key set (docs/SECURITY.md); the construct sets it. */
+  signingSecretArn: 'COLLECTOR_SIGNING_SECRET_ARN',
+  /** The outcome signing key set itself, as JSON (the local runtime, tests); instead of the secret. */
+  signingKeys: 'COLLECTOR_SIGNING_KEYS',
 } as const;
 
 /** Defaults of the configurable durations. */
@@ -138,6 +142,10 @@ export interface Settings {
   /** Value of the metrics' `deployment` dimension; undefined: no such dimension. */
   deployment: string | undefined;
   tracing: boolean;
+  /** Secret with the outcome signing key set; undefined with `signingKeys` undefined too: outcomes go unsigned. */
+  signingSecretArn: string | undefined;
+  /** The outcome signing key set as JSON (takes precedence over the secret). */
+  signingKeys: string | undefined;
 }
 
 /** Reads the functions' settings from an environment (process.env by default). */
@@ -181,6 +189,8 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     metricsNamespace: env[ENV.metricsNamespace] || DEFAULTS.metricsNamespace,
     deployment: env[ENV.deployment] || undefined,
     tracing: bool(ENV.tracing, false),
+    signingSecretArn: env[ENV.signingSecretArn] || undefined,
+    signingKeys: env[ENV.signingKeys] || undefined,
   };
 }
 

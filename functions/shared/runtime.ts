@@ -7,11 +7,13 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KafkaConfig } from 'kafkajs';
+import { parseSigningKeySet } from '#core/signing.ts';
 import { KafkaPublisher } from '#publish/kafka.ts';
 import type { Publisher } from '#publish/publisher.ts';
+import { SigningPublisher } from '#publish/signing.ts';
 import { Collector, type CollectorSettings } from '#service/collector.ts';
 import { GroupStore, type StoreOptions } from '#store/group-store.ts';
-import { loadSettings, type Settings } from './config.ts';
+import { ENV, loadSettings, type Settings } from './config.ts';
 import { dynamoClient } from './dynamo.ts';
 import { kafkaConnectionConfig } from './kafka-auth.ts';
 import { METRICS, metricsObserver } from './metrics.ts';
@@ -76,9 +78,12 @@ export function createRuntime(parts: {
   const logger = parts.logger ?? (made as { logger: Logger }).logger;
   const metrics = parts.metrics ?? (made as { metrics: Metrics }).metrics;
   const dynamo = parts.dynamo ?? dynamoClient({ endpoint: settings.dynamodbEndpoint });
-  const publisher =
+  const publisher = signing(
     parts.publisher ??
-    kafkaPublisher({ clientId: `group-collector-${functionName}`, brokers: settings.kafkaBrokers });
+      kafkaPublisher({ clientId: `group-collector-${functionName}`, brokers: settings.kafkaBrokers }),
+    settings,
+    logger,
+  );
   const store = new GroupStore(dynamo, {
     tableName: settings.tableName,
     retentionSeconds: settings.retentionSeconds,
@@ -88,6 +93,33 @@ export function createRuntime(parts: {
   });
   const collector = new Collector(store, publisher, collectorSettings(settings), metricsObserver(metrics));
   return { settings, store, publisher, collector, logger, metrics };
+}
+
+/**
+ * Outcomes signed with the settings' key set (the JSON, or the secret: read at the first outcome of
+ * the execution environment, kept 5 minutes); with neither, outcomes go unsigned and a warning says so.
+ */
+function signing(publisher: Publisher, settings: Settings, logger: Logger): Publisher {
+  const { signingKeys, signingSecretArn } = settings;
+  if (signingKeys !== undefined) {
+    const set = parseSigningKeySet(signingKeys);
+    return new SigningPublisher(publisher, async () => set, Number.POSITIVE_INFINITY);
+  }
+  if (signingSecretArn !== undefined) {
+    return new SigningPublisher(publisher, async () => {
+      const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+      const response = await new SecretsManagerClient({}).send(
+        new GetSecretValueCommand({ SecretId: signingSecretArn }),
+      );
+      return parseSigningKeySet(response.SecretString ?? '');
+    });
+  }
+  if (process.env.AWS_LAMBDA_FUNCTION_NAME) {
+    logger.warn(
+      `outcomes are published unsigned: neither ${ENV.signingSecretArn} nor ${ENV.signingKeys} is set`,
+    );
+  }
+  return publisher;
 }
 
 let shared: Promise<Runtime> | undefined;

@@ -93,13 +93,13 @@ export function acknowledgeNagFindings(
  * by, and why it stays. Guard reads `Metadata.guard.SuppressedRules` on each resource; the reasons
  * are written beside them (`Metadata.guard.Reasons`), as cdk-nag keeps its own in the construct tree.
  */
-interface Deliberate {
+export interface Deliberate {
   readonly nag?: readonly string[];
   readonly guard?: readonly string[];
   readonly reason: string;
 }
 
-function acknowledge(scope: IConstruct, finding: Deliberate): void {
+export function acknowledge(scope: IConstruct, finding: Deliberate): void {
   for (const id of finding.nag ?? []) Validations.of(scope).acknowledge({ id, reason: finding.reason });
   if (!finding.guard) return;
   for (const child of scope.node.findAll()) {

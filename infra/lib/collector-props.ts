@@ -194,6 +194,15 @@ export interface GroupCollectorProps {
   readonly outputs?: boolean;
   /** Prefix of the outputs' names, for a second collector in one stack. Default `""`. */
   readonly outputPrefix?: string;
+  /**
+   * Generation of the outcome signing key (docs/SECURITY.md, "Signed outcomes"). The construct creates
+   * an Ed25519 key at the first deployment, in a Secrets Manager secret only its functions may read;
+   * changing this number rotates it: the deployment adds a new key valid from an hour later and keeps
+   * the newest previous one, and the output `OutcomePublicKeys` lists both. Give clients the new
+   * public key within that hour; rotate again no sooner than the retention plus two days later.
+   * @default 1
+   */
+  readonly outcomeKeyGeneration?: number;
   /** @deprecated Use `alarms: { offsetLag: { threshold } }`. Records; default 10,000. */
   readonly offsetLagThreshold?: number;
   /** @deprecated Use `alarms: { iteratorAge: { threshold } }`. Default 10 minutes. */

@@ -17,6 +17,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { LOCAL_TOPIC_PARTITIONS } from '#local/settings.ts';
@@ -39,6 +40,7 @@ import { type GrantClientOptions, grantClient, grantProduce } from './grants.ts'
 import { type KafkaCluster, type MskClusterArn, parseMskClusterArn } from './kafka-access.ts';
 import { createKafkaMapping, grantKafkaProduce } from './kafka-mapping.ts';
 import { createAlarms, createDashboard, createOutputs } from './operations.ts';
+import { createOutcomeSigning, grantSigningSecret } from './outcome-signing.ts';
 import { createTable, grantTable } from './table.ts';
 import { consumerGroupIdOf, validate, warnInsecureKafka } from './validation.ts';
 
@@ -72,6 +74,13 @@ export const WARNINGS = {
 
 export class GroupCollector extends Construct {
   readonly table: dynamodb.Table;
+  /**
+   * The collector's outcome public keys (`kid:x`, comma-separated while a rotation is under way),
+   * resolved at deployment: what the client's `outcomeKeys` take. Also the stack output `OutcomePublicKeys`.
+   */
+  readonly outcomePublicKeys: string;
+  /** The secret holding the outcome signing key set: readable by the three functions only. */
+  readonly outcomeSigningSecret: secretsmanager.ISecret;
   readonly functions: CollectorFunctions;
   readonly kafkaMapping: lambda.EventSourceMapping;
   /** On-failure destination of the stream mapping. */
@@ -151,7 +160,10 @@ export class GroupCollector extends Construct {
       removalPolicy: this.removalPolicy,
     });
 
-    const common = commonEnvironment(this, props);
+    const signing = createOutcomeSigning(this, props, this.removalPolicy);
+    this.outcomePublicKeys = signing.publicKeys;
+    this.outcomeSigningSecret = signing.secret;
+    const common = { ...commonEnvironment(this, props), [ENV.signingSecretArn]: signing.secret.secretArn };
     const reserved = props.reservedConcurrency ?? {};
     this.functions = {
       collector: createFunction(
@@ -182,7 +194,12 @@ export class GroupCollector extends Construct {
         reserved.sweeper ?? props.sweeperReservedConcurrency,
       ),
     };
-    for (const fn of Object.values(this.functions)) grantTable(this.table, fn);
+    for (const fn of Object.values(this.functions)) {
+      grantTable(this.table, fn);
+      grantSigningSecret(fn, signing.secret, props);
+      // No outcome is published before its signing key exists.
+      fn.node.addDependency(signing.resource);
+    }
     grantKafkaProduce(this, props, this.msk);
 
     this.kafkaMapping = createKafkaMapping(this, props, provisioned, this.msk);

@@ -217,6 +217,10 @@ export function createOutputs(construct: GroupCollector, prefix: string): void {
     KafkaEventSourceMappingId: [kafkaMapping.eventSourceMappingId, 'UUID of the Kafka event source mapping'],
     StreamFailureQueueUrl: [streamFailureQueue.queueUrl, 'on-failure destination of the stream mapping'],
     DashboardName: dashboard ? [dashboard.dashboardName, 'CloudWatch dashboard'] : undefined,
+    OutcomePublicKeys: [
+      construct.outcomePublicKeys,
+      'public keys that verify outcome signatures (kid:x, comma-separated): the client option outcomeKeys',
+    ],
   };
   for (const [name, entry] of Object.entries(outputs)) {
     if (!entry) continue;

@@ -232,9 +232,10 @@ describe('metrics per deployment', () => {
       synth({ metricsNamespace: 'Payments/Collector', deployment: 'green' }, 'Green'),
     );
     const settingsOf = (template: Template) =>
-      Object.values(template.findResources('AWS::Lambda::Function')).map((fn) =>
-        loadSettings(fn.Properties.Environment.Variables),
-      );
+      // The three functions (the outcome key generator, a custom resource, has no environment).
+      Object.values(template.findResources('AWS::Lambda::Function'))
+        .filter((fn) => fn.Properties.Environment !== undefined)
+        .map((fn) => loadSettings(fn.Properties.Environment.Variables));
     // Assess: what the functions will load from their environment.
     for (const s of settingsOf(a)) {
       expect(s.metricsNamespace).toBe(METRICS.namespace);

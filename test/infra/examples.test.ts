@@ -28,6 +28,7 @@ describe.each(Object.entries(EXAMPLE_APPS))('example app %s', (_name, example) =
     expect(annotations.findWarning('*', Match.anyValue())).toEqual([]);
     for (const report of reports) expect(report.violations).toEqual([]);
     template.hasOutput('TableName', Match.anyValue());
-    template.resourceCountIs('AWS::Lambda::Function', 3);
+    // The three functions and the outcome key generator (a custom resource).
+    template.resourceCountIs('AWS::Lambda::Function', 4);
   });
 });

@@ -502,6 +502,8 @@ describe('decodeValue: every dead-letter reason it produces', () => {
       DLQ_REASONS.groupNeverCreated,
       DLQ_REASONS.replyTopicUnknown,
       DLQ_REASONS.tooManyEarlyReports,
+      // The collector checks a protected group's proofs (in its headers) after decoding the value.
+      DLQ_REASONS.unauthenticated,
     ];
     expect([...reasons].sort()).toEqual(
       Object.values(DLQ_REASONS)
