@@ -22,6 +22,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -142,8 +143,13 @@ export function installLocalStack(home: string, log: (line: string) => void): st
   return python;
 }
 
-/** Replaces whatever is at `path` with a symbolic link to `target`. */
+/** Makes `path` a symbolic link to `target` (left alone if it is one: another run may be reading it). */
 function link(target: string, path: string): void {
+  try {
+    if (readlinkSync(path) === target) return;
+  } catch {
+    // absent, or not a link
+  }
   rmSync(path, { recursive: true, force: true });
   symlinkSync(target, path);
 }
