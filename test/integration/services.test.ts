@@ -19,6 +19,7 @@ import {
   freshTopic,
   kafka,
   services,
+  skipWithoutTtlDeletions,
   streamsClient,
   uniqueId,
 } from '../helpers/services.ts';
@@ -102,7 +103,9 @@ describe('real DynamoDB Local', () => {
     expect((failure as ConditionalCheckFailedException).Item?.status).toEqual({ S: 'decided' });
   });
 
-  it('streams a TTL deletion as AWS writes it: REMOVE by the DynamoDB service', async () => {
+  it('streams a TTL deletion as AWS writes it: REMOVE by the DynamoDB service', async (context) => {
+    skipWithoutTtlDeletions(context);
+
     // Prepare
     const streams = streamsClient();
     // Its own small table: DynamoDB Local's TTL stalls when the shared table's index is large.
@@ -149,7 +152,9 @@ async function waitForRemovals(
   const iterators = new Map<string, string | undefined>();
   while (Date.now() - started < timeoutMs && found.size < pks.length) {
     const { StreamDescription } = await streams.send(new DescribeStreamCommand({ StreamArn: streamArn }));
-    for (const shard of StreamDescription?.Shards ?? []) {
+    // A new table's stream is ENABLING at first, and not yet readable.
+    const shards = StreamDescription?.StreamStatus === 'ENABLING' ? [] : (StreamDescription?.Shards ?? []);
+    for (const shard of shards) {
       const shardId = shard.ShardId ?? '';
       if (!iterators.has(shardId)) {
         const { ShardIterator } = await streams.send(

@@ -1,4 +1,5 @@
 import type { ShardIteratorType } from '@aws-sdk/client-dynamodb-streams';
+import { EventSourceConfigurationError } from '../errors.ts';
 import { backoffDelay } from '../retry.ts';
 import type { Stopper } from '../stopper.ts';
 import { type CheckpointKeeper, newShardState, type ShardState } from './checkpoints.ts';
@@ -7,6 +8,10 @@ import type { ShardReader } from './shard-reader.ts';
 
 /** How often the discovery loop considers describing the stream. */
 const CHECK_EVERY_MS = 1_000;
+
+/** How long, and how often, the first discovery describes a stream that is still `ENABLING`. */
+const ENABLING_PATIENCE_MS = 60_000;
+const ENABLING_POLL_MS = 100;
 
 /**
  * Whether to describe the stream now. DescribeStream is costly on DynamoDB Local (it scans
@@ -40,10 +45,26 @@ export class ShardDiscovery {
     this.#shardClosed = true;
   }
 
-  /** Describes the stream and starts every shard not seen before. */
+  /**
+   * Describes the stream and starts every shard not seen before. The first discovery waits while
+   * the stream is `ENABLING`: a stream created with its table is not readable at once (LocalStack
+   * refuses an iterator on it until its backing stream is active), and the mapping starts reading
+   * only then, so that a start position of LATEST means after the mapping started.
+   */
   async discover(initial: boolean): Promise<void> {
     const latest = initial && this.settings.startingPosition === 'LATEST';
-    for (const shard of await this.reader.describe()) {
+    let { status, shards } = await this.reader.describe();
+    const since = Date.now();
+    while (initial && status === 'ENABLING') {
+      if (Date.now() - since > ENABLING_PATIENCE_MS) {
+        throw new EventSourceConfigurationError(
+          `stream ${this.settings.streamArn} is still ENABLING after ${ENABLING_PATIENCE_MS} ms`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, ENABLING_POLL_MS));
+      ({ status, shards } = await this.reader.describe());
+    }
+    for (const shard of shards) {
       const id = shard.ShardId;
       if (!id || this.keeper.has(id)) continue;
       const state = newShardState(id, shard.ParentShardId);

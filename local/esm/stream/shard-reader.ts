@@ -6,6 +6,7 @@ import {
   GetShardIteratorCommand,
   type Shard,
   type ShardIteratorType,
+  type StreamStatus,
   TrimmedDataAccessException,
 } from '@aws-sdk/client-dynamodb-streams';
 import { toLambdaStreamRecord } from '../stream-event.ts';
@@ -31,9 +32,10 @@ export class ShardReader {
     private readonly onShardClosed: () => void,
   ) {}
 
-  /** Every shard of the stream (all pages). */
-  async describe(): Promise<Shard[]> {
+  /** Every shard of the stream (all pages), and the stream's status (`ENABLING` while it is being created). */
+  async describe(): Promise<{ status: StreamStatus | undefined; shards: Shard[] }> {
     const all: Shard[] = [];
+    let status: StreamStatus | undefined;
     let start: string | undefined;
     do {
       const { StreamDescription } = await this.client.send(
@@ -45,10 +47,11 @@ export class ShardReader {
       this.#keyAttributes = (StreamDescription?.KeySchema ?? []).flatMap((k) =>
         k.AttributeName ? [k.AttributeName] : [],
       );
+      status ??= StreamDescription?.StreamStatus;
       all.push(...(StreamDescription?.Shards ?? []));
       start = StreamDescription?.LastEvaluatedShardId;
     } while (start);
-    return all;
+    return { status, shards: all };
   }
 
   async iterator(shardId: string, type: ShardIteratorType, sequence?: string): Promise<string | undefined> {
