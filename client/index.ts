@@ -255,15 +255,7 @@ export class GroupCollectorClient {
    * @throws ValidationError (reason `unauthenticated`) for a group whose credentials it does not hold.
    */
   memberCredentials(groupId: string, member: string, group?: GroupCredentials): MemberCredentials {
-    const credentials = group ?? this.groupKeys.peek(groupId);
-    if (!credentials || credentials.groupId !== groupId) {
-      throw new ValidationError(
-        'group',
-        DLQ_REASONS.unauthenticated,
-        `no credentials for protected group ${groupId}`,
-      );
-    }
-    return memberCredentials(credentials, member);
+    return memberCredentials(this.heldCredentials(groupId, group), member);
   }
 
   /**
@@ -363,15 +355,20 @@ export class GroupCollectorClient {
     credentials?: GroupCredentials,
   ) {
     if (!isProtected(group)) return undefined;
-    const own = credentials ?? this.groupKeys.peek(group);
-    if (!own || own.groupId !== group) {
+    return proveByGroup(this.heldCredentials(group, credentials), kind, value);
+  }
+
+  /** The protected group's credentials: those given, else those this client kept when it created it. */
+  private heldCredentials(groupId: string, given?: GroupCredentials): GroupCredentials {
+    const credentials = given ?? this.groupKeys.peek(groupId);
+    if (!credentials || credentials.groupId !== groupId) {
       throw new ValidationError(
         'group',
         DLQ_REASONS.unauthenticated,
-        `no credentials for protected group ${group}`,
+        `no credentials for protected group ${groupId}`,
       );
     }
-    return proveByGroup(own, kind, value);
+    return credentials;
   }
 
   /**

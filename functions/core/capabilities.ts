@@ -10,14 +10,19 @@
 import {
   createHash,
   createPrivateKey,
-  createPublicKey,
   generateKeyPairSync,
   hkdfSync,
   type KeyObject,
   sign,
   verify,
 } from 'node:crypto';
-import { type HeaderLike, lastHeader, signingEnvelope } from './signing.ts';
+import {
+  ed25519PrivateKey,
+  ed25519PublicKey,
+  type HeaderLike,
+  lastHeader,
+  signingEnvelope,
+} from './signing.ts';
 
 /** How a protected group's id begins. */
 export const PROTECTED_PREFIX = 'gk1.';
@@ -70,9 +75,6 @@ export function protectedGroupId(x: string): string {
   return PROTECTED_PREFIX + createHash('sha256').update(Buffer.from(x, 'base64url')).digest('base64url');
 }
 
-const privateKey = (x: string, d: string) =>
-  createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', x, d }, format: 'jwk' });
-const publicKey = (x: string) => createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
 const sig = (key: KeyObject, data: Buffer) => sign(null, data, key).toString('base64url');
 
 /** A new protected group: its key and its id. */
@@ -100,7 +102,7 @@ export function memberCredentials(group: GroupCredentials, member: string): Memb
   );
   const jwk = keyFromSeed(seed).export({ format: 'jwk' }) as { x: string; d: string };
   const certificate = sig(
-    privateKey(group.x, group.d),
+    ed25519PrivateKey(group.x, group.d),
     signingEnvelope(PROOF_PURPOSES.member, group.groupId, member, Buffer.from(jwk.x, 'base64url')),
   );
   return { groupId: group.groupId, member, groupKey: group.x, x: jwk.x, d: jwk.d, certificate };
@@ -113,7 +115,7 @@ export function proveByGroup(
   value: Uint8Array,
 ): { name: string; value: string }[] {
   const proof = sig(
-    privateKey(group.x, group.d),
+    ed25519PrivateKey(group.x, group.d),
     signingEnvelope(PROOF_PURPOSES[kind], group.groupId, '', value),
   );
   return [
@@ -125,7 +127,7 @@ export function proveByGroup(
 /** The headers that prove a member's report (its value, as sent). */
 export function proveReport(member: MemberCredentials, value: Uint8Array): { name: string; value: string }[] {
   const proof = sig(
-    privateKey(member.x, member.d),
+    ed25519PrivateKey(member.x, member.d),
     signingEnvelope(PROOF_PURPOSES.report, member.groupId, member.member, value),
   );
   return [
@@ -157,7 +159,7 @@ export function verifyCapability(record: {
     verify(
       null,
       signingEnvelope(purpose, groupId, member, data),
-      publicKey(key),
+      ed25519PublicKey(key),
       Buffer.from(signature, 'base64url'),
     );
   if (kind !== 'report') {

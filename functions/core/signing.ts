@@ -12,6 +12,14 @@ import {
   verify,
 } from 'node:crypto';
 
+/** An Ed25519 private key from its JWK parts (base64url). */
+export const ed25519PrivateKey = (x: string, d: string): KeyObject =>
+  createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', x, d }, format: 'jwk' });
+
+/** An Ed25519 public key from its JWK `x` (base64url). */
+export const ed25519PublicKey = (x: string): KeyObject =>
+  createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
+
 /** The purpose of an outcome signature; no other signature the collector makes uses it. */
 export const OUTCOME_PURPOSE = 'eventbus-group-collector/outcome/v1';
 
@@ -64,7 +72,7 @@ export function parseSigningKeySet(input: string | { keys?: unknown }): SigningK
     }
     if (typeof k.nbf !== 'number' || !Number.isFinite(k.nbf))
       throw new SigningKeyError(`key ${k.kid} has no nbf`);
-    const key = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', x: k.x, d: k.d }, format: 'jwk' });
+    const key = ed25519PrivateKey(k.x, k.d);
     // The public key must be the private key's: a mismatch would publish outcomes nobody can verify.
     const derived = (createPublicKey(key).export({ format: 'jwk' }) as { x: string }).x;
     if (derived !== k.x) throw new SigningKeyError(`key ${k.kid}: x is not the public key of d`);
@@ -142,7 +150,7 @@ export function parseOutcomeKeys(keys: readonly string[]): OutcomeVerifyingKeys 
         `"${entry}" is not an outcome key (kid:x, x the base64url Ed25519 public key)`,
       );
     }
-    map.set(kid, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' }));
+    map.set(kid, ed25519PublicKey(x));
   }
   if (map.size === 0) throw new SigningKeyError('no outcome key given');
   return map;

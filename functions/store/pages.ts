@@ -10,7 +10,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { InconsistentStateError } from '#core/errors.ts';
 import type { Group, GroupState, StoredReport } from '#core/model.ts';
@@ -62,6 +68,24 @@ type TailEntry = PageEntry & { by?: string };
 
 const fitsTail = (e: PageEntry): boolean =>
   Buffer.byteLength(e.res) + Buffer.byteLength(e.err ?? '') <= TAIL_ENTRY_BYTES;
+
+/** A report commits only once the events kept before its group's Create are adopted. */
+const ADOPTED = '(attribute_not_exists(hadEarly) OR adopted = :t)';
+
+/** STATE's tail holds `:tk` entries (`k` of them; none: maybe no tail at all). */
+const tailIs = (k: number): string =>
+  k === 0 ? '(attribute_not_exists(tail) OR size(tail) = :tk)' : 'size(tail) = :tk';
+
+/**
+ * Why a commit at time `at` was refused, when the group says so: decided (closed), past its deadline,
+ * or (a report's) waiting for the adoption of the events kept before its Create.
+ */
+function refusal(state: GroupState, at: number, adoption: boolean): CommitResult | undefined {
+  if (state.status !== OPEN) return { status: 'closed', state };
+  if (state.deadlineMs <= at) return { status: 'past-deadline', state };
+  if (!adoption && state.hadEarly && !state.adopted) return { status: 'adopting', state };
+  return undefined;
+}
 
 const bare = ({ i, at, res, err }: TailEntry): PageEntry =>
   err === undefined ? { i, at, res } : { i, at, res, err };
@@ -149,8 +173,9 @@ export class ReportPages {
       const sharing = queue.waiting.splice(0);
       try {
         const entries = sharing.map((w) => w.entry);
-        const lone = entries.length === 1 && entries[0] !== undefined && fitsTail(entries[0]);
-        const appended = lone && entries[0] ? await this.appendTail(group, entries[0]) : 'full';
+        const [only] = entries;
+        const appended =
+          only && entries.length === 1 && fitsTail(only) ? await this.appendTail(group, only) : 'full';
         const result = appended === 'full' ? await this.commitEntries(group, entries, false) : appended;
         sharing.forEach((w, i) => {
           w.resolve({ ...result, lead: i === 0 });
@@ -225,50 +250,31 @@ export class ReportPages {
     const token = randomUUID().slice(0, 8);
     let k = (await this.latest(gid)).tail.length;
     for (let attempt = 0; attempt < 16 && k < TAIL_MAX; attempt++) {
-      try {
-        const out = await this.doc.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: keys.state(gid),
-            UpdateExpression:
-              'SET tail = list_append(if_not_exists(tail, :none), :e) ADD reported :one, failedCount :f',
-            ConditionExpression: `#st = :open AND deadlineMs > :at AND (attribute_not_exists(hadEarly) OR adopted = :t) AND ${
-              k === 0 ? '(attribute_not_exists(tail) OR size(tail) = :k)' : 'size(tail) = :k'
-            }`,
-            ExpressionAttributeNames: { '#st': 'status' },
-            ExpressionAttributeValues: {
-              ':none': [],
-              ':e': [{ ...entry, by: token }],
-              ':one': 1,
-              ':f': entry.err === undefined ? 0 : 1,
-              ':open': OPEN,
-              ':at': entry.at,
-              ':t': true,
-              ':k': k,
-            },
-            ReturnValues: 'ALL_NEW',
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-            ReturnConsumedCapacity: 'TOTAL',
-          }),
-        );
-        this.meter.add(out.ConsumedCapacity, 'write');
-        const state = stateOf(out.Attributes as StateItem);
-        this.seen(gid, state);
+      const written = await this.writeState(gid, {
+        UpdateExpression:
+          'SET tail = list_append(if_not_exists(tail, :none), :e) ADD reported :one, failedCount :f',
+        ConditionExpression: `#st = :open AND deadlineMs > :at AND ${ADOPTED} AND ${tailIs(k)}`,
+        ExpressionAttributeValues: {
+          ':none': [],
+          ':e': [{ ...entry, by: token }],
+          ':one': 1,
+          ':f': entry.err === undefined ? 0 : 1,
+          ':open': OPEN,
+          ':at': entry.at,
+          ':t': true,
+          ':tk': k,
+        },
+      });
+      if (written.ok) return { status: 'committed', state: written.state, page: written.state.pages ?? 0 };
+      const { item, state } = written;
+      if (!item || !state) return { status: 'closed', state: undefined };
+      // This write applied already (the SDK retried it after a lost reply): its entry is there.
+      if (item.tail?.some((e) => e.by === token))
         return { status: 'committed', state, page: state.pages ?? 0 };
-      } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error;
-        const item = error.Item ? (unmarshall(error.Item) as StateItem) : undefined;
-        const state = item && item.status !== undefined ? stateOf(item) : undefined;
-        if (!item || !state) return { status: 'closed', state: undefined };
-        // This write applied already (the SDK retried it after a lost reply): its entry is there.
-        if (item.tail?.some((e) => e.by === token))
-          return { status: 'committed', state, page: state.pages ?? 0 };
-        this.seen(gid, state);
-        if (state.status !== OPEN) return { status: 'closed', state };
-        if (state.deadlineMs <= entry.at) return { status: 'past-deadline', state };
-        if (state.hadEarly && !state.adopted) return { status: 'adopting', state };
-        k = item.tail?.length ?? 0;
-      }
+      this.seen(gid, state);
+      const refused = refusal(state, entry.at, false);
+      if (refused) return refused;
+      k = item.tail?.length ?? 0;
     }
     return 'full';
   }
@@ -293,21 +299,19 @@ export class ReportPages {
     page: PageItem,
     adoption: boolean,
   ): Promise<{ status: 'moved' } | { status: 'final'; result: CommitResult }> {
-    if (adoption && !page.adoption) {
-      // A report's page written while the adoption was pending must not come before the early reports.
-      return (await this.voidPage(page)) ? { status: 'moved' } : this.settle(page, adoption);
-    }
+    // Voided (or another writer moved past it meanwhile): the next number; otherwise settle it again.
+    const voided = async () =>
+      (await this.voidPage(page)) ? { status: 'moved' as const } : this.settle(page, adoption);
+    // A report's page written while the adoption was pending must not come before the early reports.
+    if (adoption && !page.adoption) return voided();
     const result = await this.commit(page, page.adoption === true);
     // It took along a tail that has changed since: it can never be committed.
-    if (result.status === 'tail')
-      return (await this.voidPage(page)) ? { status: 'moved' } : this.settle(page, adoption);
+    if (result.status === 'tail') return voided();
     if (result.status === 'moved') return result;
     const r = result.result;
     if (r.status === 'committed') return { status: 'moved' };
-    if (r.status === 'past-deadline' && page.at >= r.state.deadlineMs) {
-      // Its entries came at or after the deadline: it holds nothing; later pages may still count.
-      return (await this.voidPage(page)) ? { status: 'moved' } : this.settle(page, adoption);
-    }
+    // Its entries came at or after the deadline: it holds nothing; later pages may still count.
+    if (r.status === 'past-deadline' && page.at >= r.state.deadlineMs) return voided();
     return result;
   }
 
@@ -324,26 +328,66 @@ export class ReportPages {
     const tk = page.tk ?? 0;
     const added = page.e.slice(tk);
     const failed = added.filter((e) => e.err !== undefined).length;
+    const written = await this.writeState(gid, {
+      UpdateExpression: `SET pages = :next ADD reported :k, failedCount :f${tk > 0 ? ' REMOVE tail' : ''}`,
+      ConditionExpression: `#st = :open AND pages = :n AND deadlineMs > :at${adoption ? '' : ` AND ${ADOPTED}`} AND ${tailIs(tk)}`,
+      ExpressionAttributeValues: {
+        ':open': OPEN,
+        ':n': page.n,
+        ':next': page.n + 1,
+        ':at': page.at,
+        ':k': added.length,
+        ':f': failed,
+        ':tk': tk,
+        ...(adoption ? {} : { ':t': true }),
+      },
+    });
+    if (written.ok) {
+      return { status: 'final', result: { status: 'committed', state: written.state, page: page.n } };
+    }
+    const { state } = written;
+    if (!state) return { status: 'final', result: { status: 'closed', state: undefined } };
+    const pages = state.pages ?? 0;
+    if (pages > page.n) {
+      this.seen(gid, state);
+      if (state.voids?.includes(page.n)) return { status: 'moved' };
+      // Committed already: by this writer (the SDK retried a write whose reply was lost) or a helper.
+      return { status: 'final', result: { status: 'committed', state, page: page.n } };
+    }
+    if (pages < page.n && state.status === OPEN) {
+      // Written past the committed pages (a stale count): the page stays there (the writer that
+      // reaches its number settles it: a duplicate at worst); this writer writes again where it belongs.
+      this.committed.delete(gid);
+      return { status: 'moved' };
+    }
+    const refused = refusal(state, page.at, adoption);
+    if (refused) return { status: 'final', result: refused };
+    // The tail changed since the page was written: written again with the tail as it is now.
+    this.seen(gid, state);
+    return { status: 'tail' };
+  }
+
+  /**
+   * One conditional update of STATE (`#st` names `status`), metered: the state after it (also noted
+   * as the latest seen), or, its condition failing, the item as it was and its state (none: no group).
+   */
+  private async writeState(
+    gid: string,
+    update: Pick<
+      UpdateCommandInput,
+      'UpdateExpression' | 'ConditionExpression' | 'ExpressionAttributeValues'
+    >,
+  ): Promise<
+    | { ok: true; state: GroupState }
+    | { ok: false; item: StateItem | undefined; state: GroupState | undefined }
+  > {
     try {
       const out = await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: keys.state(gid),
-          UpdateExpression: `SET pages = :next ADD reported :k, failedCount :f${tk > 0 ? ' REMOVE tail' : ''}`,
-          ConditionExpression: `#st = :open AND pages = :n AND deadlineMs > :at${
-            adoption ? '' : ' AND (attribute_not_exists(hadEarly) OR adopted = :t)'
-          } AND ${tk > 0 ? 'size(tail) = :tk' : '(attribute_not_exists(tail) OR size(tail) = :tk)'}`,
+          ...update,
           ExpressionAttributeNames: { '#st': 'status' },
-          ExpressionAttributeValues: {
-            ':open': OPEN,
-            ':n': page.n,
-            ':next': page.n + 1,
-            ':at': page.at,
-            ':k': added.length,
-            ':f': failed,
-            ':tk': tk,
-            ...(adoption ? {} : { ':t': true }),
-          },
           ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           ReturnConsumedCapacity: 'TOTAL',
@@ -352,33 +396,11 @@ export class ReportPages {
       this.meter.add(out.ConsumedCapacity, 'write');
       const state = stateOf(out.Attributes as StateItem);
       this.seen(gid, state);
-      return { status: 'final', result: { status: 'committed', state, page: page.n } };
+      return { ok: true, state };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
       const item = error.Item ? (unmarshall(error.Item) as StateItem) : undefined;
-      const state = item && item.status !== undefined ? stateOf(item) : undefined;
-      if (!state) return { status: 'final', result: { status: 'closed', state: undefined } };
-      const pages = state.pages ?? 0;
-      if (pages > page.n) {
-        this.seen(gid, state);
-        if (state.voids?.includes(page.n)) return { status: 'moved' };
-        // Committed already: by this writer (the SDK retried a write whose reply was lost) or a helper.
-        return { status: 'final', result: { status: 'committed', state, page: page.n } };
-      }
-      if (state.status !== OPEN) return { status: 'final', result: { status: 'closed', state } };
-      if (pages < page.n) {
-        // Written past the committed pages (a stale count): the page stays there (the writer that
-        // reaches its number settles it: a duplicate at worst); this writer writes again where it belongs.
-        this.committed.delete(gid);
-        return { status: 'moved' };
-      }
-      if (state.deadlineMs <= page.at) return { status: 'final', result: { status: 'past-deadline', state } };
-      if (!adoption && state.hadEarly && !state.adopted) {
-        return { status: 'final', result: { status: 'adopting', state } };
-      }
-      // The tail changed since the page was written: written again with the tail as it is now.
-      this.seen(gid, state);
-      return { status: 'tail' };
+      return { ok: false, item, state: item && item.status !== undefined ? stateOf(item) : undefined };
     }
   }
 

@@ -68,25 +68,26 @@ function seconds(duration: Duration | undefined, deprecated: number | undefined,
   return duration?.toSeconds() ?? deprecated ?? fallback;
 }
 
-export function createFunction(
+/**
+ * A function's log group (`<id>Logs`) and its own role (`<id>Role`): no AWS managed policies, logs
+ * only to that group, plus `policies`.
+ */
+export function loggingRole(
   scope: Construct,
   id: string,
-  settings: { name: string; memoryMb: number; timeoutSeconds: number },
   props: GroupCollectorProps,
   removalPolicy: RemovalPolicy,
-  environment: Record<string, string>,
-  reservedConcurrentExecutions?: number,
-): lambda.Function {
+  description: string,
+  policies: Record<string, iam.PolicyDocument> = {},
+): { logGroup: logs.LogGroup; role: iam.Role } {
   const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
     retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
     encryptionKey: props.encryptionKey,
     removalPolicy,
   });
-  // Our own role: no AWS managed policies, logs only to this function's group. Network permissions
-  // are inline so that they exist before Lambda creates the VPC function.
   const role = new iam.Role(scope, `${id}Role`, {
     assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-    description: `group collector: ${settings.name} function`,
+    description,
     inlinePolicies: {
       logs: new iam.PolicyDocument({
         statements: [
@@ -96,15 +97,36 @@ export function createFunction(
           }),
         ],
       }),
-      ...(props.network
-        ? {
-            network: new iam.PolicyDocument({
-              statements: [new iam.PolicyStatement({ actions: VPC_ACTIONS, resources: ['*'] })],
-            }),
-          }
-        : {}),
+      ...policies,
     },
   });
+  return { logGroup, role };
+}
+
+export function createFunction(
+  scope: Construct,
+  id: string,
+  settings: { name: string; memoryMb: number; timeoutSeconds: number },
+  props: GroupCollectorProps,
+  removalPolicy: RemovalPolicy,
+  environment: Record<string, string>,
+  reservedConcurrentExecutions?: number,
+): lambda.Function {
+  // Network permissions are inline so that they exist before Lambda creates the VPC function.
+  const { logGroup, role } = loggingRole(
+    scope,
+    id,
+    props,
+    removalPolicy,
+    `group collector: ${settings.name} function`,
+    props.network
+      ? {
+          network: new iam.PolicyDocument({
+            statements: [new iam.PolicyStatement({ actions: VPC_ACTIONS, resources: ['*'] })],
+          }),
+        }
+      : {},
+  );
   const { network } = props;
   // Pre-bundled by `npm run build` (scripts/build.ts): no bundler, Docker or lock file at synth time.
   // The AWS SDK v3 comes from the Node.js 22 runtime.

@@ -7,11 +7,11 @@
 import { type CfnResource, CustomResource, Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { acknowledge } from './acknowledgements.ts';
 import type { GroupCollectorProps } from './collector-props.ts';
+import { loggingRole } from './functions.ts';
 import { KEY_GENERATOR_SOURCE } from './outcome-key-generator.ts';
 
 export interface OutcomeSigning {
@@ -69,25 +69,13 @@ export function createOutcomeSigning(
     encryptionKey: props.encryptionKey,
     removalPolicy,
   });
-  const logGroup = new logs.LogGroup(scope, 'OutcomeKeyGeneratorLogs', {
-    retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-    encryptionKey: props.encryptionKey,
+  const { logGroup, role } = loggingRole(
+    scope,
+    'OutcomeKeyGenerator',
+    props,
     removalPolicy,
-  });
-  const role = new iam.Role(scope, 'OutcomeKeyGeneratorRole', {
-    assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-    description: 'group collector: writes the outcome signing key at deployment',
-    inlinePolicies: {
-      logs: new iam.PolicyDocument({
-        statements: [
-          new iam.PolicyStatement({
-            actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-            resources: [logGroup.logGroupArn],
-          }),
-        ],
-      }),
-    },
-  });
+    'group collector: writes the outcome signing key at deployment',
+  );
   grantSigningSecret(role, secret, props, 'write');
   const generator = new lambda.Function(scope, 'OutcomeKeyGenerator', {
     description: 'group collector: generates the outcome signing key (custom resource)',

@@ -26,9 +26,13 @@ import {
 import { ACCOUNT, REGION, SELF_SECRET } from './stacks.ts';
 
 /** A user's stack with one collector on self-managed brokers (SCRAM over the internet), plus the given props. */
-function userStack(extra: Partial<GroupCollectorProps> = {}): { stack: Stack; collector: GroupCollector } {
+/** A user's stack with a self-managed SCRAM collector and `extra` props (built in that stack when a function). */
+function userStack(
+  extra: Partial<GroupCollectorProps> | ((stack: Stack) => Partial<GroupCollectorProps>) = {},
+  name = 'Users',
+): { stack: Stack; collector: GroupCollector } {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const stack = new Stack(app, 'Users', { env: { account: ACCOUNT, region: REGION } });
+  const stack = new Stack(app, name, { env: { account: ACCOUNT, region: REGION } });
   const collector = new GroupCollector(stack, 'Collector', {
     kafka: {
       kind: 'self-managed',
@@ -37,7 +41,7 @@ function userStack(extra: Partial<GroupCollectorProps> = {}): { stack: Stack; co
       secret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'Secret', SELF_SECRET),
     },
     consumerGroupId: 'users-collector',
-    ...extra,
+    ...(typeof extra === 'function' ? extra(stack) : extra),
   });
   return { stack, collector };
 }
@@ -209,21 +213,14 @@ describe('dashboard and outputs', () => {
 
 describe('customer managed key', () => {
   it('encrypts the table, the stream-failure queue and the log groups, and lets CloudWatch Logs and the functions use it', () => {
-    // Prepare
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-    const stack = new Stack(app, 'Keyed', { env: { account: ACCOUNT, region: REGION } });
-    const key = new kms.Key(stack, 'Key', { enableKeyRotation: true });
-    // Act
-    new GroupCollector(stack, 'Collector', {
-      kafka: {
-        kind: 'self-managed',
-        bootstrapServers: ['kafka-1.example.com:9096'],
-        auth: 'scram-sha-512',
-        secret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'Secret', SELF_SECRET),
-      },
-      consumerGroupId: 'keyed',
-      encryptionKey: key,
-    });
+    // Prepare / Act
+    const { stack } = userStack(
+      (scope) => ({
+        consumerGroupId: 'keyed',
+        encryptionKey: new kms.Key(scope, 'Key', { enableKeyRotation: true }),
+      }),
+      'Keyed',
+    );
     // Assess
     const template = Template.fromStack(stack);
     const keyArn = { 'Fn::GetAtt': [Match.stringLikeRegexp('^Key'), 'Arn'] };
@@ -355,22 +352,16 @@ describe('validation and synth messages', () => {
   });
 
   it('passes the NIST 800-53 rev 5 checks when every prop that fixes a finding is set', () => {
-    // Prepare
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-    const stack = new Stack(app, 'Strict', { env: { account: ACCOUNT, region: REGION } });
-    // Act
-    new GroupCollector(stack, 'Collector', {
-      kafka: {
-        kind: 'self-managed',
-        bootstrapServers: ['kafka-1.example.com:9096'],
-        auth: 'scram-sha-512',
-        secret: secretsmanager.Secret.fromSecretCompleteArn(stack, 'Secret', SELF_SECRET),
-      },
-      consumerGroupId: 'strict',
-      encryptionKey: new kms.Key(stack, 'Key', { enableKeyRotation: true }),
-      alarmTopic: sns.Topic.fromTopicArn(stack, 'Topic', `arn:aws:sns:${REGION}:${ACCOUNT}:on-call`),
-      reservedConcurrency: { collector: 6, timeouts: 2, sweeper: 1 },
-    });
+    // Prepare / Act
+    const { stack } = userStack(
+      (scope) => ({
+        consumerGroupId: 'strict',
+        encryptionKey: new kms.Key(scope, 'Key', { enableKeyRotation: true }),
+        alarmTopic: sns.Topic.fromTopicArn(scope, 'Topic', `arn:aws:sns:${REGION}:${ACCOUNT}:on-call`),
+        reservedConcurrency: { collector: 6, timeouts: 2, sweeper: 1 },
+      }),
+      'Strict',
+    );
     const report = new NIST80053R5Checks().validateScope(stack);
     // Assess
     expect(report.violations).toEqual([]);

@@ -6,30 +6,16 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../cli/index.ts';
 import { listSamples, SAMPLES_DIR } from '../../cli/produce.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import { ENV } from '../../functions/shared/config.ts';
+import { captured } from '../helpers/cli-io.ts';
 import { drainTopic, kafkaEvent, newGroupId, testRuntime } from '../helpers/collector.ts';
 import { freshTopic, services } from '../helpers/services.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
-
-function captured(stdinText = '') {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: string[] = [];
-  const err: string[] = [];
-  stdout.on('data', (chunk) => out.push(String(chunk)));
-  stderr.on('data', (chunk) => err.push(String(chunk)));
-  return {
-    io: { stdin: Readable.from([stdinText]), stdout, stderr, env: {} },
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
 
 describe('group-collector produce', () => {
   it('sends samples, files and standard input lines as records, in command-line order, with the key (--raw: anything)', async () => {

@@ -7,7 +7,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import {
   AclOperationTypes,
   AclPermissionTypes,
@@ -23,6 +22,7 @@ import { type SecuredKafkaNode, startSecuredKafka } from '#local/services/secure
 import { CONNECTION_ENV } from '../../cli/connection.ts';
 import { main } from '../../cli/index.ts';
 import { CLIENT_DEFAULTS, GroupCollectorClient } from '../../client/index.ts';
+import { captured } from '../helpers/cli-io.ts';
 
 const USERS = {
   admin: randomUUID(),
@@ -56,20 +56,6 @@ const ACLS = {
     },
   ],
 };
-
-function captured(env: Record<string, string>, stdinText = '') {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: string[] = [];
-  const err: string[] = [];
-  stdout.on('data', (chunk) => out.push(String(chunk)));
-  stderr.on('data', (chunk) => err.push(String(chunk)));
-  return {
-    io: { stdin: Readable.from([stdinText]), stdout, stderr, env },
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
 
 describe('a broker that requires TLS, SCRAM and ACLs', () => {
   let dir: string;
@@ -153,9 +139,9 @@ describe('a broker that requires TLS, SCRAM and ACLs', () => {
       node.caFile,
       '--sasl-mechanism',
     ];
-    const ok = captured({ [CONNECTION_ENV.password]: USERS.producer }, '{"n":1}\n{"n":2}\n');
-    const wrongPassword = captured({ [CONNECTION_ENV.password]: 'not-the-password' }, '{"n":3}\n');
-    const noAcl = captured({ [CONNECTION_ENV.password]: USERS.producer }, '{"n":4}\n');
+    const ok = captured('{"n":1}\n{"n":2}\n', { [CONNECTION_ENV.password]: USERS.producer });
+    const wrongPassword = captured('{"n":3}\n', { [CONNECTION_ENV.password]: 'not-the-password' });
+    const noAcl = captured('{"n":4}\n', { [CONNECTION_ENV.password]: USERS.producer });
     // Act
     const code = await main(
       ['produce', ...connection, 'scram-sha-512', '--username', 'producer', '--topic', INPUT, '-'],

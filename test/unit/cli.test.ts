@@ -1,7 +1,6 @@
 /** The command line where no service is needed: --version, help, refusals, error messages, the SDK's Node.js notice. */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { awsFailure, CommandError, kafkaFailure } from '../../cli/errors.ts';
 import { main } from '../../cli/index.ts';
@@ -9,24 +8,11 @@ import { nodeNoticeLine, shortenNodeNotice, type WarningTarget } from '../../cli
 import { refusalOf } from '../../cli/produce.ts';
 import { ValidationError } from '../../client/errors.ts';
 import { checkValue } from '../../client/validation.ts';
+import { captured } from '../helpers/cli-io.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 /** A port nothing listens on: a send there would fail, so a test passing shows nothing was sent. */
 const NO_BROKER = 'localhost:1';
-
-function captured(stdinText = '') {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: string[] = [];
-  const err: string[] = [];
-  stdout.on('data', (chunk) => out.push(String(chunk)));
-  stderr.on('data', (chunk) => err.push(String(chunk)));
-  return {
-    io: { stdin: Readable.from([stdinText]), stdout, stderr, env: {} },
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
 
 describe('group-collector --version and help', () => {
   it('prints the package version for --version, -v and version', async () => {
