@@ -249,10 +249,26 @@ export function tricklePricing(
   secondsPerRecord: number,
   openSeconds = 10,
 ): CostModel[] {
+  return pricingAt(n, cost, resultBytes, secondsPerRecord, 1, openSeconds);
+}
+
+/**
+ * The three designs from one measured group: the collector's units, the handler's wall time per
+ * record and the records per invocation (`fill`) as the mapping batched them in that run; the other
+ * designs' bridges get the same records in the same invocations.
+ */
+export function pricingAt(
+  n: number,
+  cost: DesignCost,
+  resultBytes: number,
+  secondsPerRecord: number,
+  fill: number,
+  openSeconds = 10,
+): CostModel[] {
   const row: WriteCostRow = { groupSize: n, resultBytes, collector: cost, naive: cost };
   return [
-    collectorModel(n, row, secondsPerRecord, 1),
-    standardModel(n, resultBytes, secondsPerRecord, 1),
-    expressModel(n, resultBytes, openSeconds, secondsPerRecord, 1),
+    collectorModel(n, row, secondsPerRecord, fill),
+    standardModel(n, resultBytes, secondsPerRecord, fill),
+    expressModel(n, resultBytes, openSeconds, secondsPerRecord, fill),
   ];
 }

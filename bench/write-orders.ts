@@ -12,9 +12,10 @@ import { fileURLToPath } from 'node:url';
 import { startServices } from '#local/services/index.ts';
 import { KAFKA_ESM } from '#shared/aws.ts';
 import { benchRuntime, freshTopic, log, round } from './lib.ts';
-import { tricklePricing } from './pricing.ts';
+import { mappedCost, startMappedCollector } from './mapped.ts';
+import { pricingAt } from './pricing.ts';
 import { withSection } from './scale-trace.ts';
-import { type ArrivalOrder, collectorCost } from './write-cost.ts';
+import type { ArrivalOrder } from './write-cost.ts';
 
 const sizes = (process.env.ORDERS_SIZES ?? '3,100,1000,10000').split(',').map(Number);
 const orders: ArrivalOrder[] = ['shuffled', 'member', 'trickle'];
@@ -25,9 +26,15 @@ const services = await startServices();
 // The outcome topic takes messages of that size (Kafka's default is 1 MiB).
 const outcomeTopic = await freshTopic(services, 'orders-out', 3, { 'max.message.bytes': '4000000' });
 const runtime = await benchRuntime(services, 'orders', { maxOutcomeBytes: 3_500_000, outcomeTopic });
+// The real local mapping: bursts batched with the deployment's window, trickled reports with none
+// (each is handled before the next is produced, so a window would only add its wait).
+const mappings = {
+  burst: await startMappedCollector(services, runtime, 'orders-burst'),
+  trickle: await startMappedCollector(services, runtime, 'orders-trickle', 0),
+};
 const rows: string[] = [];
-/** Cost per million groups when every record comes alone (plain groups of 3, 100 and 1,000). */
-const trickleCosts: string[] = [];
+/** Cost per million plain groups of 3, 100 and 1,000 (100 B results), shuffled and trickled. */
+const costs: string[] = [];
 try {
   for (const size of sizes) {
     // At 10,000 members also a tolerate and a quorum group (a running count, no read of other keys).
@@ -38,7 +45,9 @@ try {
       ...policies.flatMap((p) => [['shuffled', 100, p] as const, ['trickle', 100, p] as const]),
     ]) {
       const started = Date.now();
-      const cost = await collectorCost(runtime, size, bytes, order, policy);
+      // Groups smaller than a batch: as many open at once as fill a few batches (at volume they share them).
+      const groups = Math.ceil((3 * KAFKA_ESM.batchSize) / size);
+      const cost = await mappedCost(runtime, mappings, size, bytes, order, policy, groups);
       const kind =
         'tolerate' in policy
           ? `tolerate ${policy.tolerate}`
@@ -55,31 +64,42 @@ try {
         wcuPerReportWholeGroup: round(billed / size, 3),
         wcuPerGroup: round(billed, 1),
         callsPerReport: cost.callsPerReport,
+        recordsPerInvocation: cost.recordsPerInvocation,
+        handlerMsPerRecord: cost.handlerMsPerRecord,
         completed: cost.completed,
         byCommand: cost.byCommand,
         seconds: round((Date.now() - started) / 1000, 1),
       };
       log(JSON.stringify(line));
-      if (order === 'trickle' && kind === 'plain' && bytes === 100 && size <= 1000) {
-        // Handler wall time per record of this run (Create and reports, one per invocation).
-        const secondsPerRecord = (Date.now() - started) / 1000 / (size + 1);
-        const [collector, standard, express] = tricklePricing(size, cost, bytes, secondsPerRecord);
-        trickleCosts.push(
-          `| ${size} | **$${collector?.total}** | $${standard?.total} | $${express?.total} | ${(secondsPerRecord * 1000).toFixed(2)} ms |`,
+      if (order !== 'member' && kind === 'plain' && bytes === 100 && size <= 1000) {
+        // Shuffled: full batches of the mapping's size (many groups share a batch at volume); trickle: one
+        // record per invocation. Lambda duration: the handler's wall time per record measured here.
+        const fill = order === 'trickle' ? 1 : KAFKA_ESM.batchSize;
+        const [collector, standard, express] = pricingAt(
+          size,
+          cost,
+          bytes,
+          cost.handlerMsPerRecord / 1000,
+          fill,
+        );
+        costs.push(
+          `| ${size} | ${order} | **$${collector?.total}** | $${standard?.total} | $${express?.total} | ${cost.handlerMsPerRecord} ms |`,
         );
       }
       rows.push(
-        `| ${size} | ${kind} | ${order} | ${bytes} B | ${line.wcuPerReportWholeGroup} | ${line.wcuPerGroup} | ${cost.callsPerReport} | ${cost.completed ? 'yes' : 'NO'} |`,
+        `| ${size} | ${kind} | ${order} | ${bytes} B | ${line.wcuPerReportWholeGroup} | ${line.wcuPerGroup} | ${cost.callsPerReport} | ${cost.recordsPerInvocation} | ${cost.completed ? 'yes' : 'NO'} |`,
       );
     }
   }
 } finally {
+  await mappings.burst.stop();
+  await mappings.trickle.stop();
   await runtime.close();
   await services.stop();
 }
 const table = [
-  '| members | group | arrival | result | WCU per report (whole group, AWS-billed) | WCU per group | DynamoDB calls per report | decided |',
-  '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  '| members | group | arrival | result | WCU per report (whole group, AWS-billed) | WCU per group | DynamoDB calls per report | reports per invocation | decided |',
+  '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ...rows,
 ];
 for (const line of table) console.log(line);
@@ -90,15 +110,15 @@ if (!process.env.ORDERS_SIZES) {
     '<!-- orders:begin (written by `npm run bench:orders`; kept by `npm run bench`) -->',
     '## Write cost by arrival order',
     '',
-    `Run ${new Date(startedAt).toISOString()}: \`npm run bench:orders\` (${Math.round((Date.now() - startedAt) / 1000)} s). One group at a time through \`processKafkaEvent\` on a fresh DynamoDB Local and Kafka: members report shuffled in batches of ${KAFKA_ESM.batchSize} (the mapping's size), in member order, or one report per invocation (trickle); 100 B results unless said. AWS-billed units for the whole group (Create, reports, decision, marks, index entries; DynamoDB Local's transaction units halved). "DynamoDB calls per report": every call of the reports but the last, divided by them.`,
+    `Run ${new Date(startedAt).toISOString()}: \`npm run bench:orders\` (${Math.round((Date.now() - startedAt) / 1000)} s). One group at a time on a fresh DynamoDB Local and Kafka, through the local Kafka event source mapping (bench/mapped.ts): each record is produced to a topic keyed by its group id (one partition, as the client keys it); the mapping polls and batches (batch size ${KAFKA_ESM.batchSize}) and invokes the collector's handler. The Create is handled first; then the members' reports are produced in one burst, shuffled (members finish in any order) or in member order, batched by the mapping with the deployment's window (${KAFKA_ESM.maximumBatchingWindowSeconds} s), or trickled: one report produced once the previous one is handled (one record per invocation, no window). 100 B results unless said. AWS-billed units for the whole group (Create, reports, decision, marks, index entries; DynamoDB Local's transaction units halved). "DynamoDB calls per report": every call after the Create, divided by the reports; "reports per invocation": as the mapping batched them in this run.`,
     '',
     ...table,
     '',
-    'Cost per million groups when every record comes alone (one record per invocation, so Lambda requests are one per record for every design; prices and models of the cost section, `bench/pricing.ts`; collector units from the trickle rows above, handler time per record measured in them):',
+    `Cost per million plain groups (100 B results), from the shuffled and trickle rows above (prices and models of the cost section, \`bench/pricing.ts\`; collector units measured in those rows, Lambda duration from the handler's wall time per record measured in them). Shuffled: records come in full batches of ${KAFKA_ESM.batchSize} (at volume, many groups' records share a batch); trickle: one record per invocation for every design, so Lambda requests count once per record:`,
     '',
-    '| members | collector | Step Functions Standard | Step Functions Express (10 s open) | handler time per record |',
-    '| --- | --- | --- | --- | --- |',
-    ...trickleCosts,
+    '| members | arrival | collector | Step Functions Standard | Step Functions Express (10 s open) | handler time per record |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...costs,
     '<!-- orders:end -->',
   ].join('\n');
   writeFileSync(mdPath, withSection(readFileSync(mdPath, 'utf8'), 'orders', section));
