@@ -57,6 +57,7 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           exclude: [...LONG, ...README],
           // One real Kafka broker and one DynamoDB Local serve the whole run.
+          isolate: false,
           globalSetup: ['test/helpers/global-setup.ts'],
           // Generous: DynamoDB Local's TTL sweep is slow under load; no test asserts speed.
           testTimeout: 240_000,

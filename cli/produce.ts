@@ -243,6 +243,8 @@ async function produce(options: {
       let meta: Awaited<ReturnType<Producer['send']>>[number] | undefined;
       try {
         if (!producer) {
+          // A missing topic is told at once (a producer retries it for seconds before it gives up).
+          await ensureTopic(kafka, topic);
           producer = kafka.producer({
             idempotent: true,
             maxInFlightRequests: 1,
@@ -318,5 +320,18 @@ export function refusalOf(value: string): ValidationError | undefined {
   } catch (error) {
     if (error instanceof ValidationError) return error;
     throw error;
+  }
+}
+
+/** Fails with the producer's own unknown-topic error when the topic is not on the cluster (one metadata call). */
+async function ensureTopic(kafka: Kafka, topic: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    if (!(await admin.listTopics()).includes(topic)) {
+      throw new Error('This server does not host this topic-partition (UNKNOWN_TOPIC_OR_PARTITION)');
+    }
+  } finally {
+    await admin.disconnect();
   }
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { type LocalCollector, startLocalCollector } from '#local/collector.ts';
 import { GroupCollectorClient } from '../../client/index.ts';
 import { drainTopic, newGroupId, sample } from '../helpers/collector.ts';
@@ -10,7 +10,8 @@ import { freshTopic, services } from '../helpers/services.ts';
  * through the local Kafka event source mapping; TTL deletions reach the
  * timeouts function through the local stream mapping; the sweeper runs.
  */
-describe('the whole collector under the local event source mappings', () => {
+// Independent groups on one running collector: the tests run at once (the timeout's wait overlaps the others).
+describe.concurrent('the whole collector under the local event source mappings', () => {
   let input: string;
   let outcomes: string;
   let collector: LocalCollector;
@@ -34,7 +35,7 @@ describe('the whole collector under the local event source mappings', () => {
     await collector.stop();
   });
 
-  it('the sample walkthrough gives one success with the three results', async () => {
+  it('the sample walkthrough gives one success with the three results', async ({ expect }) => {
     // Prepare
     const group = newGroupId();
     const { Kafka, logLevel } = await import('kafkajs');
@@ -53,7 +54,7 @@ describe('the whole collector under the local event source mappings', () => {
     expect(Object.keys(outcome.results)).toHaveLength(3);
   });
 
-  it('a member error fails the group, through the typed client', async () => {
+  it('a member error fails the group, through the typed client', async ({ expect }) => {
     // Act
     const group = await client.createGroup({ expected: ['one', 'two'], ttl: 60, payload: { order: 7 } });
     await client.reportDone(group, 'one', { ok: true });
@@ -70,7 +71,9 @@ describe('the whole collector under the local event source mappings', () => {
     });
   });
 
-  it('a group with ttl 3 whose other members never report times out once, with the first result and the others missing', async () => {
+  it('a group with ttl 3 whose other members never report times out once, with the first result and the others missing', async ({
+    expect,
+  }) => {
     // Act
     const group = await client.createGroup({ expected: ['first', 'second', 'third'], ttl: 3 });
     await client.reportDone(group, 'first', { n: 1 });

@@ -1,28 +1,12 @@
 import {
   ConditionalCheckFailedException,
-  DeleteItemCommand,
   DescribeTableCommand,
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import {
-  type _Record,
-  DescribeStreamCommand,
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-} from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TABLE } from '#store/layout.ts';
-import {
-  dynamoClient,
-  freshTable,
-  freshTopic,
-  kafka,
-  services,
-  skipWithoutTtlDeletions,
-  streamsClient,
-  uniqueId,
-} from '../helpers/services.ts';
+import { dynamoClient, freshTopic, kafka, services, uniqueId } from '../helpers/services.ts';
 
 describe('real Kafka broker', () => {
   it('produces, consumes with a group, and commits offsets through kafkajs', async () => {
@@ -102,82 +86,4 @@ describe('real DynamoDB Local', () => {
     expect(failure).toBeInstanceOf(ConditionalCheckFailedException);
     expect((failure as ConditionalCheckFailedException).Item?.status).toEqual({ S: 'decided' });
   });
-
-  it('streams a TTL deletion as AWS writes it: REMOVE by the DynamoDB service', async (context) => {
-    skipWithoutTtlDeletions(context);
-
-    // Prepare
-    const streams = streamsClient();
-    // Its own small table: DynamoDB Local's TTL stalls when the shared table's index is large.
-    const { tableName, streamArn } = await freshTable('foundation-ttl');
-    const ttlKey = { pk: { S: uniqueId('ttl') }, sk: { S: 'STATE' } };
-    const userKey = { pk: { S: uniqueId('user-delete') }, sk: { S: 'STATE' } };
-    const expired = Math.floor(Date.now() / 1000) - 5;
-    // An open group's STATE item carries the deadline index keys. DynamoDB Local 2.6.1 only
-    // TTL-deletes items that are in the table's GSI (see DESIGN.md); AWS deletes every expired item.
-    const ttlItem = {
-      ...ttlKey,
-      [TABLE.ttlAttribute]: { N: String(expired) },
-      [TABLE.deadlineIndex.partitionKey]: { S: 'D#0' },
-      [TABLE.deadlineIndex.sortKey]: { N: String(expired * 1000) },
-    };
-
-    // Act
-    await client.send(new PutItemCommand({ TableName: tableName, Item: ttlItem }));
-    await client.send(new PutItemCommand({ TableName: tableName, Item: userKey }));
-    await client.send(new DeleteItemCommand({ TableName: tableName, Key: userKey }));
-    const removals = await waitForRemovals(streams, streamArn, [ttlKey.pk.S, userKey.pk.S], 150_000);
-    streams.destroy();
-
-    // Assess
-    const ttlRemoval = removals.get(ttlKey.pk.S);
-    expect(ttlRemoval?.eventName).toBe('REMOVE');
-    expect(ttlRemoval?.userIdentity).toEqual({ Type: 'Service', PrincipalId: 'dynamodb.amazonaws.com' });
-    expect(ttlRemoval?.dynamodb?.OldImage?.[TABLE.ttlAttribute]).toEqual({ N: String(expired) });
-    const userRemoval = removals.get(userKey.pk.S);
-    expect(userRemoval?.eventName).toBe('REMOVE');
-    expect(userRemoval?.userIdentity).toBeUndefined();
-  });
 });
-
-/** Reads every shard of the stream from the start until REMOVE records for all keys are seen. */
-async function waitForRemovals(
-  streams: ReturnType<typeof streamsClient>,
-  streamArn: string,
-  pks: string[],
-  timeoutMs: number,
-): Promise<Map<string, _Record>> {
-  const found = new Map<string, _Record>();
-  const started = Date.now();
-  const iterators = new Map<string, string | undefined>();
-  while (Date.now() - started < timeoutMs && found.size < pks.length) {
-    const { StreamDescription } = await streams.send(new DescribeStreamCommand({ StreamArn: streamArn }));
-    // A new table's stream is ENABLING at first, and not yet readable.
-    const shards = StreamDescription?.StreamStatus === 'ENABLING' ? [] : (StreamDescription?.Shards ?? []);
-    for (const shard of shards) {
-      const shardId = shard.ShardId ?? '';
-      if (!iterators.has(shardId)) {
-        const { ShardIterator } = await streams.send(
-          new GetShardIteratorCommand({
-            StreamArn: streamArn,
-            ShardId: shardId,
-            ShardIteratorType: 'TRIM_HORIZON',
-          }),
-        );
-        iterators.set(shardId, ShardIterator);
-      }
-      const iterator = iterators.get(shardId);
-      if (!iterator) continue;
-      const { Records, NextShardIterator } = await streams.send(
-        new GetRecordsCommand({ ShardIterator: iterator }),
-      );
-      iterators.set(shardId, NextShardIterator);
-      for (const record of Records ?? []) {
-        const pk = record.dynamodb?.Keys?.pk?.S;
-        if (pk && pks.includes(pk) && record.eventName === 'REMOVE') found.set(pk, record);
-      }
-    }
-    if (found.size < pks.length) await new Promise((r) => setTimeout(r, 250));
-  }
-  return found;
-}

@@ -1,15 +1,31 @@
 import { randomUUID } from 'node:crypto';
+import { DeleteItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type _Record,
+  DescribeStreamCommand,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+} from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCollector, startLocalCollector } from '#local/collector.ts';
-import { keys } from '#store/layout.ts';
+import { keys, TABLE } from '#store/layout.ts';
 import { GroupCollectorClient } from '../../client/index.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import { sweepOnce } from '../../functions/sweeper/handler.ts';
 import { processStreamEvent } from '../../functions/timeouts/handler.ts';
 import { drainTopic, kafkaEvent, newGroupId, testRuntime, ttlRemoval } from '../helpers/collector.ts';
-import { freshTable, freshTopic, services, skipWithoutTtlDeletions } from '../helpers/services.ts';
+import {
+  dynamoClient,
+  freshTable,
+  freshTopic,
+  services,
+  skipWithoutTtlDeletions,
+  streamsClient,
+  uniqueId,
+} from '../helpers/services.ts';
 
-describe('the TTL path: DynamoDB removes an expired group, the stream handler times it out', () => {
+// The tests that wait for DynamoDB Local's TTL sweep run at once: one sweep serves them all.
+describe.concurrent('the TTL path: DynamoDB removes an expired group, the stream handler times it out', () => {
   let input: string;
   let outcomes: string;
   let collector: LocalCollector;
@@ -37,6 +53,7 @@ describe('the TTL path: DynamoDB removes an expired group, the stream handler ti
   });
 
   it('publishes the timeout from the TTL deletion alone (no sweeper), once, even if the sweeper runs afterwards', async (context) => {
+    const { expect } = context;
     skipWithoutTtlDeletions(context);
 
     // Act
@@ -57,6 +74,46 @@ describe('the TTL path: DynamoDB removes an expired group, the stream handler ti
     });
     expect(copies).toHaveLength(1);
     expect(state?.status).toBe('timedout');
+  });
+
+  it('streams a TTL deletion as AWS writes it: REMOVE by the DynamoDB service', async (context) => {
+    const { expect } = context;
+    skipWithoutTtlDeletions(context);
+
+    // Prepare
+    const streams = streamsClient();
+    // Its own small table: DynamoDB Local's TTL stalls when the shared table's index is large.
+    const { tableName, streamArn } = await freshTable('foundation-ttl');
+    const ttlKey = { pk: { S: uniqueId('ttl') }, sk: { S: 'STATE' } };
+    const userKey = { pk: { S: uniqueId('user-delete') }, sk: { S: 'STATE' } };
+    const expired = Math.floor(Date.now() / 1000) - 5;
+    // An open group's STATE item carries the deadline index keys. DynamoDB Local 2.6.1 only
+    // TTL-deletes items that are in the table's GSI (see DESIGN.md); AWS deletes every expired item.
+    const ttlItem = {
+      ...ttlKey,
+      [TABLE.ttlAttribute]: { N: String(expired) },
+      [TABLE.deadlineIndex.partitionKey]: { S: 'D#0' },
+      [TABLE.deadlineIndex.sortKey]: { N: String(expired * 1000) },
+    };
+
+    const dynamo = dynamoClient();
+
+    // Act
+    await dynamo.send(new PutItemCommand({ TableName: tableName, Item: ttlItem }));
+    await dynamo.send(new PutItemCommand({ TableName: tableName, Item: userKey }));
+    await dynamo.send(new DeleteItemCommand({ TableName: tableName, Key: userKey }));
+    const removals = await waitForRemovals(streams, streamArn, [ttlKey.pk.S, userKey.pk.S], 150_000);
+    streams.destroy();
+    dynamo.destroy();
+
+    // Assess
+    const ttlRemoval = removals.get(ttlKey.pk.S);
+    expect(ttlRemoval?.eventName).toBe('REMOVE');
+    expect(ttlRemoval?.userIdentity).toEqual({ Type: 'Service', PrincipalId: 'dynamodb.amazonaws.com' });
+    expect(ttlRemoval?.dynamodb?.OldImage?.[TABLE.ttlAttribute]).toEqual({ N: String(expired) });
+    const userRemoval = removals.get(userKey.pk.S);
+    expect(userRemoval?.eventName).toBe('REMOVE');
+    expect(userRemoval?.userIdentity).toBeUndefined();
   });
 });
 
@@ -102,3 +159,45 @@ describe('the timeouts handler on stream records', () => {
     expect((await runtime.store.getState(group))?.status).toBe('succeeded');
   });
 });
+
+/** Reads every shard of the stream from the start until REMOVE records for all keys are seen. */
+async function waitForRemovals(
+  streams: ReturnType<typeof streamsClient>,
+  streamArn: string,
+  pks: string[],
+  timeoutMs: number,
+): Promise<Map<string, _Record>> {
+  const found = new Map<string, _Record>();
+  const started = Date.now();
+  const iterators = new Map<string, string | undefined>();
+  while (Date.now() - started < timeoutMs && found.size < pks.length) {
+    const { StreamDescription } = await streams.send(new DescribeStreamCommand({ StreamArn: streamArn }));
+    // A new table's stream is ENABLING at first, and not yet readable.
+    const shards = StreamDescription?.StreamStatus === 'ENABLING' ? [] : (StreamDescription?.Shards ?? []);
+    for (const shard of shards) {
+      const shardId = shard.ShardId ?? '';
+      if (!iterators.has(shardId)) {
+        const { ShardIterator } = await streams.send(
+          new GetShardIteratorCommand({
+            StreamArn: streamArn,
+            ShardId: shardId,
+            ShardIteratorType: 'TRIM_HORIZON',
+          }),
+        );
+        iterators.set(shardId, ShardIterator);
+      }
+      const iterator = iterators.get(shardId);
+      if (!iterator) continue;
+      const { Records, NextShardIterator } = await streams.send(
+        new GetRecordsCommand({ ShardIterator: iterator }),
+      );
+      iterators.set(shardId, NextShardIterator);
+      for (const record of Records ?? []) {
+        const pk = record.dynamodb?.Keys?.pk?.S;
+        if (pk && pks.includes(pk) && record.eventName === 'REMOVE') found.set(pk, record);
+      }
+    }
+    if (found.size < pks.length) await new Promise((r) => setTimeout(r, 250));
+  }
+  return found;
+}
