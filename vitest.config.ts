@@ -56,7 +56,8 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           exclude: [...LONG, ...README],
-          // One real Kafka broker and one DynamoDB Local serve the whole run.
+          // One real Kafka broker and one DynamoDB Local serve the whole run; the files share one module
+          // graph (each starts its own runtimes, topics and tables: nothing is kept between files).
           isolate: false,
           globalSetup: ['test/helpers/global-setup.ts'],
           // Generous: DynamoDB Local's TTL sweep is slow under load; no test asserts speed.
@@ -95,7 +96,7 @@ export default defineConfig({
       },
       {
         // Minutes-long scenarios (fault injection, the soak, the benchmark smoke run): `npm run test:long`,
-        // run by CI after `npm test`, outside its 4-minute budget.
+        // outside `npm test` and its 4-minute budget (run before a release; CI does not run it).
         test: {
           name: 'long',
           include: LONG,

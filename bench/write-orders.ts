@@ -7,6 +7,7 @@
  * outcome, marks and index entries.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServices } from '#local/services/index.ts';
@@ -21,6 +22,8 @@ const sizes = (process.env.ORDERS_SIZES ?? '3,100,1000,10000').split(',').map(Nu
 const orders: ArrivalOrder[] = ['shuffled', 'member', 'trickle'];
 
 const startedAt = Date.now();
+/** The machine's load (1-minute average) sampled after each row: handler times are wall times on it. */
+const loads: number[] = [];
 const services = await startServices();
 // The outcome of 10,000 members with 100 B results is about 1.4 MB: the limit is raised within its ceiling.
 // The outcome topic takes messages of that size (Kafka's default is 1 MiB).
@@ -70,7 +73,8 @@ try {
         byCommand: cost.byCommand,
         seconds: round((Date.now() - started) / 1000, 1),
       };
-      log(JSON.stringify(line));
+      loads.push(loadavg()[0] ?? 0);
+      log(JSON.stringify({ ...line, load: round(loads.at(-1) ?? 0, 1) }));
       if (order !== 'member' && kind === 'plain' && bytes === 100 && size <= 1000) {
         // Shuffled: full batches of the mapping's size (many groups share a batch at volume); trickle: one
         // record per invocation. Lambda duration: the handler's wall time per record measured here.
@@ -114,7 +118,7 @@ if (!process.env.ORDERS_SIZES) {
     '',
     ...table,
     '',
-    `Cost per million plain groups (100 B results), from the shuffled and trickle rows above (prices and models of the cost section, \`bench/pricing.ts\`; collector units measured in those rows, Lambda duration from the handler's wall time per record measured in them). Shuffled: records come in full batches of ${KAFKA_ESM.batchSize} (at volume, many groups' records share a batch); trickle: one record per invocation for every design, so Lambda requests count once per record:`,
+    `Cost per million plain groups (100 B results), from the shuffled and trickle rows above (prices and models of the cost section, \`bench/pricing.ts\`; collector units measured in those rows, Lambda duration from the handler's wall time per record measured in them, on this machine with DynamoDB Local: a wall time, so it grows with the machine's load — 1-minute load average ${round(Math.min(...loads), 1)} to ${round(Math.max(...loads), 1)} on 2 cores during this run; the cost section of \`npm run bench\` prices duration from its throughput run instead). Shuffled: records come in full batches of ${KAFKA_ESM.batchSize} (at volume, many groups' records share a batch); trickle: one record per invocation for every design, so Lambda requests count once per record:`,
     '',
     '| members | arrival | collector | Step Functions Standard | Step Functions Express (10 s open) | handler time per record |',
     '| --- | --- | --- | --- | --- | --- |',
