@@ -24,7 +24,7 @@
  * due at once for the sweeper; 1000), SCALE_WRITE=0 (do not touch RESULTS.md).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServices } from '#local/services/index.ts';
@@ -679,7 +679,7 @@ async function main() {
   const partial: Omit<Results, 'markdown'> = {
     date,
     command: 'npm run bench:scale',
-    machine: `${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, Node ${process.version}, DynamoDB Local and Kafka on the same machine`,
+    machine: `${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}, Node ${process.version}, DynamoDB Local and Kafka on the same machine (1-minute load average ${(loadavg()[0] ?? 0).toFixed(1)} at the end of the run: the handler times below are wall and CPU times on it)`,
     assumptions: ASSUMED,
     runs: withBounds,
     ...(sweep ? { sweep } : {}),
