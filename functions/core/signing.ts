@@ -115,21 +115,44 @@ export function signingEnvelope(
   return out;
 }
 
-/** The headers of a signed outcome (key id, then the signature: the last header). Deterministic (RFC 8032). */
-export function signOutcome(
+/**
+ * An outcome's signature as the decision stores it (docs/SECURITY.md, "Signed outcomes"): which key
+ * signed, and the Ed25519 signature (base64url). Every copy of the outcome carries it as its headers.
+ */
+export interface OutcomeSignature {
+  keyId: string;
+  /** base64url, 86 characters. */
+  signature: string;
+}
+
+/** Signs an outcome with the key chosen by its `resolved` time. Deterministic (RFC 8032). */
+export function outcomeSignature(
   set: SigningKeySet,
   message: { topic: string; key: string | Uint8Array | null; value: Uint8Array; resolvedMs: number },
-): { name: string; value: string }[] {
+): OutcomeSignature {
   const signer = keyFor(set, message.resolvedMs);
   const signature = sign(
     null,
     signingEnvelope(OUTCOME_PURPOSE, message.topic, message.key, message.value),
     signer.key,
   );
+  return { keyId: signer.kid, signature: signature.toString('base64url') };
+}
+
+/** The headers of a signed outcome: the key id, then the signature (the last header). */
+export function signatureHeaders(signature: OutcomeSignature): { name: string; value: string }[] {
   return [
-    { name: SIGNATURE_HEADERS.keyId, value: signer.kid },
-    { name: SIGNATURE_HEADERS.signature, value: signature.toString('base64url') },
+    { name: SIGNATURE_HEADERS.keyId, value: signature.keyId },
+    { name: SIGNATURE_HEADERS.signature, value: signature.signature },
   ];
+}
+
+/** The headers of a signed outcome (key id, then the signature: the last header). Deterministic (RFC 8032). */
+export function signOutcome(
+  set: SigningKeySet,
+  message: { topic: string; key: string | Uint8Array | null; value: Uint8Array; resolvedMs: number },
+): { name: string; value: string }[] {
+  return signatureHeaders(outcomeSignature(set, message));
 }
 
 /** Public keys a verifier trusts, by key id. */

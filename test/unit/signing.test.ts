@@ -6,17 +6,20 @@ import {
   keyFor,
   lastHeader,
   OUTCOME_PURPOSE,
+  outcomeSignature,
   parseOutcomeKeys,
   parseSigningKeySet,
   SIGNATURE_HEADERS,
   SigningKeyError,
+  signatureHeaders,
   signingEnvelope,
   signOutcome,
   verifyOutcome,
 } from '#core/signing.ts';
 import type { OutgoingMessage, Publisher } from '#publish/publisher.ts';
-import { SigningPublisher } from '#publish/signing.ts';
+import { OutcomeSigner, SigningPublisher } from '#publish/signing.ts';
 import { deadLetterMessage } from '#service/dead-letters.ts';
+import { outcomeMessage } from '#service/decider.ts';
 
 const HOUR = 3_600_000;
 const T0 = Date.parse('2026-12-07T00:00:00Z');
@@ -178,7 +181,7 @@ describe('the signing publisher', () => {
   it('signs outcomes and passes dead letters through unsigned, the original headers first and the collector’s last', async () => {
     // Prepare: a forged success, refused, carrying its own signature and dead-letter headers
     const { sent, publisher } = recording();
-    const signing = new SigningPublisher(publisher, async () => oneKey);
+    const signing = new SigningPublisher(publisher, new OutcomeSigner(async () => oneKey));
     const forged = outcome('victim');
     const dead = deadLetterMessage(
       {
@@ -224,13 +227,15 @@ describe('the signing publisher', () => {
     let loads = 0;
     const signing = new SigningPublisher(
       publisher,
-      async () => {
-        loads++;
-        if (loads > 1) throw new Error('throttled');
-        return oneKey;
-      },
-      1000,
-      () => now,
+      new OutcomeSigner(
+        async () => {
+          loads++;
+          if (loads > 1) throw new Error('throttled');
+          return oneKey;
+        },
+        1000,
+        () => now,
+      ),
     );
     const send = () =>
       signing.publish([{ destination: 'out', key: 'g', value: outcome('g'), outcome: { resolvedMs: T0 } }]);
@@ -242,5 +247,34 @@ describe('the signing publisher', () => {
 
     // Assess
     expect(loads).toBe(2);
+  });
+
+  it('publishes an outcome with the signature its decision stored, without loading the key set (its key may be gone)', async () => {
+    // Prepare: the decision's signature, made by a key the publisher's key set no longer holds
+    const { sent, publisher } = recording();
+    let loads = 0;
+    const signing = new SigningPublisher(
+      publisher,
+      new OutcomeSigner(async () => {
+        loads++;
+        return parseSigningKeySet({ keys: [generateSigningJwk('k-new', T0 / 1000)] });
+      }),
+    );
+    const stored = outcomeSignature(oneKey, {
+      topic: 'out',
+      key: 'g1',
+      value: outcome('g1'),
+      resolvedMs: T0 + HOUR,
+    });
+
+    // Act
+    await signing.publish([outcomeMessage('out', 'g1', outcome('g1'), T0 + HOUR, stored)]);
+
+    // Assess
+    expect(loads).toBe(0);
+    expect(sent[0]?.headers).toEqual(signatureHeaders(stored));
+    expect(
+      verifyOutcome(trusted, { topic: 'out', key: 'g1', value: outcome('g1'), headers: sent[0]?.headers }),
+    ).toBe('valid');
   });
 });
