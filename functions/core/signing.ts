@@ -220,3 +220,26 @@ export function verifyOutcome(
   );
   return ok ? 'valid' : 'invalid';
 }
+
+/**
+ * What a stored signature says of the outcome it was stored with (inspect): `valid` or `invalid`
+ * against the key it names; `unknown-key`: that key is not among those given; `not-checked`: no key
+ * given; `not-stored`: decided without a signature (signing was off when it was decided).
+ */
+export type StoredSignatureCheck =
+  | { verified: 'valid' | 'invalid' | 'unknown-key' | 'not-checked'; keyId: string }
+  | { verified: 'not-stored' };
+
+/** Checks the signature a decision stored against the outcome bytes it was stored with. Pure. */
+export function checkStoredSignature(
+  keys: OutcomeVerifyingKeys | undefined,
+  outcome: { topic: string; key: string; value: Uint8Array; signature: OutcomeSignature | undefined },
+): StoredSignatureCheck {
+  const { signature } = outcome;
+  if (!signature) return { verified: 'not-stored' };
+  const { keyId } = signature;
+  if (!keys) return { verified: 'not-checked', keyId };
+  if (!keys.has(keyId)) return { verified: 'unknown-key', keyId };
+  const verdict = verifyOutcome(keys, { ...outcome, headers: signatureHeaders(signature) });
+  return { verified: verdict === 'valid' ? 'valid' : 'invalid', keyId };
+}

@@ -55,6 +55,8 @@ describe('group-collector --version and help', () => {
     expect(helpProduce.out()).toContain('--raw');
     expect(helpProduce.out()).toBe(produceHelp.out());
     expect(helpInspect.out()).toMatch(/^usage: group-collector inspect /);
+    expect(helpInspect.out()).toContain('--outcome-keys');
+    expect(helpInspect.out()).toContain('$COLLECTOR_OUTCOME_KEYS');
     expect(help.out()).toMatch(/^usage: group-collector <command>/);
     expect(help.out()).toContain('--version');
     expect(helpUnknown.err()).toContain('unknown command "nope"');
@@ -121,6 +123,25 @@ describe('group-collector produce refuses what the client refuses', () => {
     expect(run.err()).toMatch(/ValidationError \(field "group", reason invalid-field\)/);
     expect(run.err()).toContain('not sent, nor anything after it');
     expect(run.out()).toBe('');
+  });
+});
+
+describe('group-collector inspect --outcome-keys', () => {
+  it('refuses a key that is not kid:x, from the flag or the environment, before reading any table', async () => {
+    // Prepare: nothing listens on the endpoint, so a read would fail with 1, not 2
+    const target = ['--table', 'T', '--endpoint', 'http://localhost:1'];
+    const [flag, env] = [captured(), captured('', { COLLECTOR_OUTCOME_KEYS: 'k1:not-a-key' })];
+
+    // Act
+    const codes = [
+      await main(['inspect', 'G-1', '--outcome-keys', 'nonsense', ...target], flag.io),
+      await main(['inspect', 'G-1', ...target], env.io),
+    ];
+
+    // Assess
+    expect(codes).toEqual([2, 2]);
+    expect(flag.err()).toContain('"nonsense" is not an outcome key');
+    expect(env.err()).toContain('"k1:not-a-key" is not an outcome key');
   });
 });
 

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DeadLetterError } from '#core/errors.ts';
 import {
+  checkStoredSignature,
   generateSigningJwk,
   keyFor,
   lastHeader,
@@ -276,5 +277,56 @@ describe('the signing publisher', () => {
     expect(
       verifyOutcome(trusted, { topic: 'out', key: 'g1', value: outcome('g1'), headers: sent[0]?.headers }),
     ).toBe('valid');
+  });
+});
+
+describe('a stored signature checked against its outcome (inspect)', () => {
+  const stored = (value: Uint8Array) =>
+    outcomeSignature(oneKey, { topic: 'out', key: 'g1', value, resolvedMs: T0 + HOUR });
+
+  it('valid with the key it names; invalid over other bytes or another topic', () => {
+    // Prepare
+    const value = outcome('g1');
+    const signature = stored(value);
+
+    // Act
+    const checks = [
+      checkStoredSignature(trusted, { topic: 'out', key: 'g1', value, signature }),
+      checkStoredSignature(trusted, {
+        topic: 'out',
+        key: 'g1',
+        value: outcome('g1', '2026-12-07T11:00:00.000Z'),
+        signature,
+      }),
+      checkStoredSignature(trusted, { topic: 'elsewhere', key: 'g1', value, signature }),
+    ];
+
+    // Assess
+    expect(checks).toEqual([
+      { verified: 'valid', keyId: 'k1' },
+      { verified: 'invalid', keyId: 'k1' },
+      { verified: 'invalid', keyId: 'k1' },
+    ]);
+  });
+
+  it('says which key it could not check, that no key was given, or that no signature was stored', () => {
+    // Prepare
+    const value = outcome('g1');
+    const signature = stored(value);
+    const onlySecond = parseOutcomeKeys(twoKeys.keys.filter((k) => k.kid === 'k2').map((k) => k.publicKey));
+
+    // Act
+    const checks = [
+      checkStoredSignature(onlySecond, { topic: 'out', key: 'g1', value, signature }),
+      checkStoredSignature(undefined, { topic: 'out', key: 'g1', value, signature }),
+      checkStoredSignature(trusted, { topic: 'out', key: 'g1', value, signature: undefined }),
+    ];
+
+    // Assess
+    expect(checks).toEqual([
+      { verified: 'unknown-key', keyId: 'k1' },
+      { verified: 'not-checked', keyId: 'k1' },
+      { verified: 'not-stored' },
+    ]);
   });
 });
