@@ -174,16 +174,17 @@ describe.each([
     }
   });
 
-  it('a timeout decided by two collectors at once, one on each side of the rotation, is stored once: every copy carries the winner’s signature', async () => {
+  it('a timeout decided at once by a collector and a sweeper on either side of the rotation is stored once: every copy carries the winner’s signature', async () => {
     // Prepare: a group past its deadline with one report
     const group = newGroupId();
     await deliverRecords(before.runtime, groupRecords(group).slice(0, 2));
     const late = Date.now() + 700_000;
 
     // Act: both time it out at once; then TTL removes its STATE unpublished and the rotated stream handler republishes
+    // One through the path of a late record, the other through the sweeper's batch.
     await Promise.all([
       before.runtime.collector.timeoutGroup(group, late),
-      after.runtime.collector.timeoutGroup(group, late + 1),
+      after.runtime.collector.timeoutGroups([group], late + 1),
     ]);
     const state = await after.runtime.store.getState(group);
     await processStreamEvent(await unpublishedRemoval(after.runtime, group), after.runtime);
