@@ -5,6 +5,7 @@
  * with `--table` or `--stack` (its `TableName` output).
  */
 import { parseArgs } from 'node:util';
+import { parseOutcomeKeys } from '../functions/core/signing.ts';
 import { formatInspection, inspectGroup } from '../functions/service/inspect.ts';
 import { ENV } from '../functions/shared/config.ts';
 import { TABLE } from '../functions/store/layout.ts';
@@ -12,15 +13,22 @@ import { LOCAL } from '../local/settings.ts';
 import { awsFailure, CommandError, UsageError } from './errors.ts';
 import type { Command, Io } from './types.ts';
 
-const USAGE = `usage: group-collector inspect GROUP_ID [--json] [--table NAME | --stack NAME] [--endpoint URL] [--region REGION]
+/** Where `inspect` finds the outcome public keys when `--outcome-keys` is not given. */
+export const OUTCOME_KEYS_ENV = 'COLLECTOR_OUTCOME_KEYS';
 
-  --json        print one JSON object (status, created, deadline, overdue, counts, missing,
-                errors, early, outcomeTopic, published, outcome, inspectedAt)
-  --table       the collector's table (default: $${ENV.tableName}, else ${TABLE.defaultName})
-  --stack       read the table name from a deployed stack's TableName output (CloudFormation)
-  --endpoint    DynamoDB endpoint (default: $${ENV.dynamodbEndpoint}; without --table or --stack,
-                DynamoDB Local at http://localhost:${LOCAL.dynamodbPort})
-  --region      AWS Region (default: the AWS SDK's: $AWS_REGION, profile)
+const USAGE = `usage: group-collector inspect GROUP_ID [--json] [--outcome-keys KEYS] [--table NAME | --stack NAME] [--endpoint URL] [--region REGION]
+
+  --json          print one JSON object (status, created, deadline, overdue, counts, missing,
+                  errors, early, outcomeTopic, published, outcome, signature, inspectedAt)
+  --outcome-keys  the collector's outcome public keys, kid:x (the stack output OutcomePublicKeys,
+                  or npm start's "outcome keys:" line; comma-separated or repeated; default:
+                  $${OUTCOME_KEYS_ENV}): a decided group's stored signature is checked against its
+                  outcome (signature: valid, INVALID, key not given; without keys, not checked)
+  --table         the collector's table (default: $${ENV.tableName}, else ${TABLE.defaultName})
+  --stack         read the table name from a deployed stack's TableName output (CloudFormation)
+  --endpoint      DynamoDB endpoint (default: $${ENV.dynamodbEndpoint}; without --table or --stack,
+                  DynamoDB Local at http://localhost:${LOCAL.dynamodbPort})
+  --region        AWS Region (default: the AWS SDK's: $AWS_REGION, profile)
 
 Exit code: 0 for a group found, 3 for an unknown group id, 1 for a table that cannot be read (the
 message names the endpoint, table and region, and the fix), 2 for a wrong command line.`;
@@ -44,12 +52,13 @@ export const inspectCommand: Command = {
     if (values.table !== undefined && values.stack !== undefined) {
       throw new UsageError(`--table and --stack name the same thing: give one\n\n${USAGE}`);
     }
+    const outcomeKeys = outcomeKeysOf(values['outcome-keys'], io);
     const target = await resolveTarget(values, io);
     const region = values.region ?? regionOf(io.env) ?? (target.endpoint ? LOCAL_REGION : undefined);
     const where = { endpoint: target.endpoint, region, table: target.tableName };
     let view: Awaited<ReturnType<typeof inspectGroup>>;
     try {
-      view = await inspectGroup(groupId, { ...target, region: values.region });
+      view = await inspectGroup(groupId, { ...target, region: values.region, outcomeKeys });
     } catch (error) {
       throw awsFailure(error, { ...where, action: `read table ${target.tableName}` });
     }
@@ -78,9 +87,22 @@ function parse(args: readonly string[]) {
       stack: { type: 'string' },
       endpoint: { type: 'string' },
       region: { type: 'string' },
+      'outcome-keys': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
+}
+
+/** The outcome keys from the flags, else the environment; checked here (a wrong one is a usage error). */
+function outcomeKeysOf(flags: string[] | undefined, io: Io): string[] | undefined {
+  const keys = flags ?? (io.env[OUTCOME_KEYS_ENV] ? [io.env[OUTCOME_KEYS_ENV]] : undefined);
+  if (!keys) return undefined;
+  try {
+    parseOutcomeKeys(keys);
+  } catch (error) {
+    throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`);
+  }
+  return keys;
 }
 
 /** Where the table is: flags first, then the environment, then DynamoDB Local as `npm start` runs it. */

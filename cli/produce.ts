@@ -5,17 +5,27 @@
  * collector's own decoder): one the collector would dead-letter is refused with the client's
  * ValidationError and nothing more is sent; `--raw` sends every record as given, so that dead
  * letters can be tried. `--group ID` (or `--new-id`) puts every record sent into that group;
- * `--await` then prints what they led to.
+ * `--await` then prints what they led to. `--protected` makes a new protected group and
+ * `--credentials FILE` keeps or gives its credentials: its records carry their proofs, made by the
+ * client's own code (client/proofs.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { ValidationError } from '../client/errors.ts';
+import { proofHeaders } from '../client/proofs.ts';
 import { checkValue } from '../client/validation.ts';
+import {
+  type GroupCredentials,
+  isProtected,
+  type MemberCredentials,
+  newProtectedGroup,
+} from '../functions/core/capabilities.ts';
+import { COMMAND_TYPES } from '../functions/core/events.ts';
 import { ENV, EVENT_TYPES, LIMITS, TOPICS } from '../functions/shared/config.ts';
 import { LOCAL } from '../local/settings.ts';
 
@@ -31,13 +41,26 @@ export const SAMPLES_DIR = fileURLToPath(new URL('../events/samples/', import.me
 const DEFAULT_AWAIT_SECONDS = 60;
 
 const USAGE = `usage: group-collector produce [--brokers host:port[,…]] [--topic TOPIC] [--key KEY]
-         [--group ID | --new-id] [--await [--timeout SECONDS]] [--raw] (FILE.json … | --sample NAME … | -)
+         [--group ID | --new-id | --protected] [--credentials FILE] [--await [--timeout SECONDS]] [--raw]
+         (FILE.json … | --sample NAME … | -)
 
   FILE.json         send the file as one record (several files: several records, in order)
   --sample NAME     send events/samples/NAME.json (${listSamples().join(', ')}); repeatable
   -                 read standard input, one record per non-empty line
   --group ID        every record belongs to group ID: a Create's "id" and every other event's "group" become ID
   --new-id          as --group, with a new id (printed first: "group <id>"), so the samples can be sent again
+  --protected       as --new-id, for a new protected group: its id is made from a new group key, and
+                    every record carries its proof (docs/SECURITY.md, "Member capabilities");
+                    with --credentials FILE its credentials are written there (secret; an existing
+                    file is not overwritten), else they are forgotten when the command ends
+  --credentials     FILE with a protected group's credentials (as --protected writes them, or the
+                    client's groupCredentials(id)), or a member's (the client's memberCredentials(id,
+                    member), as JSON): the records go into its group (as --group) and carry proofs
+                    made with them: the group's prove a Create, Cancel or Extend and any member's
+                    report, a member's only its own reports. An Extend of a protected group gets a
+                    random "nonce" (each Extend is a record of its own). A record of a protected
+                    group that cannot be proven is refused as the client refuses it (unauthenticated);
+                    with --raw it is sent without proofs (the collector dead-letters it)
   --await           then print the outcome of each group created and the dead letter of each record refused
                     (the value, two spaces, its headers), and exit 1 if any is missing after --timeout
   --timeout         seconds --await waits (default: ${DEFAULT_AWAIT_SECONDS})
@@ -101,12 +124,31 @@ export const produceCommand: Command = {
       .map((b) => b.trim())
       .filter(Boolean);
     const topic = values.topic ?? TOPICS.input;
-    if (values.group !== undefined && values['new-id'])
-      throw new UsageError(`--group or --new-id, not both\n\n${USAGE}`);
+    if ([values.group !== undefined, values['new-id'], values.protected].filter(Boolean).length > 1)
+      throw new UsageError(`one of --group, --new-id and --protected\n\n${USAGE}`);
+    if (values['new-id'] && values.credentials !== undefined)
+      throw new UsageError(`--credentials names its group: not with --new-id\n\n${USAGE}`);
     const timeoutSeconds = Number(values.timeout ?? DEFAULT_AWAIT_SECONDS);
     if (!(timeoutSeconds > 0)) throw new UsageError(`--timeout must be a number of seconds\n\n${USAGE}`);
-    const group = values['new-id'] ? randomUUID().toUpperCase() : values.group;
-    if (values['new-id']) io.stdout.write(`group ${group}\n`);
+    const credentials = credentialsOf(values.protected === true, values.credentials, values.group);
+    const group = values['new-id'] ? randomUUID().toUpperCase() : (credentials?.groupId ?? values.group);
+    if (values['new-id'] || values.protected) io.stdout.write(`group ${group}\n`);
+    if (values.protected && values.credentials !== undefined && credentials) {
+      try {
+        writeFileSync(values.credentials, `${JSON.stringify(credentials)}\n`, { mode: 0o600, flag: 'wx' });
+      } catch (error) {
+        throw new CommandError(
+          `cannot write the group's credentials to ${values.credentials}: ${error instanceof Error ? error.message : String(error)}\n` +
+            '  fix: name a file that does not exist yet (an existing one is never overwritten)',
+          1,
+        );
+      }
+      io.stderr.write(`credentials of group ${group} written to ${values.credentials} (secret)\n`);
+    } else if (values.protected) {
+      io.stderr.write(
+        `note: the credentials of group ${group} are not kept (give --credentials FILE to keep them): nothing else can be sent for it\n`,
+      );
+    }
     const connection = connectionOf(values, io.env);
     const result = await produce({
       brokers,
@@ -117,6 +159,7 @@ export const produceCommand: Command = {
       sources,
       io,
       group,
+      credentials,
       raw: values.raw === true,
       awaitMs: values.await ? timeoutSeconds * 1000 : undefined,
     });
@@ -141,11 +184,53 @@ function parse(args: readonly string[]) {
       await: { type: 'boolean' },
       timeout: { type: 'string' },
       raw: { type: 'boolean' },
+      protected: { type: 'boolean' },
+      credentials: { type: 'string' },
       sample: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
       ...CONNECTION_OPTIONS,
     },
   });
+}
+
+/**
+ * The protected group's credentials: new ones (--protected), or read from --credentials FILE (a
+ * group's or a member's); undefined for an unprotected group.
+ */
+function credentialsOf(
+  protect: boolean,
+  file: string | undefined,
+  group: string | undefined,
+): GroupCredentials | MemberCredentials | undefined {
+  if (protect) return newProtectedGroup();
+  if (file === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(
+      `--credentials ${file}: ${error instanceof Error ? error.message : String(error)}\n\n${USAGE}`,
+    );
+  }
+  const c = parsed as Partial<MemberCredentials> | null;
+  const strings = (...values: unknown[]) => values.every((v) => typeof v === 'string' && v !== '');
+  const member = c !== null && 'member' in c;
+  if (
+    !c ||
+    !strings(c.groupId, c.x, c.d) ||
+    !isProtected(c.groupId ?? '') ||
+    (member && !strings(c.member, c.groupKey, c.certificate))
+  ) {
+    throw new UsageError(
+      `--credentials ${file}: not a protected group's credentials ({groupId, x, d}) nor a member's ({groupId, member, groupKey, x, d, certificate})\n\n${USAGE}`,
+    );
+  }
+  if (group !== undefined && group !== c.groupId) {
+    throw new UsageError(
+      `--group ${group} is not the group of --credentials ${file} (${c.groupId})\n\n${USAGE}`,
+    );
+  }
+  return c as GroupCredentials | MemberCredentials;
 }
 
 function sampleSource(name: string): Source {
@@ -181,11 +266,13 @@ async function produce(options: {
   sources: Source[];
   io: Io;
   group: string | undefined;
+  /** A protected group's credentials (--protected, --credentials): its records carry proofs. */
+  credentials: GroupCredentials | MemberCredentials | undefined;
   raw: boolean;
   /** With --await: how long to wait for what the records lead to. */
   awaitMs: number | undefined;
 }): Promise<{ sent: number; missing: string[] }> {
-  const { brokers, connection, topic, key, sources, io, group, raw, awaitMs } = options;
+  const { brokers, connection, topic, key, sources, io, group, credentials, raw, awaitMs } = options;
   const kafka = new Kafka({
     clientId: 'group-collector-cli',
     brokers,
@@ -195,7 +282,8 @@ async function produce(options: {
   const values = async function* () {
     for (const source of sources) {
       for await (const value of source.values()) {
-        yield { label: source.label, value: group === undefined ? value : inGroup(value, group) };
+        const moved = group === undefined ? value : inGroup(value, group);
+        yield { label: source.label, value: withNonce(moved) };
       }
     }
   };
@@ -224,7 +312,19 @@ async function produce(options: {
   const sent: SentExpectation[] = [];
   try {
     for await (const { label, value } of records) {
-      const refusal = refusalOf(value);
+      // The record's proofs (a protected group's): refused as the client refuses a record it cannot prove.
+      let proofs: { name: string; value: string }[] | undefined;
+      const refusal =
+        refusalOf(value) ??
+        (() => {
+          try {
+            proofs = proofsOf(value, credentials);
+            return undefined;
+          } catch (error) {
+            if (error instanceof ValidationError) return error;
+            throw error;
+          }
+        })();
       if (refusal && !raw) {
         const field = refusal.field === '(value)' ? 'the record' : `field "${refusal.field}"`;
         throw new CommandError(
@@ -252,7 +352,12 @@ async function produce(options: {
           });
           await producer.connect();
         }
-        [meta] = await producer.send({ topic, acks: -1, messages: [{ key: key ?? null, value }] });
+        const headers = proofs && Object.fromEntries(proofs.map((h) => [h.name, h.value]));
+        [meta] = await producer.send({
+          topic,
+          acks: -1,
+          messages: [{ key: key ?? null, value, ...(headers ? { headers } : {}) }],
+        });
       } catch (error) {
         throw kafkaFailure(error, { brokers, topic });
       }
@@ -300,6 +405,40 @@ function inGroup(value: string, id: string): string {
   if (event.type === EVENT_TYPES.create) return JSON.stringify({ ...event, id });
   if (typeof event.group === 'string') return JSON.stringify({ ...event, group: id });
   return value;
+}
+
+/** A protected group's Extend without a `nonce` gets one (as the client's extendGroup): each Extend is a record of its own. */
+function withNonce(value: string): string {
+  const event = objectOf(value);
+  if (event?.type !== COMMAND_TYPES.extend || typeof event.group !== 'string') return value;
+  if (!isProtected(event.group) || event.nonce !== undefined) return value;
+  return JSON.stringify({ ...event, nonce: randomUUID() });
+}
+
+/**
+ * The proof headers of a record (the client's proofs: client/proofs.ts); undefined for a record of an
+ * unprotected group, or one that is no event.
+ * @throws ValidationError (unauthenticated) for a protected group's record the credentials cannot prove.
+ */
+export function proofsOf(
+  value: string,
+  credentials: GroupCredentials | MemberCredentials | undefined,
+): { name: string; value: string }[] | undefined {
+  const event = objectOf(value);
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const bytes = Buffer.from(value, 'utf8');
+  const id = str(event?.id);
+  const group = str(event?.group);
+  if (event?.type === EVENT_TYPES.create && id)
+    return proofHeaders({ kind: 'create', group: id }, bytes, credentials);
+  if (event?.type === EVENT_TYPES.done && id && group) {
+    return proofHeaders({ kind: 'report', group, member: id }, bytes, credentials);
+  }
+  if (event?.type === COMMAND_TYPES.cancel && group)
+    return proofHeaders({ kind: 'cancel', group }, bytes, credentials);
+  if (event?.type === COMMAND_TYPES.extend && group)
+    return proofHeaders({ kind: 'extend', group }, bytes, credentials);
+  return undefined;
 }
 
 function createdGroup(value: string): string | undefined {

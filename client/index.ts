@@ -15,8 +15,6 @@ import {
   type MemberCredentials,
   memberCredentials,
   newProtectedGroup,
-  proveByGroup,
-  proveReport,
 } from '../functions/core/capabilities.ts';
 import { DLQ_REASONS } from '../functions/core/errors.ts';
 import { COMMAND_TYPES } from '../functions/core/events.ts';
@@ -26,6 +24,7 @@ import { ClientClosedError, OutcomeTimeoutError, ValidationError, WaitAbortedErr
 import { OutcomeListener, type RefusedOutcomes, type Waiter } from './listener.ts';
 import { BoundedLru } from './lru.ts';
 import type { Outcome } from './outcome.ts';
+import { proofHeaders } from './proofs.ts';
 import { encodeChecked } from './validation.ts';
 
 export type { GroupCredentials, MemberCredentials } from '../functions/core/capabilities.ts';
@@ -235,7 +234,11 @@ export class GroupCollectorClient {
     // Remembered before sending: the outcome cannot be published before this moment.
     this.listener.track(id, group.replyTo ?? this.outcomeTopic, Date.now() - this.clockToleranceMs);
     if (credentials) this.groupKeys.set(id, credentials);
-    await this.send(id, value, credentials ? proveByGroup(credentials, 'create', value) : undefined);
+    await this.send(
+      id,
+      value,
+      credentials ? proofHeaders({ kind: 'create', group: id }, value, credentials) : undefined,
+    );
     return id;
   }
 
@@ -336,16 +339,7 @@ export class GroupCollectorClient {
 
   /** A protected group's report proof: from the member's credentials, or derived from the group's own. */
   private reportProof(group: string, member: string, value: Buffer, credentials?: MemberCredentials) {
-    if (!isProtected(group)) return undefined;
-    const own = credentials ?? this.memberCredentials(group, member);
-    if (own.groupId !== group || own.member !== member) {
-      throw new ValidationError(
-        'id',
-        DLQ_REASONS.unauthenticated,
-        `credentials of ${own.member} cannot report ${member}`,
-      );
-    }
-    return proveReport(own, value);
+    return proofHeaders({ kind: 'report', group, member }, value, credentials ?? this.groupKeys.peek(group));
   }
 
   private groupProof(
@@ -354,8 +348,7 @@ export class GroupCollectorClient {
     value: Buffer,
     credentials?: GroupCredentials,
   ) {
-    if (!isProtected(group)) return undefined;
-    return proveByGroup(this.heldCredentials(group, credentials), kind, value);
+    return proofHeaders({ kind, group }, value, credentials ?? this.groupKeys.peek(group));
   }
 
   /** The protected group's credentials: those given, else those this client kept when it created it. */

@@ -5,6 +5,7 @@
  */
 import { canonicalJson, sha256 } from './canonical.ts';
 import type { CancelRequest, ExtendRequest, GroupDefinition, MemberReport } from './events.ts';
+import type { OutcomeSignature } from './signing.ts';
 
 /**
  * Where a group stands. `open` until exactly one decision moves it to one of the others
@@ -67,6 +68,11 @@ export interface GroupState {
    * besides its committed pages (immutable once decided), so that the same bytes are built again.
    */
   outcomeInput?: DecisionInput;
+  /**
+   * Set once decided with signing on: the outcome's signature, made with the decision and stored in
+   * the same write, so that every copy (republished by anyone, after a key rotation too) carries it.
+   */
+  signature?: OutcomeSignature;
   /**
    * Set once decided: who may publish the outcome (the decider, or a later claimer) and until when
    * (epoch ms). Anyone else publishes only once the claim has lapsed unpublished.

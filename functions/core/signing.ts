@@ -115,21 +115,44 @@ export function signingEnvelope(
   return out;
 }
 
-/** The headers of a signed outcome (key id, then the signature: the last header). Deterministic (RFC 8032). */
-export function signOutcome(
+/**
+ * An outcome's signature as the decision stores it (docs/SECURITY.md, "Signed outcomes"): which key
+ * signed, and the Ed25519 signature (base64url). Every copy of the outcome carries it as its headers.
+ */
+export interface OutcomeSignature {
+  keyId: string;
+  /** base64url, 86 characters. */
+  signature: string;
+}
+
+/** Signs an outcome with the key chosen by its `resolved` time. Deterministic (RFC 8032). */
+export function outcomeSignature(
   set: SigningKeySet,
   message: { topic: string; key: string | Uint8Array | null; value: Uint8Array; resolvedMs: number },
-): { name: string; value: string }[] {
+): OutcomeSignature {
   const signer = keyFor(set, message.resolvedMs);
   const signature = sign(
     null,
     signingEnvelope(OUTCOME_PURPOSE, message.topic, message.key, message.value),
     signer.key,
   );
+  return { keyId: signer.kid, signature: signature.toString('base64url') };
+}
+
+/** The headers of a signed outcome: the key id, then the signature (the last header). */
+export function signatureHeaders(signature: OutcomeSignature): { name: string; value: string }[] {
   return [
-    { name: SIGNATURE_HEADERS.keyId, value: signer.kid },
-    { name: SIGNATURE_HEADERS.signature, value: signature.toString('base64url') },
+    { name: SIGNATURE_HEADERS.keyId, value: signature.keyId },
+    { name: SIGNATURE_HEADERS.signature, value: signature.signature },
   ];
+}
+
+/** The headers of a signed outcome (key id, then the signature: the last header). Deterministic (RFC 8032). */
+export function signOutcome(
+  set: SigningKeySet,
+  message: { topic: string; key: string | Uint8Array | null; value: Uint8Array; resolvedMs: number },
+): { name: string; value: string }[] {
+  return signatureHeaders(outcomeSignature(set, message));
 }
 
 /** Public keys a verifier trusts, by key id. */
@@ -196,4 +219,27 @@ export function verifyOutcome(
     Buffer.from(signature, 'base64url'),
   );
   return ok ? 'valid' : 'invalid';
+}
+
+/**
+ * What a stored signature says of the outcome it was stored with (inspect): `valid` or `invalid`
+ * against the key it names; `unknown-key`: that key is not among those given; `not-checked`: no key
+ * given; `not-stored`: decided without a signature (signing was off when it was decided).
+ */
+export type StoredSignatureCheck =
+  | { verified: 'valid' | 'invalid' | 'unknown-key' | 'not-checked'; keyId: string }
+  | { verified: 'not-stored' };
+
+/** Checks the signature a decision stored against the outcome bytes it was stored with. Pure. */
+export function checkStoredSignature(
+  keys: OutcomeVerifyingKeys | undefined,
+  outcome: { topic: string; key: string; value: Uint8Array; signature: OutcomeSignature | undefined },
+): StoredSignatureCheck {
+  const { signature } = outcome;
+  if (!signature) return { verified: 'not-stored' };
+  const { keyId } = signature;
+  if (!keys) return { verified: 'not-checked', keyId };
+  if (!keys.has(keyId)) return { verified: 'unknown-key', keyId };
+  const verdict = verifyOutcome(keys, { ...outcome, headers: signatureHeaders(signature) });
+  return { verified: verdict === 'valid' ? 'valid' : 'invalid', keyId };
 }

@@ -2,6 +2,7 @@
  * Where outcomes and dead letters go. The service speaks only this interface, so a destination
  * other than Kafka (SQS, EventBridge…) implements it without touching the service.
  */
+import type { OutcomeSignature } from '#core/signing.ts';
 
 /** One message to deliver. `destination` is a Kafka topic for the Kafka publisher (a queue URL, a bus…). */
 export interface OutgoingMessage {
@@ -12,10 +13,12 @@ export interface OutgoingMessage {
   /** In order; a name may repeat. */
   headers?: readonly { name: string; value: Uint8Array | string }[];
   /**
-   * Present on an outcome: a signing publisher signs it (docs/SECURITY.md) with the key chosen by
-   * its decision's time, so every copy carries the same headers. Dead letters have none.
+   * Present on an outcome (docs/SECURITY.md, "Signed outcomes"). `signature`: the one its decision
+   * stored, already in `headers`, so every copy carries the same; without it (decided while signing
+   * was off) a signing publisher signs it with the key chosen by its decision's time. Dead letters
+   * have none.
    */
-  outcome?: { resolvedMs?: number };
+  outcome?: { resolvedMs?: number; signature?: OutcomeSignature };
 }
 
 export interface Publisher {

@@ -2,7 +2,9 @@ import { type DeadLetterError, InconsistentStateError } from '#core/errors.ts';
 import type { Group, GroupState, RawRecord, StoredReport } from '#core/model.ts';
 import type { GroupOutcomeKind } from '#core/outcome.ts';
 import { allReported, isPlain, policyOf, statusOf, verdictOfCounts } from '#core/rules.ts';
-import type { Publisher } from '#publish/publisher.ts';
+import { type OutcomeSignature, signatureHeaders } from '#core/signing.ts';
+import type { OutgoingMessage, Publisher } from '#publish/publisher.ts';
+import type { OutcomeSigner } from '#publish/signing.ts';
 import type { Observer } from '#shared/metrics.ts';
 import { silentObserver } from '#shared/metrics.ts';
 import type { GroupStore } from '#store/group-store.ts';
@@ -20,6 +22,8 @@ export abstract class Decider {
     protected readonly publisher: Publisher,
     protected readonly settings: CollectorSettings,
     protected readonly observer: Observer = silentObserver,
+    /** Signs each outcome when it is decided (docs/SECURITY.md); none: outcomes are stored unsigned. */
+    protected readonly signer?: OutcomeSigner,
   ) {}
 
   /**
@@ -87,6 +91,8 @@ export abstract class Decider {
       deadlineMs,
       ordered: read.ordered === true,
     });
+    const groupId = group.definition.id;
+    const signature = await this.signatureOf(group, bytes, nowMs);
     const decision = await this.store.decideOutcome({
       group,
       status: statusOf(outcome.kind),
@@ -103,10 +109,10 @@ export abstract class Decider {
       input: this.store.isSingle(group.definition)
         ? undefined
         : { kind, ...failure, budget: this.settings.maxOutcomeBytes },
+      signature,
     });
-    const groupId = group.definition.id;
     if (decision.won) {
-      await this.publishClaimed(groupId, owner, group.outcomeTopic, bytes, nowMs);
+      await this.publishClaimed(groupId, owner, group.outcomeTopic, bytes, nowMs, signature);
       this.observer.count(
         outcome.kind === 'success'
           ? 'GroupsSucceeded'
@@ -141,6 +147,24 @@ export abstract class Decider {
   }
 
   /**
+   * The signature of an outcome about to be decided at `resolvedMs`, stored by the decision's write
+   * (the loser of a race publishes the winner's, which the failed condition returns).
+   */
+  protected signatureOf(
+    group: Group,
+    bytes: Uint8Array,
+    resolvedMs: number,
+  ): Promise<OutcomeSignature | undefined> {
+    if (!this.signer) return Promise.resolve(undefined);
+    return this.signer.sign({
+      topic: group.outcomeTopic,
+      key: group.definition.id,
+      value: bytes,
+      resolvedMs,
+    });
+  }
+
+  /**
    * Publishes an outcome whose publish lease `owner` holds, then records it; a failed publish gives
    * the lease back, so that the retry (by anyone) publishes at once.
    */
@@ -150,9 +174,10 @@ export abstract class Decider {
     topic: string,
     bytes: Uint8Array,
     resolvedMs: number | undefined,
+    signature: OutcomeSignature | undefined,
   ) {
     try {
-      await this.publisher.publish([outcomeMessage(topic, groupId, bytes, resolvedMs)]);
+      await this.publisher.publish([outcomeMessage(topic, groupId, bytes, resolvedMs, signature)]);
     } catch (error) {
       await this.store.releasePublish(groupId, owner).catch(() => {});
       throw error;
@@ -184,10 +209,17 @@ export abstract class Decider {
     const bytes = await storedOutcome(this.store, state, this.settings);
     if (by.removed) {
       await this.publisher.publish([
-        outcomeMessage(state.outcomeTopic, state.groupId, bytes, state.resolvedMs),
+        outcomeMessage(state.outcomeTopic, state.groupId, bytes, state.resolvedMs, state.signature),
       ]);
     } else {
-      await this.publishClaimed(state.groupId, owner, state.outcomeTopic, bytes, state.resolvedMs);
+      await this.publishClaimed(
+        state.groupId,
+        owner,
+        state.outcomeTopic,
+        bytes,
+        state.resolvedMs,
+        state.signature,
+      );
     }
     this.observer.count('OutcomesRepublished');
   }
@@ -209,14 +241,25 @@ export abstract class Decider {
   }
 }
 
-/** An outcome to publish: marked so that a signing publisher signs it by its decision's time. */
+/**
+ * An outcome to publish, with the signature its decision stored as its headers (identical on every
+ * copy); without one (decided while signing was off), marked so that a signing publisher signs it
+ * by its decision's time.
+ */
 export function outcomeMessage(
   topic: string,
   groupId: string,
   bytes: Uint8Array,
   resolvedMs: number | undefined,
-) {
-  return { destination: topic, key: groupId, value: bytes, outcome: { resolvedMs } };
+  signature: OutcomeSignature | undefined,
+): OutgoingMessage {
+  return {
+    destination: topic,
+    key: groupId,
+    value: bytes,
+    ...(signature ? { headers: signatureHeaders(signature) } : {}),
+    outcome: signature ? { resolvedMs, signature } : { resolvedMs },
+  };
 }
 
 /**

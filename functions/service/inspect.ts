@@ -9,6 +9,12 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { GroupState } from '#core/model.ts';
+import {
+  checkStoredSignature,
+  type OutcomeVerifyingKeys,
+  parseOutcomeKeys,
+  type StoredSignatureCheck,
+} from '#core/signing.ts';
 import { LIMITS } from '#shared/config.ts';
 import { dynamoClient } from '#shared/dynamo.ts';
 import { GroupStore } from '#store/group-store.ts';
@@ -42,6 +48,11 @@ export interface GroupInspection {
   publishedAt?: string;
   /** The outcome exactly as published (parsed JSON), once decided. */
   outcome?: unknown;
+  /**
+   * Once decided: the signature stored with the decision (every copy of the outcome carries it),
+   * checked against the outcome bytes with the public keys given (`outcomeKeys`).
+   */
+  signature?: StoredSignatureCheck;
   inspectedAt: string;
 }
 
@@ -54,6 +65,11 @@ export interface InspectOptions {
   region?: string;
   /** The time to judge the deadline against (epoch ms; default now). */
   nowMs?: number;
+  /**
+   * The collector's outcome public keys (`kid:x`, as the stack output `OutcomePublicKeys` and
+   * `npm start` print them; comma-separated or several): the stored signature is checked with them.
+   */
+  outcomeKeys?: readonly string[];
 }
 
 const STATUS: Record<GroupState['status'], InspectedStatus> = {
@@ -68,10 +84,12 @@ const iso = (ms: number) => new Date(ms).toISOString();
 
 /** Reads one group from the collector's table. */
 export async function inspectGroup(groupId: string, options: InspectOptions): Promise<GroupInspection> {
+  // Parsed first: a wrong key is refused before any read (SigningKeyError).
+  const keys = options.outcomeKeys?.length ? parseOutcomeKeys(options.outcomeKeys) : undefined;
   const client = options.dynamodb ?? dynamoClient({ endpoint: options.endpoint, region: options.region });
   try {
     const store = new GroupStore(client, { tableName: options.tableName, retentionSeconds: 0 });
-    return await inspectWith(store, groupId, options.nowMs ?? Date.now());
+    return await inspectWith(store, groupId, options.nowMs ?? Date.now(), keys);
   } finally {
     if (!options.dynamodb) client.destroy();
   }
@@ -82,6 +100,7 @@ export async function inspectWith(
   store: GroupStore,
   groupId: string,
   nowMs: number,
+  outcomeKeys?: OutcomeVerifyingKeys,
 ): Promise<GroupInspection> {
   const [group, state, stored] = await Promise.all([
     store.getGroup(groupId),
@@ -101,6 +120,7 @@ export async function inspectWith(
   const deadlineMs = state?.deadlineMs ?? group?.deadlineMs;
   const createdMs = group?.createdMs ?? state?.createdMs;
   let outcome: unknown;
+  let signature: StoredSignatureCheck | undefined;
   if (state && state.status !== 'open' && (state.outcomeParts !== undefined || state.outcomeInput)) {
     // Built from reports only (no Extend in the fold): the ttl bound plays no part.
     const bytes = await storedOutcome(store, state, {
@@ -108,6 +128,12 @@ export async function inspectWith(
       maxTtlSeconds: LIMITS.maxTtlSeconds,
     });
     outcome = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    signature = checkStoredSignature(outcomeKeys, {
+      topic: state.outcomeTopic ?? group?.outcomeTopic ?? '',
+      key: groupId,
+      value: bytes,
+      signature: state.signature,
+    });
   }
   return {
     group: groupId,
@@ -129,6 +155,7 @@ export async function inspectWith(
     ...(state && state.status !== 'open' ? { published: state.published } : {}),
     ...(state?.publishedMs === undefined ? {} : { publishedAt: iso(state.publishedMs) }),
     ...(outcome === undefined ? {} : { outcome }),
+    ...(signature === undefined ? {} : { signature }),
     inspectedAt: iso(nowMs),
   };
 }
@@ -153,6 +180,23 @@ export function formatInspection(view: GroupInspection): string {
   if (view.published !== undefined) {
     lines.push(`published  ${view.published ? (view.publishedAt ?? 'yes') : 'not yet'}`);
   }
+  if (view.signature) lines.push(`signature  ${signatureLine(view.signature)}`);
   if (view.outcome !== undefined) lines.push(`outcome    ${JSON.stringify(view.outcome)}`);
   return lines.join('\n');
+}
+
+/** The stored signature's check in words. */
+export function signatureLine(check: StoredSignatureCheck): string {
+  switch (check.verified) {
+    case 'valid':
+      return `valid (key ${check.keyId})`;
+    case 'invalid':
+      return `INVALID: does not verify with key ${check.keyId}`;
+    case 'unknown-key':
+      return `key ${check.keyId} is not among the outcome keys given`;
+    case 'not-checked':
+      return `key ${check.keyId}, not checked (no outcome keys given)`;
+    case 'not-stored':
+      return 'none stored (decided with signing off)';
+  }
 }

@@ -2,6 +2,7 @@ import { InconsistentStateError } from '#core/errors.ts';
 import type { Group, GroupState, SingleItemGroup, StoredReport } from '#core/model.ts';
 import type { GroupOutcomeKind } from '#core/outcome.ts';
 import { statusOf } from '#core/rules.ts';
+import type { OutcomeSignature } from '#core/signing.ts';
 import { settleAll } from '#shared/batch.ts';
 
 import { Decider, outcomeMessage } from './decider.ts';
@@ -95,6 +96,7 @@ export abstract class Timeouts extends Decider {
       bytes: Buffer;
       kind: GroupOutcomeKind;
       resolvedMs: number;
+      signature: OutcomeSignature | undefined;
     }[] = [];
     const results = await settleAll(groupIds, concurrency, async (groupId, index) => {
       const state = states.get(groupId);
@@ -128,6 +130,7 @@ export abstract class Timeouts extends Decider {
         deadlineMs,
         ordered: false,
       });
+      const signature = await this.signatureOf(group, bytes, nowMs);
       const decision = await this.store.decideOutcome({
         group,
         status: statusOf(outcome.kind),
@@ -138,9 +141,18 @@ export abstract class Timeouts extends Decider {
         deadlineMs,
         reportCount: read.count,
         reports: members,
+        signature,
       });
       if (decision.won) {
-        won.push({ index, groupId, topic: group.outcomeTopic, bytes, kind: outcome.kind, resolvedMs: nowMs });
+        won.push({
+          index,
+          groupId,
+          topic: group.outcomeTopic,
+          bytes,
+          kind: outcome.kind,
+          resolvedMs: nowMs,
+          signature,
+        });
         return;
       }
       const current = decision.current;
@@ -156,14 +168,15 @@ export abstract class Timeouts extends Decider {
       }
     });
     if (won.length === 0) return results;
-    const message = (w: (typeof won)[number]) => outcomeMessage(w.topic, w.groupId, w.bytes, w.resolvedMs);
+    const message = (w: (typeof won)[number]) =>
+      outcomeMessage(w.topic, w.groupId, w.bytes, w.resolvedMs, w.signature);
     const published = await this.publisher.publish(won.map(message)).then(
       () => settleAll(won, concurrency, (w) => this.store.markPublished(w.groupId)),
       // One destination refusing its outcome fails the whole produce: publish one by one, so that only
       // that group fails (and gives its lease back); the others go out now.
       () =>
         settleAll(won, concurrency, (w) =>
-          this.publishClaimed(w.groupId, owner, w.topic, w.bytes, w.resolvedMs),
+          this.publishClaimed(w.groupId, owner, w.topic, w.bytes, w.resolvedMs, w.signature),
         ),
     );
     won.forEach((w, i) => {

@@ -10,7 +10,7 @@ import type { KafkaConfig } from 'kafkajs';
 import { parseSigningKeySet } from '#core/signing.ts';
 import { KafkaPublisher } from '#publish/kafka.ts';
 import type { Publisher } from '#publish/publisher.ts';
-import { SigningPublisher } from '#publish/signing.ts';
+import { OutcomeSigner, SigningPublisher } from '#publish/signing.ts';
 import { Collector, type CollectorSettings } from '#service/collector.ts';
 import { GroupStore, type StoreOptions } from '#store/group-store.ts';
 import { ENV, loadSettings, type Settings } from './config.ts';
@@ -78,12 +78,11 @@ export function createRuntime(parts: {
   const logger = parts.logger ?? (made as { logger: Logger }).logger;
   const metrics = parts.metrics ?? (made as { metrics: Metrics }).metrics;
   const dynamo = parts.dynamo ?? dynamoClient({ endpoint: settings.dynamodbEndpoint });
-  const publisher = signing(
+  const signer = outcomeSigner(settings, logger);
+  const inner =
     parts.publisher ??
-      kafkaPublisher({ clientId: `group-collector-${functionName}`, brokers: settings.kafkaBrokers }),
-    settings,
-    logger,
-  );
+    kafkaPublisher({ clientId: `group-collector-${functionName}`, brokers: settings.kafkaBrokers });
+  const publisher = signer ? new SigningPublisher(inner, signer) : inner;
   const store = new GroupStore(dynamo, {
     tableName: settings.tableName,
     retentionSeconds: settings.retentionSeconds,
@@ -91,22 +90,29 @@ export function createRuntime(parts: {
     singleItemMembers: parts.singleItemMembers,
     maxTtlSeconds: settings.maxTtlSeconds,
   });
-  const collector = new Collector(store, publisher, collectorSettings(settings), metricsObserver(metrics));
+  const collector = new Collector(
+    store,
+    publisher,
+    collectorSettings(settings),
+    metricsObserver(metrics),
+    signer,
+  );
   return { settings, store, publisher, collector, logger, metrics };
 }
 
 /**
  * Outcomes signed with the settings' key set (the JSON, or the secret: read at the first outcome of
- * the execution environment, kept 5 minutes); with neither, outcomes go unsigned and a warning says so.
+ * the execution environment, kept 5 minutes) when decided; with neither, outcomes go unsigned and a
+ * warning says so.
  */
-function signing(publisher: Publisher, settings: Settings, logger: Logger): Publisher {
+function outcomeSigner(settings: Settings, logger: Logger): OutcomeSigner | undefined {
   const { signingKeys, signingSecretArn } = settings;
   if (signingKeys !== undefined) {
     const set = parseSigningKeySet(signingKeys);
-    return new SigningPublisher(publisher, async () => set, Number.POSITIVE_INFINITY);
+    return new OutcomeSigner(async () => set, Number.POSITIVE_INFINITY);
   }
   if (signingSecretArn !== undefined) {
-    return new SigningPublisher(publisher, async () => {
+    return new OutcomeSigner(async () => {
       const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
       const response = await new SecretsManagerClient({}).send(
         new GetSecretValueCommand({ SecretId: signingSecretArn }),
@@ -119,7 +125,7 @@ function signing(publisher: Publisher, settings: Settings, logger: Logger): Publ
       `outcomes are published unsigned: neither ${ENV.signingSecretArn} nor ${ENV.signingKeys} is set`,
     );
   }
-  return publisher;
+  return undefined;
 }
 
 let shared: Promise<Runtime> | undefined;

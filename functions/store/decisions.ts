@@ -7,6 +7,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DecisionInput, Group, GroupState, GroupStatus, StoredReport } from '#core/model.ts';
+import type { OutcomeSignature } from '#core/signing.ts';
 import { ifConditionHolds, itemBytes, StorePart, stateOrNone } from './context.ts';
 import {
   openStateItem,
@@ -15,6 +16,7 @@ import {
   type StateItem,
   singleEntryOf,
   singleStateItem,
+  storedSignature,
 } from './items.ts';
 import { chunk, ITEM_KINDS, keys, OPEN } from './layout.ts';
 
@@ -52,6 +54,8 @@ export class Decisions extends StorePart {
       expiresAt,
       publishClaimBy: owner,
       publishClaimUntil: claimUntil,
+      // Decided once with its signature: a copy republished by anyone, later, carries these bytes.
+      ...(args.signature ? { sig: storedSignature(args.signature) } : {}),
     };
     // A small outcome lives in STATE itself when the decided STATE still fits one write unit (1 KB):
     // the decision and the published mark then cost 1 WCU each and no OUT item is written.
@@ -149,7 +153,7 @@ export class Decisions extends StorePart {
         : new UpdateCommand({
             TableName: this.tableName,
             Key: keys.state(gid),
-            UpdateExpression: `SET #st = :status, resolvedMs = :now, outcomeChunks = :chunks, outcomeKey = :key, outcomeTopic = :topic, expiresAt = :exp, publishClaimBy = :by, publishClaimUntil = :until${inline ? ', outcome = :bytes' : ''}${rebuilt ? ', oin = :oin' : ''}`,
+            UpdateExpression: `SET #st = :status, resolvedMs = :now, outcomeChunks = :chunks, outcomeKey = :key, outcomeTopic = :topic, expiresAt = :exp, publishClaimBy = :by, publishClaimUntil = :until${base.sig ? ', sig = :sig' : ''}${inline ? ', outcome = :bytes' : ''}${rebuilt ? ', oin = :oin' : ''}`,
             // The outcome was built for one deadline (an Extend moves it): decided only under it.
             ConditionExpression: `${
               args.mode === 'before-deadline'
@@ -170,6 +174,7 @@ export class Decisions extends StorePart {
               ':open': OPEN,
               ':by': owner,
               ':until': claimUntil,
+              ...(base.sig ? { ':sig': base.sig } : {}),
               ...(inline ? { ':bytes': args.outcome } : {}),
               ...(rebuilt ? { ':oin': args.input } : {}),
               ...(args.deadlineMs === undefined ? {} : { ':dl': args.deadlineMs }),
@@ -323,6 +328,11 @@ export interface DecisionArgs {
    * besides them, stored instead of its bytes, which are built again when published.
    */
   input?: DecisionInput;
+  /**
+   * The outcome's signature (signing on), stored in the decision's own write: whoever publishes a
+   * copy later publishes it, whatever key set it holds then.
+   */
+  signature?: OutcomeSignature;
 }
 
 /** A removed small group's report entries as its STATE stored them. */

@@ -15,6 +15,7 @@ import type {
   SingleItemGroup,
   StoredReport,
 } from '#core/model.ts';
+import type { OutcomeSignature } from '#core/signing.ts';
 import { deadlineShard, EXTEND_ATTRIBUTE, EXTEND_PREFIX, ITEM_KINDS, keys } from './layout.ts';
 
 export interface DefinitionItem {
@@ -56,6 +57,8 @@ export interface StateItem {
   outcome?: Uint8Array;
   /** A larger group's outcome is not stored: what it is built again from, with its pages. */
   oin?: DecisionInput;
+  /** The outcome's signature, stored with the decision (GroupState.signature): key id and signature. */
+  sig?: StoredSignature;
   outcomeTopic?: string;
   published?: boolean;
   /** When the outcome was first acknowledged by the broker (epoch ms). */
@@ -279,6 +282,17 @@ function singleOf(item: StateItem): SingleItemGroup | undefined {
   return { group, reports, referenced, count: entries.length };
 }
 
+/** An outcome signature as STATE stores it (short names: it is in every decided STATE). */
+export interface StoredSignature {
+  kid: string;
+  s: string;
+}
+
+export const storedSignature = (signature: OutcomeSignature): StoredSignature => ({
+  kid: signature.keyId,
+  s: signature.signature,
+});
+
 export function stateOf(item: StateItem): GroupState {
   const single = singleOf(item);
   return {
@@ -313,6 +327,7 @@ export function stateOf(item: StateItem): GroupState {
     outcomeParts: item.outcomeChunks,
     outcomeKey: item.outcomeKey,
     ...(item.oin ? { outcomeInput: item.oin } : {}),
+    ...(item.sig ? { signature: { keyId: item.sig.kid, signature: item.sig.s } } : {}),
     outcomeInline: item.outcome,
     publishClaim:
       item.publishClaimUntil !== undefined

@@ -199,7 +199,9 @@ export interface GroupCollectorProps {
    * an Ed25519 key at the first deployment, in a Secrets Manager secret only its functions may read;
    * changing this number rotates it: the deployment adds a new key valid from an hour later and keeps
    * the newest previous one, and the output `OutcomePublicKeys` lists both. Give clients the new
-   * public key within that hour; rotate again no sooner than the retention plus two days later.
+   * public key within that hour; rotate again no sooner than the retention plus two days later (an
+   * outcome decided before a rotation may be republished until then, with the signature stored
+   * with its decision: clients must still trust the previous key's public key).
    * @default 1
    */
   readonly outcomeKeyGeneration?: number;

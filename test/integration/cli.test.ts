@@ -6,9 +6,11 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalCollector, startLocalCollector } from '#local/collector.ts';
 import { main } from '../../cli/index.ts';
 import { listSamples, SAMPLES_DIR } from '../../cli/produce.ts';
+import { GroupCollectorClient, type GroupCredentials } from '../../client/index.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import { ENV } from '../../functions/shared/config.ts';
 import { captured } from '../helpers/cli-io.ts';
@@ -222,4 +224,127 @@ describe('group-collector inspect', () => {
     const nodeMajor = Number(process.versions.node.split('.')[0]);
     expect(stderr.split('\n').filter((line) => line.includes('Node.js')).length).toBe(nodeMajor < 22 ? 1 : 0);
   });
+});
+
+describe('group-collector produce for protected groups, against the real collector', () => {
+  let input: string;
+  let outcomes: string;
+  let deadLetters: string;
+  let collector: LocalCollector;
+  let client: GroupCollectorClient;
+  const dir = mkdtempSync(join(tmpdir(), 'cli-protected-'));
+  const produce = async (args: string[], stdin: string) => {
+    const run = captured(stdin, {
+      [ENV.outcomeTopic]: outcomes,
+      [ENV.deadLetterTopic]: deadLetters,
+    });
+    const code = await main(
+      ['produce', '--brokers', services().brokers.join(','), '--topic', input, ...args, '-'],
+      run.io,
+    );
+    return { code, out: run.out(), err: run.err() };
+  };
+  const lines = (...values: unknown[]) => values.map((v) => `${JSON.stringify(v)}\n`).join('');
+  const create = { id: 'G', type: 'EventGroupCollectorCreate', expected: ['a', 'b'], ttl: 60 };
+  const done = (member: string) => ({
+    id: member,
+    type: 'EventGroupCollectorEntityDone',
+    group: 'G',
+    result: member,
+  });
+
+  beforeAll(async () => {
+    [input, outcomes, deadLetters] = await Promise.all([
+      freshTopic('cli-protected-in', 1),
+      freshTopic('cli-protected-out', 1),
+      freshTopic('cli-protected-dlq', 1),
+    ]);
+    collector = await startLocalCollector({
+      ...services(),
+      inputTopics: [input],
+      groupId: `cli-protected-${newGroupId()}`,
+      kafka: { maximumBatchingWindowSeconds: 0 },
+      settings: { outcomeTopic: outcomes, deadLetterTopic: deadLetters },
+    });
+    client = new GroupCollectorClient({ kafka: services().brokers, topic: input, outcomeTopic: outcomes });
+    await client.listen();
+  });
+  afterAll(async () => {
+    await client.close();
+    await collector.stop();
+  });
+
+  it('--protected creates the group and keeps its credentials; a member’s credentials report that member only; a report without proof is refused, or dead-lettered with --raw', async () => {
+    // Prepare: the owner's file, and member b's credentials derived from it (as the client hands them out)
+    const ownerFile = join(dir, 'owner.json');
+    const memberFile = join(dir, 'member-b.json');
+    const since = Date.now();
+
+    // Act
+    const created = await produce(['--protected', '--credentials', ownerFile], lines(create, done('a')));
+    const owner = JSON.parse(readFileSync(ownerFile, 'utf8')) as GroupCredentials;
+    const group = owner.groupId;
+    writeFileSync(memberFile, JSON.stringify(client.memberCredentials(group, 'b', owner)));
+    const outcome = client.awaitOutcome(group, { timeoutMs: 60_000, since });
+    const unproven = await produce(['--group', group], lines(done('b')));
+    const wrongMember = await produce(['--credentials', memberFile], lines(done('a')));
+    const raw = await produce(['--group', group, '--raw', '--await', '--timeout', '30'], lines(done('b')));
+    const genuine = await produce(['--credentials', memberFile], lines(done('b')));
+    const result = await outcome;
+
+    // Assess
+    expect(created.code, created.err).toBe(0);
+    expect(created.out).toContain(`group ${group}`);
+    expect(group).toMatch(/^gk1\./);
+    expect(unproven.code).toBe(1);
+    expect(unproven.err).toContain(`reason unauthenticated): no credentials for protected group ${group}`);
+    expect(wrongMember.code).toBe(1);
+    expect(wrongMember.err).toContain('credentials of b cannot report a');
+    expect(raw.out).toContain('collector-dlq-reason=unauthenticated');
+    expect(genuine.code, genuine.err).toBe(0);
+    expect(result).toMatchObject({ type: 'EventGroupCollectorSuccess', results: { a: 'a', b: 'b' } });
+  });
+
+  it('the owner’s credentials prove an Extend (with a nonce) and a Cancel', async () => {
+    // Prepare
+    const ownerFile = join(dir, 'owner-2.json');
+    const since = Date.now();
+    const extend = { type: 'EventGroupCollectorExtend', group: 'G', ttl: 300 };
+    const cancel = { type: 'EventGroupCollectorCancel', group: 'G', message: 'no longer needed' };
+
+    // Act
+    const created = await produce(
+      ['--protected', '--credentials', ownerFile],
+      lines(create, done('a'), extend),
+    );
+    const group = (JSON.parse(readFileSync(ownerFile, 'utf8')) as GroupCredentials).groupId;
+    const state = await waitForState(group, (s) => s.deadlineMs - s.createdMs >= 300_000);
+    const outcome = client.awaitOutcome(group, { timeoutMs: 60_000, since });
+    const cancelled = await produce(['--credentials', ownerFile], lines(cancel));
+    const result = await outcome;
+
+    // Assess
+    expect(created.code, created.err).toBe(0);
+    expect(state.status).toBe('open');
+    expect(cancelled.code, cancelled.err).toBe(0);
+    expect(result).toMatchObject({
+      type: 'EventGroupCollectorFailure',
+      reason: 'cancelled',
+      results: { a: 'a' },
+      missing: ['b'],
+    });
+  });
+
+  /** Polls the group's STATE until `done` holds (the collector applies records asynchronously). */
+  async function waitForState(
+    group: string,
+    done: (s: { status: string; deadlineMs: number; createdMs: number }) => boolean,
+  ) {
+    for (let i = 0; i < 300; i++) {
+      const state = await collector.runtimes.collector.store.getState(group);
+      if (state && done(state)) return state;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`group ${group}: state not reached`);
+  }
 });

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSigningJwk, parseSigningKeySet, type SigningJwk } from '#core/signing.ts';
 import type { Runtime } from '#shared/runtime.ts';
+import { main } from '../../cli/index.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import { formatInspection, inspectGroup } from '../../functions/service/inspect.ts';
+import { captured } from '../helpers/cli-io.ts';
 import { kafkaEvent, newGroupId, testRuntime } from '../helpers/collector.ts';
 import { dynamoClient, services } from '../helpers/services.ts';
 
@@ -152,5 +155,77 @@ describe('inspectGroup on the real table', () => {
     );
     expect(printed).toContain('error      __proto__: __proto__ broke');
     expect(view.missing).toEqual(['c']);
+  });
+});
+
+describe('inspect checks the signature stored with a decided group’s outcome', () => {
+  const signingKey = generateSigningJwk('inspect-k1', 0);
+  const impostor = { ...generateSigningJwk('inspect-k1', 0) };
+  const publicKey = (jwk: SigningJwk) => parseSigningKeySet({ keys: [jwk] }).keys.map((k) => k.publicKey);
+  let runtime: Runtime & { close(): Promise<void> };
+  let unsigned: Runtime & { close(): Promise<void> };
+  const client = dynamoClient();
+  const inspect = (group: string, outcomeKeys?: string[]) =>
+    inspectGroup(group, { tableName: services().tableName, dynamodb: client, outcomeKeys });
+  const decide = (on: Runtime, group: string) =>
+    processKafkaEvent(kafkaEvent([{ value: create(group, ['a']) }, { value: done(group, 'a') }]), on);
+
+  beforeAll(async () => {
+    [runtime, unsigned] = await Promise.all([
+      testRuntime({ signingKeys: JSON.stringify({ keys: [signingKey] }) }),
+      testRuntime(),
+    ]);
+  });
+  afterAll(async () => {
+    client.destroy();
+    await Promise.all([runtime.close(), unsigned.close()]);
+  });
+
+  it('valid with the collector’s key, INVALID with another key of the same id, not checked without keys, none stored when decided unsigned', async () => {
+    // Prepare: a group decided with signing on, one with signing off
+    const [signed, plain] = [newGroupId(), newGroupId()];
+    await Promise.all([decide(runtime, signed), decide(unsigned, plain)]);
+
+    // Act
+    const [valid, forged, unchecked, none] = await Promise.all([
+      inspect(signed, publicKey(signingKey)),
+      inspect(signed, publicKey(impostor)),
+      inspect(signed),
+      inspect(plain, publicKey(signingKey)),
+    ]);
+
+    // Assess
+    expect(valid.status).toBe('succeeded');
+    expect(valid.signature).toEqual({ verified: 'valid', keyId: 'inspect-k1' });
+    expect(forged.signature).toEqual({ verified: 'invalid', keyId: 'inspect-k1' });
+    expect(unchecked.signature).toEqual({ verified: 'not-checked', keyId: 'inspect-k1' });
+    expect(none.signature).toEqual({ verified: 'not-stored' });
+    expect(formatInspection(valid)).toContain('signature  valid (key inspect-k1)');
+    expect(formatInspection(forged)).toContain('signature  INVALID: does not verify with key inspect-k1');
+  });
+
+  it('the command line takes the keys from --outcome-keys or $COLLECTOR_OUTCOME_KEYS', async () => {
+    // Prepare
+    const group = newGroupId();
+    await decide(runtime, group);
+    const target = ['--table', services().tableName, '--endpoint', services().dynamoEndpoint];
+    const [flag, env] = [
+      captured(),
+      captured('', { COLLECTOR_OUTCOME_KEYS: publicKey(signingKey).join(',') }),
+    ];
+
+    // Act
+    const codes = [
+      await main(
+        ['inspect', group, '--json', '--outcome-keys', publicKey(signingKey).join(','), ...target],
+        flag.io,
+      ),
+      await main(['inspect', group, ...target], env.io),
+    ];
+
+    // Assess
+    expect(codes).toEqual([0, 0]);
+    expect(JSON.parse(flag.out()).signature).toEqual({ verified: 'valid', keyId: 'inspect-k1' });
+    expect(env.out()).toContain('signature  valid (key inspect-k1)');
   });
 });

@@ -7,6 +7,13 @@ import {
   GetShardIteratorCommand,
 } from '@aws-sdk/client-dynamodb-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  generateSigningJwk,
+  parseOutcomeKeys,
+  parseSigningKeySet,
+  SIGNATURE_HEADERS,
+  verifyOutcome,
+} from '#core/signing.ts';
 import { type LocalCollector, startLocalCollector } from '#local/collector.ts';
 import { keys, TABLE } from '#store/layout.ts';
 import { GroupCollectorClient } from '../../client/index.ts';
@@ -114,6 +121,65 @@ describe.concurrent('the TTL path: DynamoDB removes an expired group, the stream
     const userRemoval = removals.get(userKey.pk.S);
     expect(userRemoval?.eventName).toBe('REMOVE');
     expect(userRemoval?.userIdentity).toBeUndefined();
+  });
+});
+
+describe('the TTL path with signing on: the stream handler’s timeout is signed, with the signature stored with its decision', () => {
+  const signingKey = generateSigningJwk('ttl-k1', 0);
+  const outcomeKeys = parseSigningKeySet({ keys: [signingKey] }).keys.map((k) => k.publicKey);
+  let input: string;
+  let outcomes: string;
+  let collector: LocalCollector;
+  let client: GroupCollectorClient;
+
+  beforeAll(async () => {
+    [input, outcomes] = await Promise.all([freshTopic('ttl-signed-in', 1), freshTopic('ttl-signed-out', 1)]);
+    const table = await freshTable('ttl-signed');
+    collector = await startLocalCollector({
+      ...services(),
+      ...table,
+      inputTopics: [input],
+      groupId: `ttl-signed-${randomUUID()}`,
+      kafka: { maximumBatchingWindowSeconds: 0 },
+      settings: { outcomeTopic: outcomes, signingKeys: JSON.stringify({ keys: [signingKey] }) },
+      sweeper: false,
+    });
+    // A client that takes only outcomes the collector signed.
+    client = new GroupCollectorClient({
+      kafka: services().brokers,
+      topic: input,
+      outcomeTopic: outcomes,
+      outcomeKeys,
+    });
+    await client.listen();
+  });
+  afterAll(async () => {
+    await client.close();
+    await collector.stop();
+  });
+
+  it('a TTL-removed expired group’s timeout verifies, by the key its decision stored', async (context) => {
+    skipWithoutTtlDeletions(context);
+
+    // Act: no sweeper: only TTL's deletion and the stream handler can time the group out
+    const group = await client.createGroup({ expected: ['a', 'b'], ttl: 2 });
+    await client.reportDone(group, 'a', 'A');
+    const outcome = await client.awaitOutcome(group, 150_000);
+    const copies = (await drainTopic(outcomes)).filter((m) => m.key === group);
+    const state = await collector.runtimes.timeouts.store.getState(group);
+
+    // Assess
+    expect(outcome).toMatchObject({ type: 'EventGroupCollectorFailure', reason: 'timeout', missing: ['b'] });
+    expect(client.refusedOutcomes).toMatchObject({ unsigned: 0, invalid: 0 });
+    expect(copies).toHaveLength(1);
+    const [copy] = copies;
+    const record = { topic: outcomes, key: group, value: Buffer.from(copy?.value ?? '') };
+    expect(verifyOutcome(parseOutcomeKeys(outcomeKeys), { ...record, headers: copy?.headers })).toBe('valid');
+    expect(state?.status).toBe('timedout');
+    expect(state?.signature).toEqual({
+      keyId: 'ttl-k1',
+      signature: copy?.headers[SIGNATURE_HEADERS.signature],
+    });
   });
 });
 

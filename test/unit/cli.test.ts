@@ -5,9 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { awsFailure, CommandError, kafkaFailure } from '../../cli/errors.ts';
 import { main } from '../../cli/index.ts';
 import { nodeNoticeLine, shortenNodeNotice, type WarningTarget } from '../../cli/node-notice.ts';
-import { refusalOf } from '../../cli/produce.ts';
+import { proofsOf, refusalOf } from '../../cli/produce.ts';
 import { ValidationError } from '../../client/errors.ts';
 import { checkValue } from '../../client/validation.ts';
+import { memberCredentials, newProtectedGroup, verifyCapability } from '../../functions/core/capabilities.ts';
 import { captured } from '../helpers/cli-io.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -53,8 +54,12 @@ describe('group-collector --version and help', () => {
     expect(codes).toEqual([0, 0, 0, 0, 2]);
     expect(helpProduce.out()).toMatch(/^usage: group-collector produce /);
     expect(helpProduce.out()).toContain('--raw');
+    expect(helpProduce.out()).toContain('--protected');
+    expect(helpProduce.out()).toContain('--credentials');
     expect(helpProduce.out()).toBe(produceHelp.out());
     expect(helpInspect.out()).toMatch(/^usage: group-collector inspect /);
+    expect(helpInspect.out()).toContain('--outcome-keys');
+    expect(helpInspect.out()).toContain('$COLLECTOR_OUTCOME_KEYS');
     expect(help.out()).toMatch(/^usage: group-collector <command>/);
     expect(help.out()).toContain('--version');
     expect(helpUnknown.err()).toContain('unknown command "nope"');
@@ -121,6 +126,67 @@ describe('group-collector produce refuses what the client refuses', () => {
     expect(run.err()).toMatch(/ValidationError \(field "group", reason invalid-field\)/);
     expect(run.err()).toContain('not sent, nor anything after it');
     expect(run.out()).toBe('');
+  });
+});
+
+describe('group-collector produce: the proofs of a protected group’s records (the client’s)', () => {
+  it('the owner’s credentials prove a Create, a report, a Cancel and an Extend; a member’s only its own report', () => {
+    // Prepare
+    const owner = newProtectedGroup();
+    const group = owner.groupId;
+    const member = memberCredentials(owner, 'a');
+    const values = {
+      create: JSON.stringify({ id: group, type: 'EventGroupCollectorCreate', expected: ['a'] }),
+      report: JSON.stringify({ id: 'a', type: 'EventGroupCollectorEntityDone', group }),
+      cancel: JSON.stringify({ type: 'EventGroupCollectorCancel', group }),
+      extend: JSON.stringify({ type: 'EventGroupCollectorExtend', group, ttl: 60, nonce: 'n' }),
+    };
+    const verified = (kind: keyof typeof values, headers: ReturnType<typeof proofsOf>) =>
+      verifyCapability({
+        groupId: group,
+        kind,
+        ...(kind === 'report' ? { member: 'a' } : {}),
+        value: Buffer.from(values[kind]),
+        headers: headers ?? [],
+      });
+
+    // Act
+    const byOwner = (Object.keys(values) as (keyof typeof values)[]).map((kind) =>
+      verified(kind, proofsOf(values[kind], owner)),
+    );
+    const byMember = verified('report', proofsOf(values.report, member));
+    const refused = (() => {
+      try {
+        return proofsOf(values.cancel, member);
+      } catch (error) {
+        return error;
+      }
+    })();
+
+    // Assess
+    expect(byOwner).toEqual([undefined, undefined, undefined, undefined]);
+    expect(byMember).toBeUndefined();
+    expect(refused).toBeInstanceOf(ValidationError);
+    expect(proofsOf(values.report.replace(group, 'G-1'), undefined)).toBeUndefined();
+  });
+});
+
+describe('group-collector inspect --outcome-keys', () => {
+  it('refuses a key that is not kid:x, from the flag or the environment, before reading any table', async () => {
+    // Prepare: nothing listens on the endpoint, so a read would fail with 1, not 2
+    const target = ['--table', 'T', '--endpoint', 'http://localhost:1'];
+    const [flag, env] = [captured(), captured('', { COLLECTOR_OUTCOME_KEYS: 'k1:not-a-key' })];
+
+    // Act
+    const codes = [
+      await main(['inspect', 'G-1', '--outcome-keys', 'nonsense', ...target], flag.io),
+      await main(['inspect', 'G-1', ...target], env.io),
+    ];
+
+    // Assess
+    expect(codes).toEqual([2, 2]);
+    expect(flag.err()).toContain('"nonsense" is not an outcome key');
+    expect(env.err()).toContain('"k1:not-a-key" is not an outcome key');
   });
 });
 

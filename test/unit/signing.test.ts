@@ -2,21 +2,25 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DeadLetterError } from '#core/errors.ts';
 import {
+  checkStoredSignature,
   generateSigningJwk,
   keyFor,
   lastHeader,
   OUTCOME_PURPOSE,
+  outcomeSignature,
   parseOutcomeKeys,
   parseSigningKeySet,
   SIGNATURE_HEADERS,
   SigningKeyError,
+  signatureHeaders,
   signingEnvelope,
   signOutcome,
   verifyOutcome,
 } from '#core/signing.ts';
 import type { OutgoingMessage, Publisher } from '#publish/publisher.ts';
-import { SigningPublisher } from '#publish/signing.ts';
+import { OutcomeSigner, SigningPublisher } from '#publish/signing.ts';
 import { deadLetterMessage } from '#service/dead-letters.ts';
+import { outcomeMessage } from '#service/decider.ts';
 
 const HOUR = 3_600_000;
 const T0 = Date.parse('2026-12-07T00:00:00Z');
@@ -178,7 +182,7 @@ describe('the signing publisher', () => {
   it('signs outcomes and passes dead letters through unsigned, the original headers first and the collector’s last', async () => {
     // Prepare: a forged success, refused, carrying its own signature and dead-letter headers
     const { sent, publisher } = recording();
-    const signing = new SigningPublisher(publisher, async () => oneKey);
+    const signing = new SigningPublisher(publisher, new OutcomeSigner(async () => oneKey));
     const forged = outcome('victim');
     const dead = deadLetterMessage(
       {
@@ -224,13 +228,15 @@ describe('the signing publisher', () => {
     let loads = 0;
     const signing = new SigningPublisher(
       publisher,
-      async () => {
-        loads++;
-        if (loads > 1) throw new Error('throttled');
-        return oneKey;
-      },
-      1000,
-      () => now,
+      new OutcomeSigner(
+        async () => {
+          loads++;
+          if (loads > 1) throw new Error('throttled');
+          return oneKey;
+        },
+        1000,
+        () => now,
+      ),
     );
     const send = () =>
       signing.publish([{ destination: 'out', key: 'g', value: outcome('g'), outcome: { resolvedMs: T0 } }]);
@@ -242,5 +248,85 @@ describe('the signing publisher', () => {
 
     // Assess
     expect(loads).toBe(2);
+  });
+
+  it('publishes an outcome with the signature its decision stored, without loading the key set (its key may be gone)', async () => {
+    // Prepare: the decision's signature, made by a key the publisher's key set no longer holds
+    const { sent, publisher } = recording();
+    let loads = 0;
+    const signing = new SigningPublisher(
+      publisher,
+      new OutcomeSigner(async () => {
+        loads++;
+        return parseSigningKeySet({ keys: [generateSigningJwk('k-new', T0 / 1000)] });
+      }),
+    );
+    const stored = outcomeSignature(oneKey, {
+      topic: 'out',
+      key: 'g1',
+      value: outcome('g1'),
+      resolvedMs: T0 + HOUR,
+    });
+
+    // Act
+    await signing.publish([outcomeMessage('out', 'g1', outcome('g1'), T0 + HOUR, stored)]);
+
+    // Assess
+    expect(loads).toBe(0);
+    expect(sent[0]?.headers).toEqual(signatureHeaders(stored));
+    expect(
+      verifyOutcome(trusted, { topic: 'out', key: 'g1', value: outcome('g1'), headers: sent[0]?.headers }),
+    ).toBe('valid');
+  });
+});
+
+describe('a stored signature checked against its outcome (inspect)', () => {
+  const stored = (value: Uint8Array) =>
+    outcomeSignature(oneKey, { topic: 'out', key: 'g1', value, resolvedMs: T0 + HOUR });
+
+  it('valid with the key it names; invalid over other bytes or another topic', () => {
+    // Prepare
+    const value = outcome('g1');
+    const signature = stored(value);
+
+    // Act
+    const checks = [
+      checkStoredSignature(trusted, { topic: 'out', key: 'g1', value, signature }),
+      checkStoredSignature(trusted, {
+        topic: 'out',
+        key: 'g1',
+        value: outcome('g1', '2026-12-07T11:00:00.000Z'),
+        signature,
+      }),
+      checkStoredSignature(trusted, { topic: 'elsewhere', key: 'g1', value, signature }),
+    ];
+
+    // Assess
+    expect(checks).toEqual([
+      { verified: 'valid', keyId: 'k1' },
+      { verified: 'invalid', keyId: 'k1' },
+      { verified: 'invalid', keyId: 'k1' },
+    ]);
+  });
+
+  it('says which key it could not check, that no key was given, or that no signature was stored', () => {
+    // Prepare
+    const value = outcome('g1');
+    const signature = stored(value);
+    const onlySecond = parseOutcomeKeys(twoKeys.keys.filter((k) => k.kid === 'k2').map((k) => k.publicKey));
+
+    // Act
+    const checks = [
+      checkStoredSignature(onlySecond, { topic: 'out', key: 'g1', value, signature }),
+      checkStoredSignature(undefined, { topic: 'out', key: 'g1', value, signature }),
+      checkStoredSignature(trusted, { topic: 'out', key: 'g1', value, signature: undefined }),
+    ];
+
+    // Assess
+    expect(checks).toEqual([
+      { verified: 'unknown-key', keyId: 'k1' },
+      { verified: 'not-checked', keyId: 'k1' },
+      { verified: 'not-stored' },
+    ]);
   });
 });
