@@ -32,153 +32,165 @@ import {
 } from '../helpers/services.ts';
 
 // The tests that wait for DynamoDB Local's TTL sweep run at once: one sweep serves them all.
-describe.concurrent('the TTL path: DynamoDB removes an expired group, the stream handler times it out', () => {
-  let input: string;
-  let outcomes: string;
-  let collector: LocalCollector;
-  let client: GroupCollectorClient;
+describe.concurrent('waiting for a TTL deletion', () => {
+  describe('the TTL path: DynamoDB removes an expired group, the stream handler times it out', () => {
+    let input: string;
+    let outcomes: string;
+    let collector: LocalCollector;
+    let client: GroupCollectorClient;
 
-  beforeAll(async () => {
-    [input, outcomes] = await Promise.all([freshTopic('ttl-input', 1), freshTopic('ttl-outcomes', 1)]);
-    // Its own small table: DynamoDB Local's TTL stalls when the shared table's index is large.
-    const table = await freshTable('ttl-path');
-    collector = await startLocalCollector({
-      ...services(),
-      ...table,
-      inputTopics: [input],
-      groupId: `ttl-${randomUUID()}`,
-      kafka: { maximumBatchingWindowSeconds: 0 },
-      settings: { outcomeTopic: outcomes },
-      sweeper: false,
+    beforeAll(async () => {
+      [input, outcomes] = await Promise.all([freshTopic('ttl-input', 1), freshTopic('ttl-outcomes', 1)]);
+      // Its own small table: DynamoDB Local's TTL stalls when the shared table's index is large.
+      const table = await freshTable('ttl-path');
+      collector = await startLocalCollector({
+        ...services(),
+        ...table,
+        inputTopics: [input],
+        groupId: `ttl-${randomUUID()}`,
+        kafka: { maximumBatchingWindowSeconds: 0 },
+        settings: { outcomeTopic: outcomes },
+        sweeper: false,
+      });
+      client = new GroupCollectorClient({ kafka: services().brokers, topic: input, outcomeTopic: outcomes });
+      await client.listen();
     });
-    client = new GroupCollectorClient({ kafka: services().brokers, topic: input, outcomeTopic: outcomes });
-    await client.listen();
-  });
-  afterAll(async () => {
-    await client.close();
-    await collector.stop();
-  });
-
-  it('publishes the timeout from the TTL deletion alone (no sweeper), once, even if the sweeper runs afterwards', async (context) => {
-    const { expect } = context;
-    skipWithoutTtlDeletions(context);
-
-    // Act
-    const group = await client.createGroup({ expected: ['a', 'b'], ttl: 2 });
-    await client.reportDone(group, 'a', 'A');
-    const outcome = await client.awaitOutcome(group, 150_000);
-    await sweepOnce(collector.runtimes.sweeper);
-    const copies = (await drainTopic(outcomes)).filter((m) => m.key === group);
-    const state = await collector.runtimes.collector.store.getState(group);
-
-    // Assess
-    expect(outcome).toMatchObject({
-      type: 'EventGroupCollectorFailure',
-      entity: group,
-      error: 'Operation timed out after 2 seconds',
-      results: { a: 'A' },
-      missing: ['b'],
+    afterAll(async () => {
+      await client.close();
+      await collector.stop();
     });
-    expect(copies).toHaveLength(1);
-    expect(state?.status).toBe('timedout');
-  });
 
-  it('streams a TTL deletion as AWS writes it: REMOVE by the DynamoDB service', async (context) => {
-    const { expect } = context;
-    skipWithoutTtlDeletions(context);
+    it('publishes the timeout from the TTL deletion alone (no sweeper), once, even if the sweeper runs afterwards', async (context) => {
+      const { expect } = context;
+      skipWithoutTtlDeletions(context);
 
-    // Prepare
-    const streams = streamsClient();
-    // Its own small table: DynamoDB Local's TTL stalls when the shared table's index is large.
-    const { tableName, streamArn } = await freshTable('foundation-ttl');
-    const ttlKey = { pk: { S: uniqueId('ttl') }, sk: { S: 'STATE' } };
-    const userKey = { pk: { S: uniqueId('user-delete') }, sk: { S: 'STATE' } };
-    const expired = Math.floor(Date.now() / 1000) - 5;
-    // An open group's STATE item carries the deadline index keys. DynamoDB Local 2.6.1 only
-    // TTL-deletes items that are in the table's GSI (see DESIGN.md); AWS deletes every expired item.
-    const ttlItem = {
-      ...ttlKey,
-      [TABLE.ttlAttribute]: { N: String(expired) },
-      [TABLE.deadlineIndex.partitionKey]: { S: 'D#0' },
-      [TABLE.deadlineIndex.sortKey]: { N: String(expired * 1000) },
-    };
+      // Act
+      const group = await client.createGroup({ expected: ['a', 'b'], ttl: 2 });
+      await client.reportDone(group, 'a', 'A');
+      const outcome = await client.awaitOutcome(group, 150_000);
+      await sweepOnce(collector.runtimes.sweeper);
+      const copies = (await drainTopic(outcomes)).filter((m) => m.key === group);
+      const state = await collector.runtimes.collector.store.getState(group);
 
-    const dynamo = dynamoClient();
-
-    // Act
-    await dynamo.send(new PutItemCommand({ TableName: tableName, Item: ttlItem }));
-    await dynamo.send(new PutItemCommand({ TableName: tableName, Item: userKey }));
-    await dynamo.send(new DeleteItemCommand({ TableName: tableName, Key: userKey }));
-    const removals = await waitForRemovals(streams, streamArn, [ttlKey.pk.S, userKey.pk.S], 150_000);
-    streams.destroy();
-    dynamo.destroy();
-
-    // Assess
-    const ttlRemoval = removals.get(ttlKey.pk.S);
-    expect(ttlRemoval?.eventName).toBe('REMOVE');
-    expect(ttlRemoval?.userIdentity).toEqual({ Type: 'Service', PrincipalId: 'dynamodb.amazonaws.com' });
-    expect(ttlRemoval?.dynamodb?.OldImage?.[TABLE.ttlAttribute]).toEqual({ N: String(expired) });
-    const userRemoval = removals.get(userKey.pk.S);
-    expect(userRemoval?.eventName).toBe('REMOVE');
-    expect(userRemoval?.userIdentity).toBeUndefined();
-  });
-});
-
-describe('the TTL path with signing on: the stream handler’s timeout is signed, with the signature stored with its decision', () => {
-  const signingKey = generateSigningJwk('ttl-k1', 0);
-  const outcomeKeys = parseSigningKeySet({ keys: [signingKey] }).keys.map((k) => k.publicKey);
-  let input: string;
-  let outcomes: string;
-  let collector: LocalCollector;
-  let client: GroupCollectorClient;
-
-  beforeAll(async () => {
-    [input, outcomes] = await Promise.all([freshTopic('ttl-signed-in', 1), freshTopic('ttl-signed-out', 1)]);
-    const table = await freshTable('ttl-signed');
-    collector = await startLocalCollector({
-      ...services(),
-      ...table,
-      inputTopics: [input],
-      groupId: `ttl-signed-${randomUUID()}`,
-      kafka: { maximumBatchingWindowSeconds: 0 },
-      settings: { outcomeTopic: outcomes, signingKeys: JSON.stringify({ keys: [signingKey] }) },
-      sweeper: false,
+      // Assess
+      expect(outcome).toMatchObject({
+        type: 'EventGroupCollectorFailure',
+        entity: group,
+        error: 'Operation timed out after 2 seconds',
+        results: { a: 'A' },
+        missing: ['b'],
+      });
+      expect(copies).toHaveLength(1);
+      expect(state?.status).toBe('timedout');
     });
-    // A client that takes only outcomes the collector signed.
-    client = new GroupCollectorClient({
-      kafka: services().brokers,
-      topic: input,
-      outcomeTopic: outcomes,
-      outcomeKeys,
+
+    it('streams a TTL deletion as AWS writes it: REMOVE by the DynamoDB service', async (context) => {
+      const { expect } = context;
+      skipWithoutTtlDeletions(context);
+
+      // Prepare
+      const streams = streamsClient();
+      // Its own small table: DynamoDB Local's TTL stalls when the shared table's index is large.
+      const { tableName, streamArn } = await freshTable('foundation-ttl');
+      const ttlKey = { pk: { S: uniqueId('ttl') }, sk: { S: 'STATE' } };
+      const userKey = { pk: { S: uniqueId('user-delete') }, sk: { S: 'STATE' } };
+      const expired = Math.floor(Date.now() / 1000) - 5;
+      // An open group's STATE item carries the deadline index keys. DynamoDB Local 2.6.1 only
+      // TTL-deletes items that are in the table's GSI (see DESIGN.md); AWS deletes every expired item.
+      const ttlItem = {
+        ...ttlKey,
+        [TABLE.ttlAttribute]: { N: String(expired) },
+        [TABLE.deadlineIndex.partitionKey]: { S: 'D#0' },
+        [TABLE.deadlineIndex.sortKey]: { N: String(expired * 1000) },
+      };
+
+      const dynamo = dynamoClient();
+
+      // Act
+      await dynamo.send(new PutItemCommand({ TableName: tableName, Item: ttlItem }));
+      await dynamo.send(new PutItemCommand({ TableName: tableName, Item: userKey }));
+      await dynamo.send(new DeleteItemCommand({ TableName: tableName, Key: userKey }));
+      const removals = await waitForRemovals(streams, streamArn, [ttlKey.pk.S, userKey.pk.S], 150_000);
+      streams.destroy();
+      dynamo.destroy();
+
+      // Assess
+      const ttlRemoval = removals.get(ttlKey.pk.S);
+      expect(ttlRemoval?.eventName).toBe('REMOVE');
+      expect(ttlRemoval?.userIdentity).toEqual({ Type: 'Service', PrincipalId: 'dynamodb.amazonaws.com' });
+      expect(ttlRemoval?.dynamodb?.OldImage?.[TABLE.ttlAttribute]).toEqual({ N: String(expired) });
+      const userRemoval = removals.get(userKey.pk.S);
+      expect(userRemoval?.eventName).toBe('REMOVE');
+      expect(userRemoval?.userIdentity).toBeUndefined();
     });
-    await client.listen();
-  });
-  afterAll(async () => {
-    await client.close();
-    await collector.stop();
   });
 
-  it('a TTL-removed expired group’s timeout verifies, by the key its decision stored', async (context) => {
-    skipWithoutTtlDeletions(context);
+  describe('the TTL path with signing on: the stream handler’s timeout is signed, with the signature stored with its decision', () => {
+    const signingKey = generateSigningJwk('ttl-k1', 0);
+    const outcomeKeys = parseSigningKeySet({ keys: [signingKey] }).keys.map((k) => k.publicKey);
+    let input: string;
+    let outcomes: string;
+    let collector: LocalCollector;
+    let client: GroupCollectorClient;
 
-    // Act: no sweeper: only TTL's deletion and the stream handler can time the group out
-    const group = await client.createGroup({ expected: ['a', 'b'], ttl: 2 });
-    await client.reportDone(group, 'a', 'A');
-    const outcome = await client.awaitOutcome(group, 150_000);
-    const copies = (await drainTopic(outcomes)).filter((m) => m.key === group);
-    const state = await collector.runtimes.timeouts.store.getState(group);
+    beforeAll(async () => {
+      [input, outcomes] = await Promise.all([
+        freshTopic('ttl-signed-in', 1),
+        freshTopic('ttl-signed-out', 1),
+      ]);
+      const table = await freshTable('ttl-signed');
+      collector = await startLocalCollector({
+        ...services(),
+        ...table,
+        inputTopics: [input],
+        groupId: `ttl-signed-${randomUUID()}`,
+        kafka: { maximumBatchingWindowSeconds: 0 },
+        settings: { outcomeTopic: outcomes, signingKeys: JSON.stringify({ keys: [signingKey] }) },
+        sweeper: false,
+      });
+      // A client that takes only outcomes the collector signed.
+      client = new GroupCollectorClient({
+        kafka: services().brokers,
+        topic: input,
+        outcomeTopic: outcomes,
+        outcomeKeys,
+      });
+      await client.listen();
+    });
+    afterAll(async () => {
+      await client.close();
+      await collector.stop();
+    });
 
-    // Assess
-    expect(outcome).toMatchObject({ type: 'EventGroupCollectorFailure', reason: 'timeout', missing: ['b'] });
-    expect(client.refusedOutcomes).toMatchObject({ unsigned: 0, invalid: 0 });
-    expect(copies).toHaveLength(1);
-    const [copy] = copies;
-    const record = { topic: outcomes, key: group, value: Buffer.from(copy?.value ?? '') };
-    expect(verifyOutcome(parseOutcomeKeys(outcomeKeys), { ...record, headers: copy?.headers })).toBe('valid');
-    expect(state?.status).toBe('timedout');
-    expect(state?.signature).toEqual({
-      keyId: 'ttl-k1',
-      signature: copy?.headers[SIGNATURE_HEADERS.signature],
+    it('a TTL-removed expired group’s timeout verifies, by the key its decision stored', async (context) => {
+      skipWithoutTtlDeletions(context);
+      const { expect } = context;
+
+      // Act: no sweeper: only TTL's deletion and the stream handler can time the group out
+      const group = await client.createGroup({ expected: ['a', 'b'], ttl: 2 });
+      await client.reportDone(group, 'a', 'A');
+      const outcome = await client.awaitOutcome(group, 150_000);
+      const copies = (await drainTopic(outcomes)).filter((m) => m.key === group);
+      const state = await collector.runtimes.timeouts.store.getState(group);
+
+      // Assess
+      expect(outcome).toMatchObject({
+        type: 'EventGroupCollectorFailure',
+        reason: 'timeout',
+        missing: ['b'],
+      });
+      expect(client.refusedOutcomes).toMatchObject({ unsigned: 0, invalid: 0 });
+      expect(copies).toHaveLength(1);
+      const [copy] = copies;
+      const record = { topic: outcomes, key: group, value: Buffer.from(copy?.value ?? '') };
+      expect(verifyOutcome(parseOutcomeKeys(outcomeKeys), { ...record, headers: copy?.headers })).toBe(
+        'valid',
+      );
+      expect(state?.status).toBe('timedout');
+      expect(state?.signature).toEqual({
+        keyId: 'ttl-k1',
+        signature: copy?.headers[SIGNATURE_HEADERS.signature],
+      });
     });
   });
 });
