@@ -344,7 +344,7 @@ async function produce(options: {
       try {
         if (!producer) {
           // A missing topic is told at once (a producer retries it for seconds before it gives up).
-          await ensureTopic(kafka, topic);
+          await ensureTopic(kafka, { brokers, topic });
           producer = kafka.producer({
             idempotent: true,
             maxInFlightRequests: 1,
@@ -463,12 +463,21 @@ export function refusalOf(value: string): ValidationError | undefined {
 }
 
 /** Fails with the producer's own unknown-topic error when the topic is not on the cluster (one metadata call). */
-async function ensureTopic(kafka: Kafka, topic: string): Promise<void> {
+async function ensureTopic(
+  kafka: Kafka,
+  target: { brokers: readonly string[]; topic: string },
+): Promise<void> {
+  const { brokers, topic } = target;
   const admin = kafka.admin();
   await admin.connect();
   try {
+    // A cluster lists only the topics the principal may describe: absent, or not allowed, look alike.
     if (!(await admin.listTopics()).includes(topic)) {
-      throw new Error('This server does not host this topic-partition (UNKNOWN_TOPIC_OR_PARTITION)');
+      throw new CommandError(
+        `cannot send to topic ${topic} on ${brokers.join(',')}: the cluster does not list it: it does not exist, or this principal is not authorized to describe it\n` +
+          `  fix: topic ${topic}: check --topic; create it (topics are not created on use), or grant this principal Write and Describe on it`,
+        1,
+      );
     }
   } finally {
     await admin.disconnect();
