@@ -7,14 +7,15 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalCollector, startLocalCollector } from '#local/collector.ts';
+import type { LocalCollector } from '#local/collector.ts';
 import { main } from '../../cli/index.ts';
 import { listSamples, SAMPLES_DIR } from '../../cli/produce.ts';
-import { GroupCollectorClient, type GroupCredentials } from '../../client/index.ts';
+import type { GroupCollectorClient, GroupCredentials } from '../../client/index.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import { ENV } from '../../functions/shared/config.ts';
 import { captured } from '../helpers/cli-io.ts';
 import { drainTopic, kafkaEvent, newGroupId, testRuntime } from '../helpers/collector.ts';
+import { type CollectorOnTopics, collectorOnFreshTopics } from '../helpers/local-collector.ts';
 import { freshTopic, services } from '../helpers/services.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -227,6 +228,7 @@ describe('group-collector inspect', () => {
 });
 
 describe('group-collector produce for protected groups, against the real collector', () => {
+  let on: CollectorOnTopics;
   let input: string;
   let outcomes: string;
   let deadLetters: string;
@@ -254,25 +256,10 @@ describe('group-collector produce for protected groups, against the real collect
   });
 
   beforeAll(async () => {
-    [input, outcomes, deadLetters] = await Promise.all([
-      freshTopic('cli-protected-in', 1),
-      freshTopic('cli-protected-out', 1),
-      freshTopic('cli-protected-dlq', 1),
-    ]);
-    collector = await startLocalCollector({
-      ...services(),
-      inputTopics: [input],
-      groupId: `cli-protected-${newGroupId()}`,
-      kafka: { maximumBatchingWindowSeconds: 0 },
-      settings: { outcomeTopic: outcomes, deadLetterTopic: deadLetters },
-    });
-    client = new GroupCollectorClient({ kafka: services().brokers, topic: input, outcomeTopic: outcomes });
-    await client.listen();
+    on = await collectorOnFreshTopics('cli-protected');
+    ({ input, outcomes, deadLetters, collector, client } = on);
   });
-  afterAll(async () => {
-    await client.close();
-    await collector.stop();
-  });
+  afterAll(() => on.stop());
 
   it('--protected creates the group and keeps its credentials; a member’s credentials report that member only; a report without proof is refused, or dead-lettered with --raw', async () => {
     // Prepare: the owner's file, and member b's credentials derived from it (as the client hands them out)

@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { type LocalCollector, startLocalCollector } from '#local/collector.ts';
-import { GroupCollectorClient } from '../../client/index.ts';
+import type { GroupCollectorClient } from '../../client/index.ts';
 import { drainTopic, newGroupId, sample } from '../helpers/collector.ts';
-import { freshTopic, services } from '../helpers/services.ts';
+import { type CollectorOnTopics, collectorOnFreshTopics } from '../helpers/local-collector.ts';
+import { services } from '../helpers/services.ts';
 
 /**
  * End to end, as AWS runs it: records produced to Kafka reach the collector
@@ -12,28 +11,16 @@ import { freshTopic, services } from '../helpers/services.ts';
  */
 // Independent groups on one running collector: the tests run at once (the timeout's wait overlaps the others).
 describe.concurrent('the whole collector under the local event source mappings', () => {
-  let input: string;
-  let outcomes: string;
-  let collector: LocalCollector;
+  let on: CollectorOnTopics;
   let client: GroupCollectorClient;
+  let outcomes: string;
+  let input: string;
 
   beforeAll(async () => {
-    [input, outcomes] = await Promise.all([freshTopic('e2e-input', 3), freshTopic('e2e-outcomes', 3)]);
-    const deadLetters = await freshTopic('e2e-dlq', 1);
-    collector = await startLocalCollector({
-      ...services(),
-      inputTopics: [input],
-      groupId: `e2e-${randomUUID()}`,
-      kafka: { maximumBatchingWindowSeconds: 0 },
-      settings: { outcomeTopic: outcomes, deadLetterTopic: deadLetters },
-    });
-    client = new GroupCollectorClient({ kafka: services().brokers, topic: input, outcomeTopic: outcomes });
-    await client.listen();
+    on = await collectorOnFreshTopics('e2e', { partitions: 3 });
+    ({ client, outcomes, input } = on);
   });
-  afterAll(async () => {
-    await client.close();
-    await collector.stop();
-  });
+  afterAll(() => on.stop());
 
   it('the sample walkthrough gives one success with the three results', async ({ expect }) => {
     // Prepare

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { DeleteItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   type _Record,
@@ -14,18 +13,17 @@ import {
   SIGNATURE_HEADERS,
   verifyOutcome,
 } from '#core/signing.ts';
-import { type LocalCollector, startLocalCollector } from '#local/collector.ts';
+import type { LocalCollector } from '#local/collector.ts';
 import { keys, TABLE } from '#store/layout.ts';
-import { GroupCollectorClient } from '../../client/index.ts';
+import type { GroupCollectorClient } from '../../client/index.ts';
 import { processKafkaEvent } from '../../functions/collector/handler.ts';
 import { sweepOnce } from '../../functions/sweeper/handler.ts';
 import { processStreamEvent } from '../../functions/timeouts/handler.ts';
 import { drainTopic, kafkaEvent, newGroupId, testRuntime, ttlRemoval } from '../helpers/collector.ts';
+import { type CollectorOnTopics, collectorOnFreshTopics } from '../helpers/local-collector.ts';
 import {
   dynamoClient,
   freshTable,
-  freshTopic,
-  services,
   skipWithoutTtlDeletions,
   streamsClient,
   uniqueId,
@@ -34,31 +32,17 @@ import {
 // The tests that wait for DynamoDB Local's TTL sweep run at once: one sweep serves them all.
 describe.concurrent('waiting for a TTL deletion', () => {
   describe('the TTL path: DynamoDB removes an expired group, the stream handler times it out', () => {
-    let input: string;
+    let on: CollectorOnTopics;
     let outcomes: string;
     let collector: LocalCollector;
     let client: GroupCollectorClient;
 
     beforeAll(async () => {
-      [input, outcomes] = await Promise.all([freshTopic('ttl-input', 1), freshTopic('ttl-outcomes', 1)]);
-      // Its own small table: DynamoDB Local's TTL stalls when the shared table's index is large.
-      const table = await freshTable('ttl-path');
-      collector = await startLocalCollector({
-        ...services(),
-        ...table,
-        inputTopics: [input],
-        groupId: `ttl-${randomUUID()}`,
-        kafka: { maximumBatchingWindowSeconds: 0 },
-        settings: { outcomeTopic: outcomes },
-        sweeper: false,
-      });
-      client = new GroupCollectorClient({ kafka: services().brokers, topic: input, outcomeTopic: outcomes });
-      await client.listen();
+      // No sweeper: only TTL's deletion and the stream handler can time a group out.
+      on = await collectorOnFreshTopics('ttl-path', { ownTable: true, sweeper: false });
+      ({ outcomes, collector, client } = on);
     });
-    afterAll(async () => {
-      await client.close();
-      await collector.stop();
-    });
+    afterAll(() => on.stop());
 
     it('publishes the timeout from the TTL deletion alone (no sweeper), once, even if the sweeper runs afterwards', async (context) => {
       const { expect } = context;
@@ -128,39 +112,22 @@ describe.concurrent('waiting for a TTL deletion', () => {
   describe('the TTL path with signing on: the stream handler’s timeout is signed, with the signature stored with its decision', () => {
     const signingKey = generateSigningJwk('ttl-k1', 0);
     const outcomeKeys = parseSigningKeySet({ keys: [signingKey] }).keys.map((k) => k.publicKey);
-    let input: string;
+    let on: CollectorOnTopics;
     let outcomes: string;
     let collector: LocalCollector;
     let client: GroupCollectorClient;
 
     beforeAll(async () => {
-      [input, outcomes] = await Promise.all([
-        freshTopic('ttl-signed-in', 1),
-        freshTopic('ttl-signed-out', 1),
-      ]);
-      const table = await freshTable('ttl-signed');
-      collector = await startLocalCollector({
-        ...services(),
-        ...table,
-        inputTopics: [input],
-        groupId: `ttl-signed-${randomUUID()}`,
-        kafka: { maximumBatchingWindowSeconds: 0 },
-        settings: { outcomeTopic: outcomes, signingKeys: JSON.stringify({ keys: [signingKey] }) },
+      // No sweeper; a client that takes only outcomes the collector signed.
+      on = await collectorOnFreshTopics('ttl-signed', {
+        ownTable: true,
         sweeper: false,
+        settings: { signingKeys: JSON.stringify({ keys: [signingKey] }) },
+        client: { outcomeKeys },
       });
-      // A client that takes only outcomes the collector signed.
-      client = new GroupCollectorClient({
-        kafka: services().brokers,
-        topic: input,
-        outcomeTopic: outcomes,
-        outcomeKeys,
-      });
-      await client.listen();
+      ({ outcomes, collector, client } = on);
     });
-    afterAll(async () => {
-      await client.close();
-      await collector.stop();
-    });
+    afterAll(() => on.stop());
 
     it('a TTL-removed expired group’s timeout verifies, by the key its decision stored', async (context) => {
       skipWithoutTtlDeletions(context);
