@@ -23,7 +23,7 @@ import {
   round,
   sleep,
 } from './lib.ts';
-import { type ArrivalOrder, type DesignCost, shuffled } from './write-cost.ts';
+import { type ArrivalOrder, capacitySince, type DesignCost, shuffled } from './write-cost.ts';
 
 export interface MappedCollector {
   readonly topic: string;
@@ -172,11 +172,7 @@ export async function mappedCost(
     await sleep(100);
     completed = await decided();
   }
-  const byCommand = Object.fromEntries(
-    Object.entries(runtime.trace.capacityByCommand)
-      .map(([k, v]) => [k.replace('Command', ''), round((v - (by0[k] ?? 0)) / together, 2)] as const)
-      .filter(([, v]) => v > 0),
-  );
+  const byCommand = capacitySince(runtime, by0, together);
   const reportCalls = runtime.trace.calls - callsBefore;
   return {
     wcuPerReport: round((meter.write - w0) / arriving.length, 3),

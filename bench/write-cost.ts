@@ -64,6 +64,22 @@ export function shuffled<T>(items: readonly T[]): T[] {
   return out;
 }
 
+/**
+ * Capacity units by DynamoDB command since `before` (a copy of the trace's counters), divided by
+ * `per` (groups measured at once); commands with none left out.
+ */
+export function capacitySince(
+  runtime: BenchRuntime,
+  before: Record<string, number>,
+  per = 1,
+): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(runtime.trace.capacityByCommand)
+      .map(([k, v]) => [k.replace('Command', ''), round((v - (before[k] ?? 0)) / per, 2)] as const)
+      .filter(([, v]) => v > 0),
+  );
+}
+
 export interface WriteCostRow {
   groupSize: number;
   resultBytes: number;
@@ -106,11 +122,7 @@ export async function collectorCost(
   await processKafkaEvent(kafkaEvent([report(ids[groupSize - 1] as string)]), runtime);
   const wcuPerGroup = round(meter.write - w0, 2);
   const rcuPerGroup = round(meter.read - r0, 2);
-  const byCommand = Object.fromEntries(
-    Object.entries(runtime.trace.capacityByCommand)
-      .map(([k, v]) => [k.replace('Command', ''), round(v - (by0[k] ?? 0), 2)] as const)
-      .filter(([, v]) => v > 0),
-  );
+  const byCommand = capacitySince(runtime, by0);
   const state = await runtime.store.getState(group);
   return {
     wcuPerReport: round(reportsWcu / Math.max(1, groupSize - 1), 3),
